@@ -1,0 +1,45 @@
+//! Custodian's domain: ids, enums, the secret_type/auth_method matrix, credential schemas
+//! and every validation rule of the product.
+//!
+//! **Architecture Invariant:** this crate knows nothing of HTTP, SQL, AWS or any vault
+//! provider. Inputs arrive as plain strings (`*Input` structs), are parsed into checked
+//! types (`New*`, `*Update`), and every failing field is reported at once with its path.
+//! Credentials are `secrecy` values from parsing on; nothing here prints one.
+
+pub mod audit;
+pub mod credentials;
+pub mod enums;
+pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod location;
+pub mod secret;
+pub mod text;
+pub mod tier;
+pub mod vault;
+
+pub use audit::{AuditEvent, RequestContext};
+pub use credentials::Credentials;
+pub use enums::{
+    AuditAction, AuthMethod, CredentialField, Outcome, ResourceType, Role, SecretType, StorageMode, Tier,
+    UnknownVariant, VaultType,
+};
+pub use error::{FieldError, ValidationErrors};
+pub use identity::{
+    Membership, Subject, SubjectKind, Team, TokenDigest, TokenOwner, TokenRecord, User, VirtualAccount,
+};
+pub use ids::{
+    AuditEventId, GroupSecretId, LocationId, SecretGroupId, SecretId, SubjectId, TeamId, TokenId, UserId,
+    VaultConnectionId, VirtualAccountId,
+};
+pub use location::{EndpointUrl, KnownSecret, Location, LocationInput, LocationPatch, LocationPatchInput, NewLocation};
+pub use secret::{
+    CreateSecretInput, KnownVault, LinkedLocation, NewSecretStorage, NewStorageSecret, SecretStorage, SecretUpdate,
+    StorageSecret, UpdateRejection, UpdateSecretInput,
+};
+pub use text::{BucketName, Description, DisplayName, Email, Name, Region, TokenName};
+pub use tier::{LimitKind, TierLimits, TierTable};
+pub use vault::{
+    FieldMapping, FieldMappings, NewVaultConnection, RawFieldMapping, VaultConnection, VaultConnectionInput,
+    VaultReference, VaultRotation, VaultSecret, VaultSettings,
+};

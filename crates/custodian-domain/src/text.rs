@@ -1,0 +1,164 @@
+//! Bounded, checked strings: a `Name` that breaks its bounds cannot exist.
+
+use std::fmt;
+
+use crate::error::{FieldError, kind};
+
+/// Check a free-text value: length in characters within `min..=max`, and (when `min > 0`)
+/// not blank and not padded with whitespace.
+pub(crate) fn bounded(loc: &str, value: &str, min: usize, max: usize) -> Result<(), FieldError> {
+    let len = value.chars().count();
+    if min > 0 && value.trim().is_empty() {
+        return Err(FieldError::new(
+            &[loc],
+            kind::BLANK,
+            "must not be empty or only whitespace",
+        ));
+    }
+    if len < min {
+        return Err(FieldError::new(
+            &[loc],
+            kind::TOO_SHORT,
+            format!("must be at least {min} characters"),
+        ));
+    }
+    if len > max {
+        return Err(FieldError::new(
+            &[loc],
+            kind::TOO_LONG,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if min > 0 && value.trim() != value {
+        return Err(FieldError::new(
+            &[loc],
+            kind::WHITESPACE,
+            "must not start or end with whitespace",
+        ));
+    }
+    Ok(())
+}
+
+macro_rules! text_type {
+    ($(#[$meta:meta])* $name:ident, $min:expr, $max:expr) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const MIN_CHARS: usize = $min;
+            pub const MAX_CHARS: usize = $max;
+
+            /// Parse `value`, reporting a failure at path `[loc]`.
+            pub fn parse_at(loc: &str, value: impl Into<String>) -> Result<Self, FieldError> {
+                let value = value.into();
+                bounded(loc, &value, $min, $max)?;
+                Ok(Self(value))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+text_type!(
+    /// A resource name: secret, location, vault connection, team (1–255 characters).
+    Name, 1, 255
+);
+text_type!(
+    /// A free-text description (at most 2000 characters; may be empty).
+    Description, 0, 2000
+);
+text_type!(
+    /// A person's display name (1–255 characters).
+    DisplayName, 1, 255
+);
+text_type!(
+    /// A bucket or container name as the provider spells it (1–255 characters).
+    BucketName, 1, 255
+);
+text_type!(
+    /// A provider region (1–64 characters).
+    Region, 1, 64
+);
+
+/// An email address, stored lower-cased (unique per deployment).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_CHARS: usize = 254;
+
+    pub fn parse_at(loc: &str, value: &str) -> Result<Self, FieldError> {
+        bounded(loc, value, 3, Self::MAX_CHARS)?;
+        let (local, domain) = value
+            .rsplit_once('@')
+            .ok_or_else(|| FieldError::new(&[loc], kind::INVALID_FORMAT, "must be an email address (local@domain)"))?;
+        let domain_ok = !domain.is_empty()
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if local.is_empty() || local.chars().any(char::is_whitespace) || !domain_ok {
+            return Err(FieldError::new(
+                &[loc],
+                kind::INVALID_FORMAT,
+                "must be an email address (local@domain)",
+            ));
+        }
+        Ok(Self(value.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A token name chosen by its owner: 3–36 characters of `[a-z][a-z0-9-]*`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenName(String);
+
+impl TokenName {
+    pub fn parse_at(loc: &str, value: &str) -> Result<Self, FieldError> {
+        bounded(loc, value, 3, 36)?;
+        let mut chars = value.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        if !first_ok || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Err(FieldError::new(
+                &[loc],
+                kind::INVALID_FORMAT,
+                "must start with a lowercase letter and hold only lowercase letters, digits and '-'",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

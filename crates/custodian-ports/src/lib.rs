@@ -1,0 +1,37 @@
+//! The ports of Custodian: what the core needs from the world, as `async` traits consumed
+//! as `Arc<dyn Port>`.
+//!
+//! Each method's documentation names the errors it must return; that is the contract the
+//! adapters (`custodian-store-sql`, `custodian-store-ssm`, `custodian-vaults`) and the
+//! in-memory fakes (`custodian-testkit`) are tested against. No library error type
+//! (diesel, reqwest, aws-smithy) appears here: adapters translate theirs.
+//!
+//! With the `mock` feature every trait gets a `mockall` mock (`MockSecretRepository`, …).
+
+mod credential_store;
+mod error;
+mod repositories;
+mod system;
+mod vault;
+
+pub use credential_store::{CredentialKey, CredentialKind, CredentialStore, StoreError};
+pub use error::{ConflictKind, RepoError};
+pub use repositories::{
+    AuditFilter, AuditRepository, LocationFilter, LocationRepository, MembershipRepository, Page, Paged, SecretFilter,
+    SecretRepository, TeamRepository, TokenRepository, UserRepository, VaultConnectionRepository,
+    VirtualAccountRepository,
+};
+pub use system::{Clock, IdGenerator, SystemClock, TokenIssuer, UuidV7Ids};
+pub use vault::{VaultAccess, VaultError, VaultProvider};
+
+#[cfg(feature = "mock")]
+pub use credential_store::MockCredentialStore;
+#[cfg(feature = "mock")]
+pub use repositories::{
+    MockAuditRepository, MockLocationRepository, MockMembershipRepository, MockSecretRepository, MockTeamRepository,
+    MockTokenRepository, MockUserRepository, MockVaultConnectionRepository, MockVirtualAccountRepository,
+};
+#[cfg(feature = "mock")]
+pub use system::{MockClock, MockIdGenerator, MockTokenIssuer};
+#[cfg(feature = "mock")]
+pub use vault::MockVaultProvider;

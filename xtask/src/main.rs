@@ -1,0 +1,114 @@
+//! Repository automation (`cargo xtask …`, an alias in `.cargo/config.toml`).
+//!
+//! - `cargo xtask test [-- ARGS]`: finds (or starts) PostgreSQL, then runs every test of
+//!   the workspace — `cargo test --workspace --all-targets ARGS`, then
+//!   `cargo test --workspace --doc ARGS`. This is the whole CI (`.ci/run`).
+//! - `cargo xtask tidy`: the repository checks (dependency direction, formatting). They
+//!   also run as a `#[test]` of this crate, so `cargo xtask test` includes them.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod postgres;
+mod run_tests;
+mod tidy;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [-- ARGS]   find or start PostgreSQL, then run every test of the workspace;
+                   ARGS go to both `cargo test` runs (e.g. `-- -- --nocapture`)
+  tidy             check the architecture invariants and formatting
+
+environment:
+  CUSTODIAN_TEST_DATABASE_URL  PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
+  CI=true                      an unreachable PostgreSQL fails the run instead of skipping its tests";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.split_first() {
+        Some((command, rest)) if command == "test" => run_tests::run(passthrough_args(rest)),
+        Some((command, rest)) if command == "tidy" && rest.is_empty() => tidy::run(&workspace_root()),
+        Some((command, _)) if command == "help" || command == "--help" || command == "-h" => {
+            eprintln!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The arguments after the command, without the `--` that separates them from it.
+fn passthrough_args(rest: &[String]) -> &[String] {
+    match rest.split_first() {
+        Some((first, tail)) if first == "--" => tail,
+        _ => rest,
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// The cargo that runs us (`$CARGO`, set by cargo for `cargo run` and tests), so child
+/// builds use the same toolchain.
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
+}
+
+/// Whether we run in CI: `CI` set to anything but empty, `0` or `false`.
+fn is_ci() -> bool {
+    ci_value_means_ci(std::env::var("CI").ok().as_deref())
+}
+
+fn ci_value_means_ci(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        let v = v.trim();
+        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_separator_is_dropped_from_passthrough_args() {
+        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(passthrough_args(&args(&["--", "-p", "x"])), args(&["-p", "x"]));
+        assert_eq!(
+            passthrough_args(&args(&["--", "--", "--nocapture"])),
+            args(&["--", "--nocapture"])
+        );
+        assert_eq!(passthrough_args(&args(&["my_filter"])), args(&["my_filter"]));
+        assert!(passthrough_args(&[]).is_empty());
+    }
+
+    #[test]
+    fn ci_is_detected_from_its_usual_values() {
+        assert!(ci_value_means_ci(Some("true")));
+        assert!(ci_value_means_ci(Some("1")));
+        assert!(!ci_value_means_ci(Some("false")));
+        assert!(!ci_value_means_ci(Some("")));
+        assert!(!ci_value_means_ci(None));
+    }
+
+    #[test]
+    fn the_workspace_root_holds_the_workspace_manifest() {
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("[workspace]"));
+    }
+}

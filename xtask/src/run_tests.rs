@@ -1,0 +1,258 @@
+//! `cargo xtask test`: prepare the backends the tests need, then run every test.
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context as _, Result, bail};
+use custodian_test_db::{DATABASE_URL_ENV, POSTGRES_MODE_ENV};
+
+use crate::postgres::{self, AdminUrl};
+use crate::{cargo, is_ci, workspace_root};
+
+/// The `cargo test` runs, in order; each gets the extra arguments.
+const CARGO_TEST_RUNS: [&[&str]; 2] = [
+    &["test", "--workspace", "--all-targets", "--no-fail-fast"],
+    &["test", "--workspace", "--doc", "--no-fail-fast"],
+];
+
+pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
+    let root = workspace_root();
+    let ci = is_ci();
+    let mut env = ChildEnv::default();
+
+    // Step 1: PostgreSQL — reachable (exported to the tests), or skipped loudly (not in CI).
+    let admin = AdminUrl::from_env();
+    let postgres = prepare_postgres(&admin, ci, &root)?;
+    match &postgres {
+        Postgres::Run => {
+            env.set(DATABASE_URL_ENV, &admin.url);
+            env.remove(POSTGRES_MODE_ENV);
+        }
+        Postgres::Skipped { banner } => {
+            eprintln!("{banner}");
+            env.set(POSTGRES_MODE_ENV, "skip");
+        }
+    }
+
+    // Step 2: the other services the tests need start here, each exporting its endpoint
+    // through `env` and returning a guard that stops it once the tests are done (kept
+    // alive until the end of this function). Next: moto_server (AWS SSM, for the SSM
+    // credential store's contract suite), run from a Python venv under `target/`.
+
+    // Step 3: say what runs.
+    eprintln!("xtask: backends for this run:");
+    match &postgres {
+        Postgres::Run => eprintln!("  postgres: {} (reachable)", postgres::redact(&admin.url)),
+        Postgres::Skipped { .. } => eprintln!(
+            "  postgres: {} (NOT REACHABLE: PostgreSQL tests SKIPPED)",
+            postgres::redact(&admin.url)
+        ),
+    }
+    eprintln!("  sqlite: bundled");
+
+    // Step 4: the tests.
+    let mut code = ExitCode::SUCCESS;
+    for args in CARGO_TEST_RUNS {
+        let shown = format!(
+            "cargo {}",
+            args.iter()
+                .copied()
+                .chain(extra_args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        eprintln!("xtask: running `{shown}`");
+        let mut command = cargo();
+        command.args(args).args(extra_args).current_dir(&root);
+        env.apply(&mut command);
+        let status = command.status().with_context(|| format!("cannot run `{shown}`"))?;
+        if !status.success() {
+            eprintln!("xtask: `{shown}` failed ({status})");
+            code = ExitCode::from(failure_code(status.code()));
+            break;
+        }
+    }
+
+    if let Postgres::Skipped { banner } = &postgres {
+        eprintln!("{banner}");
+    }
+    Ok(code)
+}
+
+/// Whether the PostgreSQL tests run.
+#[derive(Debug)]
+enum Postgres {
+    Run,
+    Skipped { banner: String },
+}
+
+fn prepare_postgres(admin: &AdminUrl, ci: bool, root: &Path) -> Result<Postgres> {
+    let shown_url = postgres::redact(&admin.url);
+    let suites = postgres_test_crates(root);
+
+    if std::env::var(POSTGRES_MODE_ENV).is_ok_and(|mode| mode.trim().eq_ignore_ascii_case("skip")) {
+        if ci {
+            bail!(
+                "{POSTGRES_MODE_ENV}=skip is set, but CI (CI=true) must run the PostgreSQL tests.\n\
+                 fix: unset {POSTGRES_MODE_ENV}; `cargo xtask test` decides it from whether PostgreSQL is reachable."
+            );
+        }
+        let reason = vec![format!(
+            "{POSTGRES_MODE_ENV}=skip is set in the environment (unset it to run them)"
+        )];
+        return Ok(Postgres::Skipped {
+            banner: skip_banner(&shown_url, &reason, &suites),
+        });
+    }
+
+    let finding = postgres::find_or_start(&admin.url);
+    if finding.reachable {
+        if finding.started_here {
+            eprintln!("xtask: started the local PostgreSQL cluster");
+        }
+        return Ok(Postgres::Run);
+    }
+    let mut tried = vec![format!("URL: {shown_url} ({})", admin.origin())];
+    tried.extend(finding.attempts);
+    if ci {
+        bail!(
+            "PostgreSQL is not reachable, and CI (CI=true) runs the PostgreSQL tests; they are never skipped there.\n\
+             {}\n\
+             fix: start PostgreSQL on this machine (`pg_ctlcluster --skip-systemctl-redirect <version> main start`, \
+             as .ci/run does), or set {DATABASE_URL_ENV} to the admin URL of a server whose user may CREATE DATABASE.",
+            tried
+                .iter()
+                .map(|line| format!("  tried: {line}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    Ok(Postgres::Skipped {
+        banner: skip_banner(&shown_url, &tried, &suites),
+    })
+}
+
+/// The crates whose tests use custodian-test-db (its own included), from their manifests.
+fn postgres_test_crates(root: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(root.join("crates")) else {
+        return Vec::new();
+    };
+    let mut crates: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let manifest = std::fs::read_to_string(entry.path().join("Cargo.toml")).ok()?;
+            let name = entry.file_name().into_string().ok()?;
+            (name == "custodian-test-db" || manifest.contains("custodian-test-db")).then_some(name)
+        })
+        .collect();
+    crates.sort();
+    crates
+}
+
+/// The banner printed before and after a run whose PostgreSQL tests are skipped.
+fn skip_banner(url: &str, reasons: &[String], suites: &[String]) -> String {
+    let rule = "!".repeat(88);
+    let suites = if suites.is_empty() {
+        "(no crate depends on custodian-test-db yet)".to_owned()
+    } else {
+        suites.join(", ")
+    };
+    let mut lines = vec![
+        rule.clone(),
+        "!!  POSTGRESQL TESTS ARE SKIPPED: this run does NOT test the PostgreSQL backend.".to_owned(),
+        format!("!!  PostgreSQL at {url} is not used:"),
+    ];
+    lines.extend(reasons.iter().map(|reason| format!("!!    - {reason}")));
+    lines.extend([
+        "!!  Skipped: every test that uses custodian-test-db, i.e. the PostgreSQL contract suites".to_owned(),
+        format!("!!    and PostgreSQL tests of: {suites}."),
+        "!!    Each prints `SKIPPED (postgres): <test>` and passes without testing anything.".to_owned(),
+        "!!  To run them: start PostgreSQL (`pg_ctlcluster --skip-systemctl-redirect <version> main start`)".to_owned(),
+        format!("!!    or set {DATABASE_URL_ENV} to an admin URL (a user that may CREATE DATABASE),"),
+        "!!    then run `cargo xtask test` again. In CI (CI=true) this is an error, not a skip.".to_owned(),
+        rule,
+    ]);
+    lines.join("\n")
+}
+
+/// The exit code to pass on for a failed child (101 for failed tests, 1 if unknown).
+fn failure_code(code: Option<i32>) -> u8 {
+    code.and_then(|code| u8::try_from(code).ok())
+        .filter(|&code| code != 0)
+        .unwrap_or(1)
+}
+
+/// Environment changes for the `cargo test` children.
+#[derive(Debug, Default)]
+struct ChildEnv {
+    changes: Vec<(String, Option<String>)>,
+}
+
+impl ChildEnv {
+    fn set(&mut self, key: &str, value: &str) {
+        self.changes.push((key.to_owned(), Some(value.to_owned())));
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.changes.push((key.to_owned(), None));
+    }
+
+    fn apply(&self, command: &mut Command) {
+        for (key, value) in &self.changes {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_says_what_is_skipped_and_how_to_enable_it() {
+        let banner = skip_banner(
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            &["connect + SELECT 1: connection refused".to_owned()],
+            &["custodian-store-sql".to_owned(), "custodian-testkit".to_owned()],
+        );
+        assert!(banner.contains("POSTGRESQL TESTS ARE SKIPPED"));
+        assert!(banner.contains("postgres://postgres@127.0.0.1:5432/postgres"));
+        assert!(banner.contains("connection refused"));
+        assert!(banner.contains("custodian-store-sql, custodian-testkit"));
+        assert!(banner.contains("contract suites"));
+        assert!(banner.contains(DATABASE_URL_ENV));
+        assert!(banner.contains("pg_ctlcluster"));
+        assert!(banner.lines().count() >= 8, "loud: several lines");
+    }
+
+    #[test]
+    fn the_crates_using_test_db_are_found() {
+        let crates = postgres_test_crates(&workspace_root());
+        assert!(crates.contains(&"custodian-test-db".to_owned()), "{crates:?}");
+        assert!(!crates.contains(&"custodian-domain".to_owned()), "{crates:?}");
+    }
+
+    #[test]
+    fn failure_codes_are_passed_on() {
+        assert_eq!(failure_code(Some(101)), 101);
+        assert_eq!(failure_code(Some(2)), 2);
+        assert_eq!(failure_code(None), 1, "killed by a signal");
+        assert_eq!(failure_code(Some(300)), 1);
+        assert_eq!(failure_code(Some(0)), 1, "only called for failures");
+    }
+
+    #[test]
+    fn child_env_sets_and_removes() {
+        let mut env = ChildEnv::default();
+        env.set(DATABASE_URL_ENV, "postgres://x");
+        env.remove(POSTGRES_MODE_ENV);
+        let mut command = Command::new("true");
+        env.apply(&mut command);
+        let envs: Vec<_> = command.get_envs().collect();
+        assert!(envs.contains(&(DATABASE_URL_ENV.as_ref(), Some("postgres://x".as_ref()))));
+        assert!(envs.contains(&(POSTGRES_MODE_ENV.as_ref(), None)));
+    }
+}
