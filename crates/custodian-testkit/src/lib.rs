@@ -1,0 +1,73 @@
+//! Test support shared by every storage adapter.
+//!
+//! - [`RepoSet`]: one of each repository port, all over the same store, so the suites can
+//!   follow a record across ports (a secret needs its team, a location its secret).
+//! - [`contract`]: one suite per storage port. A suite is a list of named [`Case`]s; an
+//!   adapter's test runs every case on a fresh, empty store with [`run_cases`]. The same
+//!   suites run against the in-memory fakes, SQLite and PostgreSQL.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use custodian_ports::{
+    AuditRepository, LocationRepository, MembershipRepository, SecretRepository, TeamRepository, TokenRepository,
+    UserRepository, VaultConnectionRepository, VirtualAccountRepository,
+};
+
+pub mod contract;
+
+/// One of each repository port over one store.
+#[derive(Clone)]
+pub struct RepoSet {
+    pub users: Arc<dyn UserRepository>,
+    pub teams: Arc<dyn TeamRepository>,
+    pub memberships: Arc<dyn MembershipRepository>,
+    pub virtual_accounts: Arc<dyn VirtualAccountRepository>,
+    pub tokens: Arc<dyn TokenRepository>,
+    pub secrets: Arc<dyn SecretRepository>,
+    pub locations: Arc<dyn LocationRepository>,
+    pub vault_connections: Arc<dyn VaultConnectionRepository>,
+    pub audit: Arc<dyn AuditRepository>,
+}
+
+impl std::fmt::Debug for RepoSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoSet").finish_non_exhaustive()
+    }
+}
+
+/// A boxed future, as the cases return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// One named case of a contract suite, run on a fresh, empty store of type `S`.
+pub struct Case<S> {
+    pub name: &'static str,
+    pub run: fn(S) -> BoxFuture<()>,
+}
+
+impl<S> std::fmt::Debug for Case<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Case").field("name", &self.name).finish()
+    }
+}
+
+/// Run every case on its own fresh store made by `fresh`, printing one line per case
+/// (`contract <backend> <suite>::<case> ... ok`), so a test's output shows what ran where.
+/// A failing case panics with its name; the remaining cases are not run.
+pub async fn run_cases<S, F, Fut>(backend: &str, suite: &str, cases: &[Case<S>], mut fresh: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    assert!(!cases.is_empty(), "suite {suite} has no cases");
+    for case in cases {
+        let store = fresh().await;
+        eprintln!("contract {backend} {suite}::{} ...", case.name);
+        let outcome = tokio::spawn((case.run)(store)).await;
+        if let Err(e) = outcome {
+            panic!("contract {backend} {suite}::{} failed: {e}", case.name);
+        }
+        eprintln!("contract {backend} {suite}::{} ... ok", case.name);
+    }
+}
