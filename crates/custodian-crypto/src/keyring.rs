@@ -322,6 +322,16 @@ impl Keyring {
                 let linked = match fs::hard_link(&temp, path) {
                     Ok(()) => Ok(true),
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                    // A file system without hard links (`link(2)` answers EPERM there):
+                    // fall back to a rename guarded by an existence check (a narrower race,
+                    // still never a partial file).
+                    Err(e) if matches!(e.kind(), io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied) => {
+                        if path.try_exists()? {
+                            Ok(false)
+                        } else {
+                            fs::rename(&temp, path).map(|()| true)
+                        }
+                    }
                     Err(e) => Err(e),
                 };
                 let _ = fs::remove_file(&temp);
