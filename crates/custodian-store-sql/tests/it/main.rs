@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod contract;
+mod local_store;
 mod migrations;
 mod support;
 mod teams;
