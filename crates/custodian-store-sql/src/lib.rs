@@ -13,6 +13,7 @@ pub mod schema;
 
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
+mod credential_gc;
 mod local_store;
 mod memberships;
 mod teams;
@@ -21,6 +22,7 @@ mod users;
 mod virtual_accounts;
 
 pub use audit::SqlAuditRepository;
+pub use credential_gc::CredentialGcLog;
 pub use local_store::LocalCredentialStore;
 pub use memberships::SqlMembershipRepository;
 pub use teams::SqlTeamRepository;

@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod contract;
+mod credential_gc;
 mod local_store;
 mod migrations;
 mod support;
