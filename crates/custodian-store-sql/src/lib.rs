@@ -13,12 +13,19 @@ pub mod schema;
 
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
+mod locations;
+mod search;
+mod secrets;
 mod tokens;
 mod users;
+mod vault_connections;
 
 pub use audit::SqlAuditRepository;
+pub use locations::SqlLocationRepository;
+pub use secrets::SqlSecretRepository;
 pub use tokens::SqlTokenRepository;
 pub use users::SqlUserRepository;
+pub use vault_connections::SqlVaultConnectionRepository;
 
 #[cfg(feature = "test-support")]
 pub mod test_support;
