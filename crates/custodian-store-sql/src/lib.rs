@@ -14,18 +14,24 @@ pub mod schema;
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
 mod locations;
+mod memberships;
 mod search;
 mod secrets;
+mod teams;
 mod tokens;
 mod users;
 mod vault_connections;
+mod virtual_accounts;
 
 pub use audit::SqlAuditRepository;
 pub use locations::SqlLocationRepository;
+pub use memberships::SqlMembershipRepository;
 pub use secrets::SqlSecretRepository;
+pub use teams::SqlTeamRepository;
 pub use tokens::SqlTokenRepository;
 pub use users::SqlUserRepository;
 pub use vault_connections::SqlVaultConnectionRepository;
+pub use virtual_accounts::SqlVirtualAccountRepository;
 
 #[cfg(feature = "test-support")]
 pub mod test_support;

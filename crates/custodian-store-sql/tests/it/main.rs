@@ -1,5 +1,11 @@
 //! custodian-store-sql against SQLite and PostgreSQL: migrations, the contract suites of
 //! every repository port it implements, and concurrency of tier limits.
 
+mod concurrency;
+mod contract;
+mod locations;
 mod migrations;
+mod secrets;
 mod support;
+mod teams;
+mod vault_connections;
