@@ -1,6 +1,10 @@
 //! Case-insensitive substring search, the same on both backends: `lower(column) LIKE
 //! '%…%' ESCAPE '\'` with the search text lower-cased and its `%`, `_` and `\` escaped, so
 //! they match themselves.
+//!
+//! Case folds ASCII letters only: SQLite's `lower()` and `LIKE` know no other, nor does
+//! PostgreSQL's `lower()` on the `"C"`-collated name columns. Other characters match
+//! exactly, on every backend alike.
 
 use diesel::sql_types::Text;
 
@@ -14,7 +18,7 @@ diesel::define_sql_function! {
 pub(crate) fn contains_pattern(search: &str) -> String {
     let mut pattern = String::with_capacity(search.len() + 2);
     pattern.push('%');
-    for c in search.to_lowercase().chars() {
+    for c in search.to_ascii_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }
@@ -33,5 +37,6 @@ mod tests {
         assert_eq!(contains_pattern("Ab"), "%ab%");
         assert_eq!(contains_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
         assert_eq!(contains_pattern(""), "%%");
+        assert_eq!(contains_pattern("ÜNÏ-X"), "%ÜnÏ-x%");
     }
 }

@@ -602,8 +602,9 @@ async fn list_filters_by_secret_type(repos: RepoSet) {
     assert_eq!(names(&list(&repos, owned.team, combined).await), ["s3-two"]);
 }
 
-/// `search` is a case-insensitive substring of the name, taken literally (`%` and `_`
-/// are characters, not patterns).
+/// `search` is a case-insensitive substring of the name, taken literally (`%`, `_` and
+/// `\` are characters, not patterns). Case folds ASCII letters (what every backend can do
+/// alike); other characters match as given.
 async fn list_search_is_a_case_insensitive_substring(repos: RepoSet) {
     let owned = team(&repos).await;
     for n in [
@@ -612,6 +613,8 @@ async fn list_search_is_a_case_insensitive_substring(repos: RepoSet) {
         "prod_logs",
         "prodXlogs",
         "100% archive",
+        "back\\slash",
+        "Ünïcode-Bucket",
         "other",
     ] {
         stored_secret(&repos, owned, n).await;
@@ -626,6 +629,11 @@ async fn list_search_is_a_case_insensitive_substring(repos: RepoSet) {
     );
     assert_eq!(names(&list(&repos, owned.team, search("d_l")).await), ["prod_logs"]);
     assert_eq!(names(&list(&repos, owned.team, search("0%")).await), ["100% archive"]);
+    assert_eq!(names(&list(&repos, owned.team, search("K\\S")).await), ["back\\slash"]);
+    assert_eq!(
+        names(&list(&repos, owned.team, search("Ünïcode-BUCKET")).await),
+        ["Ünïcode-Bucket"]
+    );
     assert!(list(&repos, owned.team, search("missing")).await.is_empty());
 }
 
