@@ -3,6 +3,7 @@
 //! credential store), and every case documents the rule of the port it checks.
 
 pub mod audit;
+pub mod credential_store;
 pub mod fixtures;
 pub mod locations;
 pub mod memberships;
