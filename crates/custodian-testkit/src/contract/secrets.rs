@@ -35,6 +35,7 @@ pub fn cases() -> Vec<Case<RepoSet>> {
         list_pages_with_the_total_of_matches,
         update_replaces_every_mutable_field,
         update_replaces_field_mappings_of_external_secret,
+        update_never_changes_storage_mode_or_vault_connection,
         update_with_stale_version_conflicts,
         update_to_a_taken_name_conflicts,
         update_absent_or_in_other_team_is_not_found,
@@ -638,6 +639,61 @@ async fn update_replaces_field_mappings_of_external_secret(repos: RepoSet) {
     let event = secret_audit(owned, &secret, AuditAction::Update);
     repos.secrets.update(&updated, 1, &event).await.expect("updated");
     assert_eq!(repos.secrets.get(owned.team, secret.id).await, Ok(updated));
+}
+
+/// The storage mode and the vault connection never change (SPEC §7): an update that
+/// names others keeps the stored ones; a managed secret gains no mappings.
+async fn update_never_changes_storage_mode_or_vault_connection(repos: RepoSet) {
+    let owned = team(&repos).await;
+    let connection = stored_connection(&repos, owned, "doppler").await;
+    let other_connection = stored_connection(&repos, owned, "other").await;
+    let external = external_secret(owned, "external", connection.id);
+    let event = secret_audit(owned, &external, AuditAction::Create);
+    repos.secrets.create(&external, None, &event).await.expect("created");
+
+    let to_managed = StorageSecret {
+        storage: SecretStorage::Managed,
+        name: name("external-renamed"),
+        ..external.clone()
+    };
+    let event = secret_audit(owned, &external, AuditAction::Update);
+    repos.secrets.update(&to_managed, 1, &event).await.expect("updated");
+    let stored = repos.secrets.get(owned.team, external.id).await.expect("get");
+    assert_eq!(stored.storage, external.storage);
+    assert_eq!(stored.name.as_str(), "external-renamed");
+
+    let moved = StorageSecret {
+        storage: SecretStorage::External {
+            vault_connection_id: other_connection.id,
+            field_mappings: doppler_mappings("MOVED_ID", "MOVED_SECRET"),
+        },
+        ..stored.clone()
+    };
+    let event = secret_audit(owned, &external, AuditAction::Update);
+    repos.secrets.update(&moved, 1, &event).await.expect("updated");
+    assert_eq!(
+        repos.secrets.get(owned.team, external.id).await.expect("get").storage,
+        SecretStorage::External {
+            vault_connection_id: connection.id,
+            field_mappings: doppler_mappings("MOVED_ID", "MOVED_SECRET"),
+        }
+    );
+    assert_eq!(
+        repos
+            .vault_connections
+            .secret_count(owned.team, other_connection.id)
+            .await,
+        Ok(0)
+    );
+
+    let managed = stored_secret(&repos, owned, "managed").await;
+    let to_external = StorageSecret {
+        storage: external.storage.clone(),
+        ..managed.clone()
+    };
+    let event = secret_audit(owned, &managed, AuditAction::Update);
+    repos.secrets.update(&to_external, 1, &event).await.expect("updated");
+    assert_eq!(repos.secrets.get(owned.team, managed.id).await, Ok(managed));
 }
 
 /// `Conflict(Stale)` when the stored version is not the expected one; nothing changes.
