@@ -5,8 +5,11 @@
 pub mod audit;
 pub mod credential_store;
 pub mod fixtures;
+pub mod locations;
 pub mod memberships;
+pub mod secrets;
 pub mod teams;
 pub mod tokens;
 pub mod users;
+pub mod vault_connections;
 pub mod virtual_accounts;
