@@ -223,7 +223,7 @@ impl Database {
                     let violations: Vec<ForeignKeyViolation> =
                         diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA foreign_key_check"), &mut conn)
                             .map_err(|e| DatabaseError::Migration(e.to_string()))?;
-                    match violations.iter().next() {
+                    match <[ForeignKeyViolation]>::first(&violations) {
                         None => Ok(()),
                         Some(v) => Err(DatabaseError::Migration(format!(
                             "{} row(s) break a foreign key after migrating (first in table {})",
