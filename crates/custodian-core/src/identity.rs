@@ -1,0 +1,289 @@
+//! Identity: authentication, the caller, users and personal access tokens.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use custodian_domain::{
+    AuditAction, DisplayName, Email, FieldError, Outcome, RequestContext, ResourceType, Role, Subject, Team, TokenId,
+    TokenName, TokenOwner, TokenRecord, User, UserId, ValidationErrors, error::kind,
+};
+use custodian_ports::{Page, Paged};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::authz;
+use crate::{CoreError, Custodian};
+
+/// The prefix of every bearer token Custodian issues.
+const TOKEN_PREFIX: &str = "cus_";
+
+/// The most teams `me` lists.
+const ME_TEAMS: u32 = 200;
+
+/// A freshly issued bearer token: its record and the token itself, shown once.
+/// `Debug` never shows the token.
+#[derive(Clone)]
+pub struct IssuedToken {
+    pub record: TokenRecord,
+    pub token: SecretString,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("record", &self.record)
+            .field("token", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// The caller and the teams they act in, with their role in each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    pub subject: Subject,
+    pub teams: Vec<(Team, Role)>,
+}
+
+/// A request to create a user, as it arrives.
+#[derive(Debug, Clone, Default)]
+pub struct NewUserInput {
+    pub email: Option<String>,
+    /// Defaults to the part of the email before `@`.
+    pub display_name: Option<String>,
+    pub tenant_admin: bool,
+}
+
+impl Custodian {
+    /// The subject a bearer token belongs to.
+    ///
+    /// `Unauthenticated` when the token is not one of Custodian's, unknown, expired,
+    /// revoked, or its owner is gone or (a virtual account) expired. Records the use
+    /// (`last_used_at`) on a best-effort basis.
+    pub async fn authenticate(&self, token: &SecretString) -> Result<Subject, CoreError> {
+        let token = token.expose_secret();
+        if !token.starts_with(TOKEN_PREFIX) {
+            return Err(CoreError::Unauthenticated);
+        }
+        let digest = self.ports.token_issuer.digest(token);
+        let record = self
+            .ports
+            .tokens
+            .find_by_digest(&digest)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        let now = self.now();
+        if !record.is_usable(now) {
+            return Err(CoreError::Unauthenticated);
+        }
+        let subject = match record.owner {
+            TokenOwner::User(id) => match self.ports.users.get(id).await {
+                Ok(user) => Subject::User {
+                    id: user.id,
+                    email: user.email,
+                    display_name: user.display_name,
+                    tenant_admin: user.tenant_admin,
+                },
+                Err(custodian_ports::RepoError::NotFound) => return Err(CoreError::Unauthenticated),
+                Err(e) => return Err(e.into()),
+            },
+            TokenOwner::VirtualAccount(id) => match self.ports.virtual_accounts.get_by_id(id).await {
+                Ok(account) if account.expires_at.is_none_or(|e| e > now) => Subject::VirtualAccount {
+                    id: account.id,
+                    team_id: account.team_id,
+                    name: account.name,
+                    role: account.role,
+                },
+                Ok(_) | Err(custodian_ports::RepoError::NotFound) => return Err(CoreError::Unauthenticated),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if let Err(error) = self.ports.tokens.touch(record.id, now).await {
+            tracing::warn!(token_id = %record.id, %error, "could not record a token's use");
+        }
+        Ok(subject)
+    }
+
+    /// The caller and their teams (a tenant admin's own memberships; a virtual account's
+    /// one team).
+    pub async fn me(&self, subject: &Subject) -> Result<Me, CoreError> {
+        let teams = match subject {
+            Subject::User { id, .. } => {
+                self.ports
+                    .teams
+                    .list_for_user(
+                        *id,
+                        Page {
+                            limit: ME_TEAMS,
+                            offset: 0,
+                        },
+                    )
+                    .await?
+                    .items
+            }
+            Subject::VirtualAccount { team_id, role, .. } => {
+                vec![(self.ports.teams.get(*team_id).await?, *role)]
+            }
+        };
+        Ok(Me {
+            subject: subject.clone(),
+            teams,
+        })
+    }
+
+    /// Create a user with a first personal access token (tenant admin only).
+    /// `Conflict(DuplicateEmail)` when the email is taken.
+    pub async fn create_user(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        input: NewUserInput,
+    ) -> Result<(User, IssuedToken), CoreError> {
+        authz::require_tenant_admin(subject)?;
+        let mut errors = ValidationErrors::new();
+        let email = match input.email.as_deref() {
+            Some(e) => errors.check(Email::parse_at("email", e)),
+            None => {
+                errors.push(FieldError::new(&["email"], kind::MISSING, "is required"));
+                None
+            }
+        };
+        let display_name = match (input.display_name, &email) {
+            (Some(d), _) => errors.check(DisplayName::parse_at("display_name", d)),
+            (None, Some(e)) => {
+                let local = e.as_str().split('@').next().unwrap_or_default().to_owned();
+                errors.check(DisplayName::parse_at("display_name", local))
+            }
+            (None, None) => None,
+        };
+        let (Some(email), Some(display_name)) = (email, display_name) else {
+            return Err(errors.into());
+        };
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+        let now = self.now();
+        let user = User {
+            id: UserId::from_uuid(self.ports.ids.new_id()),
+            email,
+            display_name,
+            tenant_admin: input.tenant_admin,
+            created_at: now,
+        };
+        let name = TokenName::parse_at("name", "initial").map_err(|e| CoreError::Internal(e.to_string()))?;
+        let issued = self.issue_token(TokenOwner::User(user.id), Some(name), None);
+        let audit = self.audit_event(
+            subject,
+            ctx,
+            None,
+            AuditAction::Create,
+            (ResourceType::User, Some(user.id.as_uuid()), Some(user.email.as_str())),
+            Outcome::Success,
+        );
+        self.ports
+            .users
+            .create(&user, Some(issued.record.clone()), &audit)
+            .await?;
+        Ok((user, issued))
+    }
+
+    /// Every user, by email (tenant admin only).
+    pub async fn list_users(&self, subject: &Subject, page: Page) -> Result<Paged<User>, CoreError> {
+        authz::require_tenant_admin(subject)?;
+        Ok(self.ports.users.list(page).await?)
+    }
+
+    /// Issue a personal access token to the calling user. `name`: 3–36 of `[a-z][a-z0-9-]*`;
+    /// `expires_at`, when given, must be in the future.
+    pub async fn create_personal_token(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        name: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<IssuedToken, CoreError> {
+        let user = authz::require_user(subject)?;
+        let mut errors = ValidationErrors::new();
+        let name = errors.check(TokenName::parse_at("name", name));
+        let now = self.now();
+        if expires_at.is_some_and(|e| e <= now) {
+            errors.push(FieldError::new(
+                &["expiration_date"],
+                kind::OUT_OF_RANGE,
+                "must be in the future",
+            ));
+        }
+        let name = match name {
+            Some(n) if errors.is_empty() => n,
+            _ => return Err(errors.into()),
+        };
+        let issued = self.issue_token(TokenOwner::User(user), Some(name), expires_at);
+        let audit = self.token_event(subject, ctx, AuditAction::Create, &issued.record);
+        self.ports.tokens.create(&issued.record, &audit).await?;
+        Ok(issued)
+    }
+
+    /// The calling user's personal access tokens, newest first (never the tokens themselves).
+    pub async fn list_personal_tokens(&self, subject: &Subject) -> Result<Vec<TokenRecord>, CoreError> {
+        let user = authz::require_user(subject)?;
+        Ok(self.ports.tokens.list_for_owner(TokenOwner::User(user)).await?)
+    }
+
+    /// Revoke one of the calling user's personal access tokens now. Another user's token is
+    /// `NotFound`, like one that does not exist.
+    pub async fn revoke_personal_token(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        id: TokenId,
+    ) -> Result<(), CoreError> {
+        let user = authz::require_user(subject)?;
+        let record = self.ports.tokens.get(id).await?;
+        if record.owner != TokenOwner::User(user) {
+            return Err(CoreError::NotFound);
+        }
+        let audit = self.token_event(subject, ctx, AuditAction::Revoke, &record);
+        self.ports.tokens.revoke(id, self.now(), &audit).await?;
+        Ok(())
+    }
+
+    /// A new token for `owner` and its record (not yet stored).
+    pub(crate) fn issue_token(
+        &self,
+        owner: TokenOwner,
+        name: Option<TokenName>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> IssuedToken {
+        let token = self.ports.token_issuer.generate();
+        let record = TokenRecord {
+            id: TokenId::from_uuid(self.ports.ids.new_id()),
+            owner,
+            name,
+            digest: self.ports.token_issuer.digest(token.expose_secret()),
+            created_at: self.now(),
+            expires_at,
+            revoked_at: None,
+            last_used_at: None,
+        };
+        IssuedToken { record, token }
+    }
+
+    fn token_event(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        action: AuditAction,
+        record: &TokenRecord,
+    ) -> custodian_domain::AuditEvent {
+        self.audit_event(
+            subject,
+            ctx,
+            None,
+            action,
+            (
+                ResourceType::Token,
+                Some(record.id.as_uuid()),
+                record.name.as_ref().map(TokenName::as_str),
+            ),
+            Outcome::Success,
+        )
+    }
+}
