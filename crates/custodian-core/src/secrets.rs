@@ -502,3 +502,798 @@ impl Custodian {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use custodian_domain::{AuthMethod, LimitKind, RawFieldMapping, Role, SecretType, Tier, VaultType};
+    use custodian_ports::{ConflictKind, MockVaultProvider, StoreError, VaultError};
+    use mockall::Sequence;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::Requirement;
+    use crate::test_support::*;
+
+    const KEY_ID: &str = "AKIAEXAMPLEKEYID";
+    const SECRET: &str = "wJalrXUtnFEMI-very-secret-value";
+
+    fn ctx() -> RequestContext {
+        RequestContext::default()
+    }
+
+    fn managed_input() -> CreateSecretInput {
+        CreateSecretInput {
+            name: Some("prod-s3".into()),
+            secret_type: Some("s3".into()),
+            auth_method: Some("s3_access_key".into()),
+            credentials: Some(s3_credentials(KEY_ID, SECRET)),
+            ..CreateSecretInput::default()
+        }
+    }
+
+    fn external_input(vault: &str) -> CreateSecretInput {
+        CreateSecretInput {
+            name: Some("prod-s3".into()),
+            secret_type: Some("s3".into()),
+            auth_method: Some("s3_access_key".into()),
+            vault_connection_id: Some(vault.into()),
+            field_mappings: Some(vec![
+                RawFieldMapping {
+                    field_name: "access_key_id".into(),
+                    reference: "S3_KEY_ID".into(),
+                },
+                RawFieldMapping {
+                    field_name: "secret_access_key".into(),
+                    reference: "S3_SECRET".into(),
+                },
+            ]),
+            ..CreateSecretInput::default()
+        }
+    }
+
+    fn payload_of(key_id: &str, secret: &str) -> String {
+        Credentials::parse(AuthMethod::S3AccessKey, s3_credentials(key_id, secret), now())
+            .unwrap()
+            .to_payload()
+            .expose_secret()
+            .to_owned()
+    }
+
+    fn admin_mocks(tier: Tier) -> Mocks {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Admin).team(team(tier));
+        mocks
+    }
+
+    fn doppler_provider() -> MockVaultProvider {
+        let mut provider = MockVaultProvider::new();
+        provider.expect_vault_type().return_const(VaultType::Doppler);
+        provider
+    }
+
+    #[tokio::test]
+    async fn a_managed_secret_is_stored_as_version_1_then_committed_with_the_tier_limit() {
+        let mut mocks = admin_mocks(Tier::Free);
+        let mut seq = Sequence::new();
+        mocks
+            .store
+            .expect_put()
+            .withf(|key, version, value| {
+                key.kind == CredentialKind::StorageSecret
+                    && key.team_id == team_id()
+                    && *version == 1
+                    && value.expose_secret().contains(SECRET)
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .secrets
+            .expect_create()
+            .withf(|secret, limit, audit| {
+                secret.storage == SecretStorage::Managed
+                    && secret.credentials_version == 1
+                    && *limit == Some(5)
+                    && audit.action == AuditAction::Create
+                    && audit.resource_type == ResourceType::StorageSecret
+                    && audit.resource_id == Some(secret.id.as_uuid())
+                    && audit.detail.is_none()
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        let secret = mocks
+            .build()
+            .create_secret(&alice(), &ctx(), team_id(), managed_input())
+            .await
+            .unwrap();
+        assert_eq!(secret.name.as_str(), "prod-s3");
+        assert_eq!(secret.created_by, alice_id().into());
+        assert!(!format!("{secret:?}").contains(SECRET));
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_removes_the_written_version() {
+        let failures = [
+            RepoError::LimitExceeded {
+                kind: LimitKind::StorageSecrets,
+                limit: 5,
+            },
+            RepoError::Conflict(ConflictKind::DuplicateName),
+            RepoError::Unavailable("connection reset".into()),
+        ];
+        for failure in failures {
+            let expected = CoreError::from(failure.clone());
+            let mut mocks = admin_mocks(Tier::Free);
+            let mut seq = Sequence::new();
+            mocks
+                .store
+                .expect_put()
+                .times(1)
+                .in_sequence(&mut seq)
+                .returning(|_, _, _| Ok(()));
+            mocks
+                .secrets
+                .expect_create()
+                .times(1)
+                .in_sequence(&mut seq)
+                .returning(move |_, _, _| Err(failure.clone()));
+            mocks
+                .store
+                .expect_delete_version()
+                .withf(|key, version| key.kind == CredentialKind::StorageSecret && *version == 1)
+                .times(1)
+                .in_sequence(&mut seq)
+                .returning(|_, _| Ok(()));
+            let result = mocks
+                .build()
+                .create_secret(&alice(), &ctx(), team_id(), managed_input())
+                .await;
+            assert_eq!(result, Err(expected));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_put_commits_nothing() {
+        let mut mocks = admin_mocks(Tier::Pro);
+        mocks.store.expect_put().times(1).returning(|_, _, _| {
+            Err(StoreError::Unavailable {
+                message: "throttled".into(),
+                retry_after: None,
+            })
+        });
+        // No expectation on secrets.create or delete_version: reaching them panics.
+        let result = mocks
+            .build()
+            .create_secret(&alice(), &ctx(), team_id(), managed_input())
+            .await;
+        assert!(matches!(
+            result,
+            Err(CoreError::Unavailable {
+                what: "the credential store",
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn too_low_a_role_writes_nothing() {
+        for role in [Role::Viewer, Role::Operator] {
+            let mut mocks = Mocks::new();
+            mocks.member(team_id(), alice_id(), role);
+            let result = mocks
+                .build()
+                .create_secret(&alice(), &ctx(), team_id(), managed_input())
+                .await;
+            assert_eq!(
+                result,
+                Err(CoreError::Forbidden {
+                    needed: Requirement::Role(Role::Admin)
+                })
+            );
+        }
+        let mut mocks = Mocks::new();
+        mocks.stranger(alice_id());
+        let result = mocks
+            .build()
+            .create_secret(&alice(), &ctx(), team_id(), managed_input())
+            .await;
+        assert_eq!(result, Err(CoreError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn invalid_credentials_are_refused_before_the_store_and_never_shown() {
+        let mocks = admin_mocks(Tier::Pro);
+        let mut input = managed_input();
+        input.credentials = Some(s3_credentials(KEY_ID, " wJalrXUtnFEMI-very-secret-value"));
+        let error = mocks
+            .build()
+            .create_secret(&alice(), &ctx(), team_id(), input)
+            .await
+            .unwrap_err();
+        assert!(matches!(&error, CoreError::Validation(e) if e.has(&["credentials", "secret_access_key"])));
+        let shown = format!("{error:?} {error}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn an_external_secret_needs_a_vault_connection_of_the_team() {
+        let mut mocks = admin_mocks(Tier::Pro);
+        mocks
+            .vault_connections
+            .expect_get()
+            .returning(|_, _| Err(RepoError::NotFound));
+        let result = mocks
+            .build()
+            .create_secret(&alice(), &ctx(), team_id(), external_input(&vault_id().to_string()))
+            .await;
+        assert!(matches!(result, Err(CoreError::Validation(e)) if e.has(&["vault_connection_id"])));
+
+        let mut mocks = admin_mocks(Tier::Pro);
+        mocks
+            .vault_connections
+            .expect_get()
+            .withf(|team, id| *team == team_id() && *id == vault_id())
+            .returning(|_, _| Ok(doppler_connection()));
+        mocks
+            .secrets
+            .expect_create()
+            .withf(|secret, limit, _| {
+                matches!(&secret.storage, SecretStorage::External { vault_connection_id, field_mappings }
+                    if *vault_connection_id == vault_id() && field_mappings.as_slice().len() == 2)
+                    && *limit == Some(100)
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let secret = mocks
+            .build()
+            .create_secret(&alice(), &ctx(), team_id(), external_input(&vault_id().to_string()))
+            .await
+            .unwrap();
+        assert_eq!(secret.storage.mode(), custodian_domain::StorageMode::External);
+    }
+
+    fn rotation() -> UpdateSecretInput {
+        UpdateSecretInput {
+            credentials: Some(s3_credentials(KEY_ID, "the-new-secret-value")),
+            ..UpdateSecretInput::default()
+        }
+    }
+
+    fn update_mocks(current: StorageSecret) -> Mocks {
+        let mut mocks = admin_mocks(Tier::Pro);
+        mocks.secret(current);
+        mocks
+            .locations
+            .expect_linked_to_secret()
+            .returning(|_, _| Ok(Vec::new()));
+        mocks
+    }
+
+    #[tokio::test]
+    async fn a_rotation_writes_n_plus_1_commits_against_n_then_prunes() {
+        let mut mocks = update_mocks(managed_secret(4));
+        let mut seq = Sequence::new();
+        mocks
+            .store
+            .expect_put()
+            .withf(|_, version, value| *version == 5 && value.expose_secret().contains("the-new-secret-value"))
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .secrets
+            .expect_update()
+            .withf(|secret, expected, audit| {
+                secret.credentials_version == 5 && *expected == 4 && audit.action == AuditAction::Rotate
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .store
+            .expect_prune()
+            .withf(|_, keep| *keep == 5)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        let updated = mocks
+            .build()
+            .update_secret(&alice(), &ctx(), team_id(), secret_id(), rotation())
+            .await
+            .unwrap();
+        assert_eq!(updated.credentials_version, 5);
+        assert_eq!(updated.updated_by, alice_id().into());
+    }
+
+    #[tokio::test]
+    async fn a_rotation_whose_commit_fails_removes_the_new_version_and_prunes_nothing() {
+        let mut mocks = update_mocks(managed_secret(4));
+        let mut seq = Sequence::new();
+        mocks
+            .store
+            .expect_put()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .secrets
+            .expect_update()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Err(RepoError::Conflict(ConflictKind::Stale)));
+        mocks
+            .store
+            .expect_delete_version()
+            .withf(|_, version| *version == 5)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        let result = mocks
+            .build()
+            .update_secret(&alice(), &ctx(), team_id(), secret_id(), rotation())
+            .await;
+        assert_eq!(result, Err(CoreError::Conflict(ConflictKind::Stale)));
+    }
+
+    #[tokio::test]
+    async fn a_rotation_whose_put_fails_commits_nothing() {
+        let mut mocks = update_mocks(managed_secret(4));
+        mocks
+            .store
+            .expect_put()
+            .returning(|_, _, _| Err(StoreError::Rejected("value over 8 KiB".into())));
+        let result = mocks
+            .build()
+            .update_secret(&alice(), &ctx(), team_id(), secret_id(), rotation())
+            .await;
+        assert!(matches!(result, Err(CoreError::Validation(e)) if e.has(&["credentials"])));
+    }
+
+    #[tokio::test]
+    async fn a_failed_prune_does_not_fail_the_rotation() {
+        let mut mocks = update_mocks(managed_secret(1));
+        mocks.store.expect_put().returning(|_, _, _| Ok(()));
+        mocks.secrets.expect_update().returning(|_, _, _| Ok(()));
+        mocks
+            .store
+            .expect_prune()
+            .times(1)
+            .returning(|_, _| Err(StoreError::Internal("io".into())));
+        let updated = mocks
+            .build()
+            .update_secret(&alice(), &ctx(), team_id(), secret_id(), rotation())
+            .await
+            .unwrap();
+        assert_eq!(updated.credentials_version, 2);
+    }
+
+    #[tokio::test]
+    async fn a_rename_touches_no_credentials() {
+        let mut mocks = update_mocks(managed_secret(3));
+        mocks
+            .secrets
+            .expect_update()
+            .withf(|secret, expected, audit| {
+                secret.name.as_str() == "renamed"
+                    && secret.credentials_version == 3
+                    && *expected == 3
+                    && audit.action == AuditAction::Update
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let input = UpdateSecretInput {
+            name: Some("renamed".into()),
+            ..UpdateSecretInput::default()
+        };
+        mocks
+            .build()
+            .update_secret(&alice(), &ctx(), team_id(), secret_id(), input)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn changing_the_type_under_linked_locations_is_a_location_type_mismatch() {
+        let mut mocks = admin_mocks(Tier::Pro);
+        mocks.secret(managed_secret(1));
+        mocks.locations.expect_linked_to_secret().returning(|_, _| {
+            Ok(vec![LinkedLocation {
+                id: location_id(),
+                name: "raw-bucket".into(),
+                location_type: SecretType::S3,
+            }])
+        });
+        let input = UpdateSecretInput {
+            secret_type: Some("r2".into()),
+            auth_method: Some("r2_access_key".into()),
+            ..UpdateSecretInput::default()
+        };
+        match mocks
+            .build()
+            .update_secret(&alice(), &ctx(), team_id(), secret_id(), input)
+            .await
+        {
+            Err(CoreError::LocationTypeMismatch { secret_type, locations }) => {
+                assert_eq!(secret_type, SecretType::R2);
+                assert_eq!(locations.len(), 1);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn new_field_mappings_bump_an_external_secrets_version_without_the_store() {
+        let mut mocks = update_mocks(external_secret());
+        mocks
+            .vault_connections
+            .expect_get()
+            .returning(|_, _| Ok(doppler_connection()));
+        mocks
+            .secrets
+            .expect_update()
+            .withf(|secret, expected, _| {
+                let SecretStorage::External { field_mappings, .. } = &secret.storage else {
+                    return false;
+                };
+                secret.credentials_version == 2
+                    && *expected == 1
+                    && field_mappings.as_slice()[0].reference.as_str() == "NEW_KEY_ID"
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let input = UpdateSecretInput {
+            field_mappings: Some(vec![
+                RawFieldMapping {
+                    field_name: "access_key_id".into(),
+                    reference: "NEW_KEY_ID".into(),
+                },
+                RawFieldMapping {
+                    field_name: "secret_access_key".into(),
+                    reference: "NEW_SECRET".into(),
+                },
+            ]),
+            ..UpdateSecretInput::default()
+        };
+        mocks
+            .build()
+            .update_secret(&alice(), &ctx(), team_id(), secret_id(), input)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn delete_commits_the_removal_then_deletes_every_version() {
+        let mut mocks = admin_mocks(Tier::Pro);
+        mocks.secret(managed_secret(2));
+        let mut seq = Sequence::new();
+        mocks
+            .secrets
+            .expect_delete()
+            .withf(|_, _, audit| audit.action == AuditAction::Delete)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(managed_secret(2)));
+        mocks
+            .store
+            .expect_delete_all()
+            .withf(|key| key.record_id == secret_id().as_uuid())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| {
+                Err(StoreError::Unavailable {
+                    message: "down".into(),
+                    retry_after: None,
+                })
+            });
+        // The store failure is logged and left for gc: the request succeeds.
+        mocks
+            .build()
+            .delete_secret(&alice(), &ctx(), team_id(), secret_id())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_secret_in_use_keeps_its_credentials() {
+        let mut mocks = admin_mocks(Tier::Pro);
+        mocks.secret(managed_secret(2));
+        mocks
+            .secrets
+            .expect_delete()
+            .returning(|_, _, _| Err(RepoError::Conflict(ConflictKind::SecretInUse)));
+        assert_eq!(
+            mocks
+                .build()
+                .delete_secret(&alice(), &ctx(), team_id(), secret_id())
+                .await,
+            Err(CoreError::Conflict(ConflictKind::SecretInUse))
+        );
+    }
+
+    fn operator_mocks(secret: StorageSecret) -> Mocks {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Operator).secret(secret);
+        mocks
+    }
+
+    fn expect_audit(mocks: &mut Mocks, action: AuditAction, outcome: Outcome, resource_type: ResourceType) {
+        mocks
+            .audit
+            .expect_record()
+            .withf(move |event| {
+                event.action == action
+                    && event.outcome == outcome
+                    && event.resource_type == resource_type
+                    && event.team_id == Some(team_id())
+                    && !format!("{event:?}").contains("secret-value")
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+    }
+
+    #[tokio::test]
+    async fn verify_loads_and_checks_managed_credentials() {
+        let mut mocks = operator_mocks(managed_secret(3));
+        let payload = payload_of(KEY_ID, SECRET);
+        mocks
+            .store
+            .expect_get()
+            .withf(|key, version| key.record_id == secret_id().as_uuid() && *version == 3)
+            .returning(move |_, _| Ok(SecretString::from(payload.clone())));
+        expect_audit(
+            &mut mocks,
+            AuditAction::Verify,
+            Outcome::Success,
+            ResourceType::StorageSecret,
+        );
+        let verification = mocks
+            .build()
+            .verify_secret(&alice(), &ctx(), team_id(), secret_id())
+            .await
+            .unwrap();
+        assert!(verification.verified);
+        assert_eq!(verification.fields, vec!["access_key_id", "secret_access_key"]);
+        assert_eq!(verification.checked_at, now());
+    }
+
+    #[tokio::test]
+    async fn verify_reports_stored_credentials_that_fail_the_schema() {
+        let mut mocks = operator_mocks(managed_secret(1));
+        mocks
+            .store
+            .expect_get()
+            .returning(|_, _| Ok(SecretString::from(r#"{"access_key_id":"AKIA"}"#)));
+        expect_audit(
+            &mut mocks,
+            AuditAction::Verify,
+            Outcome::Failure,
+            ResourceType::StorageSecret,
+        );
+        let verification = mocks
+            .build()
+            .verify_secret(&alice(), &ctx(), team_id(), secret_id())
+            .await
+            .unwrap();
+        assert!(!verification.verified);
+        assert_eq!(verification.error.unwrap().code, "credentials_invalid");
+    }
+
+    #[tokio::test]
+    async fn a_viewer_cannot_verify() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Viewer);
+        assert_eq!(
+            mocks
+                .build()
+                .verify_secret(&alice(), &ctx(), team_id(), secret_id())
+                .await,
+            Err(CoreError::Forbidden {
+                needed: Requirement::Role(Role::Operator)
+            })
+        );
+    }
+
+    fn external_mocks(provider: MockVaultProvider) -> Mocks {
+        let mut mocks = operator_mocks(external_secret());
+        mocks
+            .vault_connections
+            .expect_get()
+            .returning(|_, _| Ok(doppler_connection()));
+        mocks
+            .store
+            .expect_get()
+            .withf(|key, version| {
+                key.kind == CredentialKind::VaultConnection && key.record_id == vault_id().as_uuid() && *version == 3
+            })
+            .returning(|_, _| Ok(SecretString::from("dp.st.prd.token-secret-value")));
+        mocks.vaults.push(provider);
+        mocks
+    }
+
+    #[tokio::test]
+    async fn verify_fetches_every_mapped_reference_of_an_external_secret() {
+        let mut provider = doppler_provider();
+        provider
+            .expect_fetch()
+            .withf(|access, references| {
+                access.connection_id == vault_id()
+                    && access.secret.expose().expose_secret() == "dp.st.prd.token-secret-value"
+                    && references
+                        .iter()
+                        .map(VaultReference::as_str)
+                        .eq(["S3_KEY_ID", "S3_SECRET"])
+            })
+            .times(1)
+            .returning(|_, _| {
+                Err(VaultError::ReferenceNotFound {
+                    provider: VaultType::Doppler,
+                    reference: "S3_SECRET".into(),
+                })
+            });
+        let mut mocks = external_mocks(provider);
+        expect_audit(
+            &mut mocks,
+            AuditAction::Verify,
+            Outcome::Failure,
+            ResourceType::StorageSecret,
+        );
+        let verification = mocks
+            .build()
+            .verify_secret(&alice(), &ctx(), team_id(), secret_id())
+            .await
+            .unwrap();
+        assert!(!verification.verified);
+        let error = verification.error.unwrap();
+        assert_eq!(error.code, "vault_reference_not_found");
+        assert!(error.message.contains("doppler"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn resolve_builds_external_credentials_from_the_mapped_fields() {
+        let mut provider = doppler_provider();
+        provider.expect_fetch().times(1).returning(|_, references| {
+            Ok(references
+                .iter()
+                .map(|r| SecretString::from(format!("value-of-{}", r.as_str())))
+                .collect())
+        });
+        let mut mocks = external_mocks(provider);
+        expect_audit(
+            &mut mocks,
+            AuditAction::Resolve,
+            Outcome::Success,
+            ResourceType::StorageSecret,
+        );
+        let credentials = mocks.build().resolve(&alice(), team_id(), secret_id()).await.unwrap();
+        let get = |f| credentials.get(f).unwrap().expose_secret().to_owned();
+        assert_eq!(
+            get(custodian_domain::CredentialField::AccessKeyId),
+            "value-of-S3_KEY_ID"
+        );
+        assert_eq!(
+            get(custodian_domain::CredentialField::SecretAccessKey),
+            "value-of-S3_SECRET"
+        );
+    }
+
+    #[tokio::test]
+    async fn resolve_returns_managed_credentials_and_records_it() {
+        let mut mocks = operator_mocks(managed_secret(2));
+        let payload = payload_of(KEY_ID, SECRET);
+        mocks
+            .store
+            .expect_get()
+            .withf(|_, version| *version == 2)
+            .returning(move |_, _| Ok(SecretString::from(payload.clone())));
+        expect_audit(
+            &mut mocks,
+            AuditAction::Resolve,
+            Outcome::Success,
+            ResourceType::StorageSecret,
+        );
+        let credentials = mocks
+            .build()
+            .resolve(&account(team_id(), Role::Operator), team_id(), secret_id())
+            .await
+            .unwrap();
+        assert_eq!(credentials.auth_method(), AuthMethod::S3AccessKey);
+        assert_eq!(
+            credentials
+                .get(custodian_domain::CredentialField::SecretAccessKey)
+                .unwrap()
+                .expose_secret(),
+            SECRET
+        );
+        assert!(!format!("{credentials:?}").contains(SECRET));
+    }
+
+    #[tokio::test]
+    async fn a_vault_failure_fails_the_resolution_and_is_recorded() {
+        let mut provider = doppler_provider();
+        provider.expect_fetch().returning(|_, _| {
+            Err(VaultError::RateLimited {
+                provider: VaultType::Doppler,
+                retry_after: None,
+            })
+        });
+        let mut mocks = external_mocks(provider);
+        expect_audit(
+            &mut mocks,
+            AuditAction::Resolve,
+            Outcome::Failure,
+            ResourceType::StorageSecret,
+        );
+        let result = mocks.build().resolve(&alice(), team_id(), secret_id()).await;
+        assert_eq!(result.unwrap_err().code(), "vault_rate_limited");
+    }
+
+    #[tokio::test]
+    async fn a_viewer_is_denied_resolution_and_the_attempt_is_recorded() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Viewer);
+        expect_audit(
+            &mut mocks,
+            AuditAction::Resolve,
+            Outcome::Denied,
+            ResourceType::StorageSecret,
+        );
+        assert_eq!(
+            mocks.build().resolve(&alice(), team_id(), secret_id()).await.err(),
+            Some(CoreError::Forbidden {
+                needed: Requirement::Role(Role::Operator)
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn another_teams_account_cannot_resolve_and_learns_nothing() {
+        let result = Mocks::new()
+            .build()
+            .resolve(&account(other_team_id(), Role::Admin), team_id(), secret_id())
+            .await;
+        assert_eq!(result.err(), Some(CoreError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn a_resolution_that_cannot_be_audited_is_not_returned() {
+        let mut mocks = operator_mocks(managed_secret(1));
+        let payload = payload_of(KEY_ID, SECRET);
+        mocks
+            .store
+            .expect_get()
+            .returning(move |_, _| Ok(SecretString::from(payload.clone())));
+        mocks
+            .audit
+            .expect_record()
+            .returning(|_| Err(RepoError::Unavailable("down".into())));
+        let result = mocks.build().resolve(&alice(), team_id(), secret_id()).await;
+        assert!(matches!(result, Err(CoreError::Unavailable { .. })));
+    }
+
+    #[tokio::test]
+    async fn details_show_the_locations_and_the_vault_connection() {
+        let mut mocks = Mocks::new();
+        mocks
+            .member(team_id(), alice_id(), Role::Viewer)
+            .secret(external_secret());
+        mocks.locations.expect_linked_to_secret().returning(|_, _| {
+            Ok(vec![LinkedLocation {
+                id: location_id(),
+                name: "raw-bucket".into(),
+                location_type: SecretType::S3,
+            }])
+        });
+        mocks
+            .vault_connections
+            .expect_get()
+            .returning(|_, _| Ok(doppler_connection()));
+        let details = mocks
+            .build()
+            .get_secret(&alice(), team_id(), secret_id())
+            .await
+            .unwrap();
+        assert_eq!(details.locations.len(), 1);
+        assert_eq!(details.vault_connection.unwrap().id, vault_id());
+    }
+}

@@ -515,3 +515,492 @@ impl Custodian {
         Ok((account, issued))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use custodian_ports::{ConflictKind, RepoError};
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::Requirement;
+    use crate::test_support::*;
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            request_id: Some("req-1".into()),
+            client_ip: Some("127.0.0.1".into()),
+            user_agent: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_creator_of_a_team_becomes_its_owner_at_the_default_tier() {
+        let mut mocks = Mocks::new();
+        mocks.settings.default_tier = Tier::Pro;
+        mocks
+            .teams
+            .expect_create()
+            .withf(|team, owner, audit| {
+                team.tier == Tier::Pro
+                    && team.name.as_str() == "analytics"
+                    && owner.team_id == team.id
+                    && owner.user_id == alice_id()
+                    && owner.role == Role::Owner
+                    && audit.team_id == Some(team.id)
+                    && audit.context.request_id.as_deref() == Some("req-1")
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let team = mocks
+            .build()
+            .create_team(
+                &alice(),
+                &ctx(),
+                NewTeamInput {
+                    name: Some("analytics".into()),
+                    ..NewTeamInput::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(team.tier, Tier::Pro);
+    }
+
+    #[tokio::test]
+    async fn only_a_tenant_admin_chooses_a_tier() {
+        let input = NewTeamInput {
+            name: Some("analytics".into()),
+            tier: Some("free".into()),
+            ..NewTeamInput::default()
+        };
+        assert_eq!(
+            Mocks::new().build().create_team(&alice(), &ctx(), input.clone()).await,
+            Err(CoreError::Forbidden {
+                needed: Requirement::TenantAdmin
+            })
+        );
+        let mut mocks = Mocks::new();
+        mocks
+            .teams
+            .expect_create()
+            .withf(|team, _, _| team.tier == Tier::Free)
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        assert_eq!(
+            mocks.build().create_team(&root(), &ctx(), input).await.unwrap().tier,
+            Tier::Free
+        );
+    }
+
+    #[tokio::test]
+    async fn a_virtual_account_cannot_create_a_team() {
+        let result = Mocks::new()
+            .build()
+            .create_team(
+                &account(team_id(), Role::Admin),
+                &ctx(),
+                NewTeamInput {
+                    name: Some("x".into()),
+                    ..NewTeamInput::default()
+                },
+            )
+            .await;
+        assert_eq!(
+            result,
+            Err(CoreError::Forbidden {
+                needed: Requirement::User
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_team_name_is_checked_and_a_taken_one_conflicts() {
+        let result = Mocks::new()
+            .build()
+            .create_team(&alice(), &ctx(), NewTeamInput::default())
+            .await;
+        assert!(matches!(result, Err(CoreError::Validation(e)) if e.has(&["name"])));
+
+        let mut mocks = Mocks::new();
+        mocks
+            .teams
+            .expect_create()
+            .returning(|_, _, _| Err(RepoError::Conflict(ConflictKind::DuplicateName)));
+        let result = mocks
+            .build()
+            .create_team(
+                &alice(),
+                &ctx(),
+                NewTeamInput {
+                    name: Some("data".into()),
+                    ..NewTeamInput::default()
+                },
+            )
+            .await;
+        assert_eq!(result, Err(CoreError::Conflict(ConflictKind::DuplicateName)));
+    }
+
+    #[tokio::test]
+    async fn a_non_member_cannot_see_a_team() {
+        let mut mocks = Mocks::new();
+        mocks.stranger(alice_id());
+        assert_eq!(
+            mocks.build().get_team(&alice(), team_id()).await,
+            Err(CoreError::NotFound)
+        );
+    }
+
+    #[tokio::test]
+    async fn setting_a_tier_needs_a_tenant_admin() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Owner);
+        assert_eq!(
+            mocks
+                .build()
+                .set_team_tier(&alice(), &ctx(), team_id(), "enterprise")
+                .await,
+            Err(CoreError::Forbidden {
+                needed: Requirement::TenantAdmin
+            })
+        );
+        let mut mocks = Mocks::new();
+        mocks.team(team(Tier::Free));
+        mocks
+            .teams
+            .expect_update()
+            .withf(|team, audit| team.tier == Tier::Enterprise && audit.action == AuditAction::Update)
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let updated = mocks
+            .build()
+            .set_team_tier(&root(), &ctx(), team_id(), "enterprise")
+            .await
+            .unwrap();
+        assert_eq!(updated.tier, Tier::Enterprise);
+    }
+
+    #[tokio::test]
+    async fn only_an_owner_deletes_a_team() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Admin);
+        assert_eq!(
+            mocks.build().delete_team(&alice(), &ctx(), team_id()).await,
+            Err(CoreError::Forbidden {
+                needed: Requirement::Role(Role::Owner)
+            })
+        );
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Owner).team(team(Tier::Free));
+        mocks
+            .teams
+            .expect_delete()
+            .returning(|_, _| Err(RepoError::Conflict(ConflictKind::TeamNotEmpty)));
+        assert_eq!(
+            mocks.build().delete_team(&alice(), &ctx(), team_id()).await,
+            Err(CoreError::Conflict(ConflictKind::TeamNotEmpty))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_admin_renames_a_team_and_a_viewer_cannot() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Viewer);
+        let patch = TeamPatchInput {
+            name: Some("renamed".into()),
+            description: Some(None),
+        };
+        assert_eq!(
+            mocks
+                .build()
+                .update_team(&alice(), &ctx(), team_id(), patch.clone())
+                .await,
+            Err(CoreError::Forbidden {
+                needed: Requirement::Role(Role::Admin)
+            })
+        );
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Admin).team(team(Tier::Free));
+        mocks
+            .teams
+            .expect_update()
+            .withf(|team, _| team.name.as_str() == "renamed" && team.description.is_none())
+            .times(1)
+            .returning(|_, _| Ok(()));
+        mocks
+            .build()
+            .update_team(&alice(), &ctx(), team_id(), patch)
+            .await
+            .unwrap();
+    }
+
+    fn add(email: &str, role: &str) -> AddMemberInput {
+        AddMemberInput {
+            email: Some(email.into()),
+            user_id: None,
+            role: Some(role.into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn adding_a_member_passes_the_tiers_member_limit() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Admin).team(team(Tier::Free));
+        mocks
+            .users
+            .expect_find_by_email()
+            .returning(|_| Ok(Some(user_record(bob_id(), "bob@example.com"))));
+        mocks
+            .memberships
+            .expect_add()
+            .withf(|m, limit, audit| {
+                m.user_id == bob_id()
+                    && m.role == Role::Operator
+                    && *limit == Some(1)
+                    && audit.resource_type == ResourceType::Member
+            })
+            .times(1)
+            .returning(|_, _, _| {
+                Err(RepoError::LimitExceeded {
+                    kind: LimitKind::Members,
+                    limit: 1,
+                })
+            });
+        assert_eq!(
+            mocks
+                .build()
+                .add_member(&alice(), &ctx(), team_id(), add("bob@example.com", "operator"))
+                .await,
+            Err(CoreError::LimitExceeded {
+                kind: LimitKind::Members,
+                limit: 1
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn an_enterprise_team_has_no_member_limit() {
+        let mut mocks = Mocks::new();
+        mocks
+            .member(team_id(), alice_id(), Role::Admin)
+            .team(team(Tier::Enterprise));
+        mocks
+            .users
+            .expect_get()
+            .returning(|id| Ok(user_record(id, "bob@example.com")));
+        mocks
+            .memberships
+            .expect_add()
+            .withf(|_, limit, _| limit.is_none())
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let input = AddMemberInput {
+            email: None,
+            user_id: Some(bob_id().to_string()),
+            role: Some("viewer".into()),
+        };
+        let membership = mocks
+            .build()
+            .add_member(&alice(), &ctx(), team_id(), input)
+            .await
+            .unwrap();
+        assert_eq!(membership.user_id, bob_id());
+    }
+
+    #[tokio::test]
+    async fn granting_owner_needs_an_owner() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Admin);
+        assert_eq!(
+            mocks
+                .build()
+                .add_member(&alice(), &ctx(), team_id(), add("bob@example.com", "owner"))
+                .await,
+            Err(CoreError::Forbidden {
+                needed: Requirement::Role(Role::Owner)
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_is_a_validation_error_on_the_field_that_named_them() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Owner);
+        mocks.users.expect_find_by_email().returning(|_| Ok(None));
+        let result = mocks
+            .build()
+            .add_member(&alice(), &ctx(), team_id(), add("ghost@example.com", "viewer"))
+            .await;
+        assert!(matches!(result, Err(CoreError::Validation(e)) if e.has(&["email"])));
+    }
+
+    #[tokio::test]
+    async fn an_operator_cannot_manage_members() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Operator);
+        assert_eq!(
+            mocks
+                .build()
+                .add_member(&alice(), &ctx(), team_id(), add("bob@example.com", "viewer"))
+                .await,
+            Err(CoreError::Forbidden {
+                needed: Requirement::Role(Role::Admin)
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn demoting_or_removing_an_owner_needs_an_owner() {
+        let mut mocks = Mocks::new();
+        mocks
+            .member(team_id(), alice_id(), Role::Admin)
+            .member(team_id(), bob_id(), Role::Owner);
+        let custodian = mocks.build();
+        let needed = Err(CoreError::Forbidden {
+            needed: Requirement::Role(Role::Owner),
+        });
+        assert_eq!(
+            custodian
+                .change_member_role(&alice(), &ctx(), team_id(), bob_id(), "viewer")
+                .await
+                .map(|_| ()),
+            needed
+        );
+        assert_eq!(
+            custodian.remove_member(&alice(), &ctx(), team_id(), bob_id()).await,
+            needed
+        );
+    }
+
+    #[tokio::test]
+    async fn the_last_owner_conflict_passes_through() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Owner);
+        mocks
+            .memberships
+            .expect_update_role()
+            .returning(|_, _, _, _| Err(RepoError::Conflict(ConflictKind::LastOwner)));
+        mocks
+            .memberships
+            .expect_remove()
+            .returning(|_, _, _| Err(RepoError::Conflict(ConflictKind::LastOwner)));
+        let custodian = mocks.build();
+        assert_eq!(
+            custodian
+                .change_member_role(&alice(), &ctx(), team_id(), alice_id(), "admin")
+                .await,
+            Err(CoreError::Conflict(ConflictKind::LastOwner))
+        );
+        assert_eq!(
+            custodian.remove_member(&alice(), &ctx(), team_id(), alice_id()).await,
+            Err(CoreError::Conflict(ConflictKind::LastOwner))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_virtual_account_is_never_owner_and_gets_its_first_token() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Admin);
+        mocks
+            .virtual_accounts
+            .expect_create()
+            .withf(|account, token, audit| {
+                account.role == Role::Operator
+                    && token.owner == TokenOwner::VirtualAccount(account.id)
+                    && token.expires_at == account.expires_at
+                    && audit.resource_type == ResourceType::VirtualAccount
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let custodian = mocks.build();
+        let result = custodian
+            .create_virtual_account(
+                &alice(),
+                &ctx(),
+                team_id(),
+                NewVirtualAccountInput {
+                    name: Some("worker".into()),
+                    role: Some("owner".into()),
+                    expires_at: None,
+                },
+            )
+            .await;
+        assert!(matches!(result, Err(CoreError::Validation(e)) if e.has(&["role"])));
+        let (account, issued) = custodian
+            .create_virtual_account(
+                &alice(),
+                &ctx(),
+                team_id(),
+                NewVirtualAccountInput {
+                    name: Some("worker".into()),
+                    role: Some("operator".into()),
+                    expires_at: Some(now() + Duration::days(90)),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(issued.record.owner, TokenOwner::VirtualAccount(account.id));
+        assert!(issued.token.expose_secret().starts_with("cus_"));
+    }
+
+    fn stored_account() -> VirtualAccount {
+        VirtualAccount {
+            id: account_id(),
+            team_id: team_id(),
+            name: Name::parse_at("name", "worker").unwrap(),
+            role: Role::Operator,
+            expires_at: None,
+            created_at: now(),
+            created_by: alice_id().into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn regenerating_a_token_keeps_the_old_one_for_the_grace_period() {
+        for (asked, default, expected) in [(Some(600), 0, 600), (None, 60, 60), (Some(0), 60, 0)] {
+            let mut mocks = Mocks::new();
+            mocks.settings.token_grace_period = Duration::seconds(default);
+            mocks.member(team_id(), alice_id(), Role::Admin);
+            mocks
+                .virtual_accounts
+                .expect_get()
+                .returning(|_, _| Ok(stored_account()));
+            mocks
+                .tokens
+                .expect_replace_for_owner()
+                .withf(move |owner, revoke_at, replacement, audit| {
+                    *owner == TokenOwner::VirtualAccount(account_id())
+                        && *revoke_at == now() + Duration::seconds(expected)
+                        && replacement.owner == *owner
+                        && audit.action == AuditAction::RegenerateToken
+                })
+                .times(1)
+                .returning(|_, _, _, _| Ok(()));
+            let (_, issued) = mocks
+                .build()
+                .regenerate_virtual_account_token(&alice(), &ctx(), team_id(), account_id(), asked)
+                .await
+                .unwrap();
+            assert_eq!(issued.record.digest, digest_of(issued.token.expose_secret()));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_grace_period_over_the_maximum_is_refused() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Admin);
+        let result = mocks
+            .build()
+            .regenerate_virtual_account_token(&alice(), &ctx(), team_id(), account_id(), Some(8 * 24 * 3600))
+            .await;
+        assert!(matches!(result, Err(CoreError::Validation(e)) if e.has(&["grace_period_seconds"])));
+    }
+
+    #[tokio::test]
+    async fn a_virtual_account_of_another_team_is_not_found() {
+        let result = Mocks::new()
+            .build()
+            .delete_virtual_account(&account(other_team_id(), Role::Admin), &ctx(), team_id(), account_id())
+            .await;
+        assert_eq!(result, Err(CoreError::NotFound));
+    }
+}
