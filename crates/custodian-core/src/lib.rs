@@ -16,12 +16,14 @@
 //! - a storage secret row always points at credentials that exist: credentials are written
 //!   before the row is committed and removed again when the commit fails.
 
+mod audit_log;
 pub mod authz;
 mod error;
 mod identity;
 mod locations;
 mod secrets;
 mod teams;
+mod vault_connections;
 
 #[cfg(test)]
 mod test_support;
@@ -48,6 +50,7 @@ pub use identity::{IssuedToken, Me, NewUserInput};
 pub use locations::LocationView;
 pub use secrets::{SecretDetails, Verification, VerificationFailure};
 pub use teams::{AddMemberInput, NewTeamInput, NewVirtualAccountInput, TeamPatchInput};
+pub use vault_connections::VaultRotationInput;
 
 /// Every adapter the core uses, as trait objects.
 #[derive(Clone)]

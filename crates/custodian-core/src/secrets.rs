@@ -6,12 +6,17 @@ use custodian_domain::{
     AuditAction, AuditEvent, CreateSecretInput, Credentials, KnownVault, LinkedLocation, NewSecretStorage,
     NewStorageSecret, Outcome, RequestContext, ResourceType, SecretId, SecretStorage, SecretUpdate, StorageSecret,
     Subject, TeamId, UpdateRejection, UpdateSecretInput, VaultConnection, VaultConnectionId, VaultReference,
-    VaultSecret,
+    VaultSecret, VaultType,
 };
-use custodian_ports::{CredentialKey, CredentialKind, Page, Paged, RepoError, SecretFilter, VaultAccess};
+use std::sync::Arc;
+
+use custodian_ports::{
+    CredentialKey, CredentialKind, Page, Paged, RepoError, SecretFilter, VaultAccess, VaultProvider,
+};
 use secrecy::SecretString;
 
 use crate::authz::Action;
+use crate::vault_connections::connection_key;
 use crate::{CoreError, Custodian};
 
 /// A storage secret with what its detail view shows: the locations that use it and, for an
@@ -77,7 +82,7 @@ impl Custodian {
 
     /// Remove a credential version whose row was not committed. A failure leaves an
     /// orphan that no row points at (harmless, removed by `custodian gc`); it is logged.
-    async fn discard_version(&self, key: &CredentialKey, version: i64) {
+    pub(crate) async fn discard_version(&self, key: &CredentialKey, version: i64) {
         if let Err(error) = self.ports.credential_store.delete_version(key, version).await {
             tracing::error!(%key, version, %error, "could not remove uncommitted credentials; left for `custodian gc`");
         }
@@ -456,16 +461,7 @@ impl Custodian {
                     .await?
                     .ok_or_else(|| CoreError::Internal("a secret's vault connection is missing".into()))?;
                 let access = self.vault_access(&connection).await?;
-                let provider = self
-                    .ports
-                    .vault_providers
-                    .get(&connection.vault_type())
-                    .ok_or_else(|| {
-                        CoreError::Internal(format!(
-                            "no provider is configured for vault type {}",
-                            connection.vault_type()
-                        ))
-                    })?;
+                let provider = self.vault_provider(connection.vault_type())?;
                 let references: Vec<VaultReference> = field_mappings.iter().map(|m| m.reference.clone()).collect();
                 let values = provider.fetch(&access, &references).await?;
                 if values.len() != references.len() {
@@ -488,18 +484,25 @@ impl Custodian {
 
     /// Everything a provider needs to reach `connection`'s vault, its secret read from the
     /// credential store.
-    async fn vault_access(&self, connection: &VaultConnection) -> Result<VaultAccess, CoreError> {
-        let key = CredentialKey {
-            team_id: connection.team_id,
-            kind: CredentialKind::VaultConnection,
-            record_id: connection.id.as_uuid(),
-        };
-        let secret = self.ports.credential_store.get(&key, connection.secret_version).await?;
+    pub(crate) async fn vault_access(&self, connection: &VaultConnection) -> Result<VaultAccess, CoreError> {
+        let secret = self
+            .ports
+            .credential_store
+            .get(&connection_key(connection), connection.secret_version)
+            .await?;
         Ok(VaultAccess {
             connection_id: connection.id,
             settings: connection.settings.clone(),
             secret: VaultSecret::from_stored(secret),
         })
+    }
+
+    /// The configured provider of `vault_type`.
+    pub(crate) fn vault_provider(&self, vault_type: VaultType) -> Result<&Arc<dyn VaultProvider>, CoreError> {
+        self.ports
+            .vault_providers
+            .get(&vault_type)
+            .ok_or_else(|| CoreError::Internal(format!("no provider is configured for vault type {vault_type}")))
     }
 }
 
