@@ -43,7 +43,7 @@ mod cross_port {
     use uuid::Uuid;
 
     fn at(secs: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_767_225_600 + secs, 0).unwrap()
+        DateTime::from_timestamp(1_767_225_600 + secs, 0).expect("test setup")
     }
 
     fn event(team: Option<TeamId>, resource_type: ResourceType, secs: i64) -> AuditEvent {
@@ -81,8 +81,8 @@ mod cross_port {
     async fn user(repos: &RepoSet, email: &str) -> User {
         let user = User {
             id: UserId::from_uuid(Uuid::now_v7()),
-            email: Email::parse_at("email", email).unwrap(),
-            display_name: DisplayName::parse_at("display_name", "Someone").unwrap(),
+            email: Email::parse_at("email", email).expect("test setup"),
+            display_name: DisplayName::parse_at("display_name", "Someone").expect("test setup"),
             tenant_admin: false,
             created_at: at(0),
         };
@@ -90,7 +90,7 @@ mod cross_port {
             .users
             .create(&user, None, &event(None, ResourceType::User, 0))
             .await
-            .unwrap();
+            .expect("test setup");
         user
     }
 
@@ -98,7 +98,7 @@ mod cross_port {
         let id = TeamId::from_uuid(Uuid::now_v7());
         let team = Team {
             id,
-            name: Name::parse_at("name", name).unwrap(),
+            name: Name::parse_at("name", name).expect("test setup"),
             description: None,
             tier: Tier::Free,
             created_at: at(0),
@@ -115,7 +115,7 @@ mod cross_port {
             .teams
             .create(&team, &owner, &event(Some(id), ResourceType::Team, 1))
             .await
-            .unwrap();
+            .expect("test setup");
         id
     }
 
@@ -144,7 +144,7 @@ mod cross_port {
                 .await,
             Err(RepoError::Conflict(ConflictKind::DuplicateEmail))
         );
-        let page = repos.users.list(Page::default()).await.unwrap();
+        let page = repos.users.list(Page::default()).await.expect("test setup");
         let emails: Vec<&str> = page.items.iter().map(|u| u.email.as_str()).collect();
         assert_eq!(emails, ["a@example.com", "b@example.com"]);
         assert_eq!(repos.users.count().await, Ok(2));
@@ -157,12 +157,17 @@ mod cross_port {
         let owner = user(&repos, "o@example.com").await;
         let id = team(&repos, "ops", owner.id).await;
         assert_eq!(
-            repos.memberships.get(id, owner.id).await.unwrap().map(|m| m.role),
+            repos
+                .memberships
+                .get(id, owner.id)
+                .await
+                .expect("test setup")
+                .map(|m| m.role),
             Some(Role::Owner)
         );
         let clash = Team {
             id: TeamId::from_uuid(Uuid::now_v7()),
-            ..repos.teams.get(id).await.unwrap()
+            ..repos.teams.get(id).await.expect("test setup")
         };
         assert_eq!(
             repos
@@ -175,7 +180,11 @@ mod cross_port {
                 .await,
             Err(RepoError::Conflict(ConflictKind::DuplicateName))
         );
-        let listed = repos.teams.list_for_user(owner.id, Page::default()).await.unwrap();
+        let listed = repos
+            .teams
+            .list_for_user(owner.id, Page::default())
+            .await
+            .expect("test setup");
         assert_eq!(listed.total, 1);
         assert_eq!(listed.items[0].1, Role::Owner);
     }
@@ -210,7 +219,7 @@ mod cross_port {
             .memberships
             .add(&member(id, other.id, Role::Viewer), Some(2), &ev())
             .await
-            .unwrap();
+            .expect("test setup");
         assert_eq!(
             repos
                 .memberships
@@ -234,14 +243,14 @@ mod cross_port {
             .memberships
             .update_role(id, other.id, Role::Owner, &ev())
             .await
-            .unwrap();
+            .expect("test setup");
         let demoted = repos
             .memberships
             .update_role(id, owner.id, Role::Viewer, &ev())
             .await
-            .unwrap();
+            .expect("test setup");
         assert_eq!(demoted.role, Role::Viewer);
-        let members = repos.memberships.list(id, Page::default()).await.unwrap();
+        let members = repos.memberships.list(id, Page::default()).await.expect("test setup");
         let emails: Vec<&str> = members.items.iter().map(|(_, u)| u.email.as_str()).collect();
         assert_eq!(emails, ["o@example.com", "p@example.com"]);
     }
@@ -254,7 +263,7 @@ mod cross_port {
         let account = VirtualAccount {
             id: VirtualAccountId::from_uuid(Uuid::now_v7()),
             team_id: id,
-            name: Name::parse_at("name", "ci").unwrap(),
+            name: Name::parse_at("name", "ci").expect("test setup"),
             role: Role::Operator,
             expires_at: None,
             created_at: at(3),
@@ -265,7 +274,7 @@ mod cross_port {
             .virtual_accounts
             .create(&account, &first, &event(Some(id), ResourceType::VirtualAccount, 3))
             .await
-            .unwrap();
+            .expect("test setup");
         assert_eq!(
             repos.tokens.find_by_digest(&first.digest).await,
             Ok(Some(first.clone()))
@@ -274,7 +283,7 @@ mod cross_port {
             .teams
             .delete(id, &event(Some(id), ResourceType::Team, 4))
             .await
-            .unwrap();
+            .expect("test setup");
         assert_eq!(repos.teams.get(id).await, Err(RepoError::NotFound));
         assert_eq!(repos.memberships.get(id, owner.id).await, Ok(None));
         assert_eq!(
@@ -293,16 +302,16 @@ mod cross_port {
         let ev = || event(None, ResourceType::Token, 5);
         let old = token(who, 1);
         let revoked = token(who, 2);
-        repos.tokens.create(&old, &ev()).await.unwrap();
-        repos.tokens.create(&revoked, &ev()).await.unwrap();
-        repos.tokens.revoke(revoked.id, at(3), &ev()).await.unwrap();
+        repos.tokens.create(&old, &ev()).await.expect("test setup");
+        repos.tokens.create(&revoked, &ev()).await.expect("test setup");
+        repos.tokens.revoke(revoked.id, at(3), &ev()).await.expect("test setup");
         let fresh = token(who, 10);
         repos
             .tokens
             .replace_for_owner(who, at(20), &fresh, &ev())
             .await
-            .unwrap();
-        let listed = repos.tokens.list_for_owner(who).await.unwrap();
+            .expect("test setup");
+        let listed = repos.tokens.list_for_owner(who).await.expect("test setup");
         let ids: Vec<TokenId> = listed.iter().map(|t| t.id).collect();
         assert_eq!(ids, [fresh.id, revoked.id, old.id], "newest first");
         assert_eq!(listed[0].revoked_at, None);
@@ -326,25 +335,29 @@ mod cross_port {
                 .audit
                 .record(&event(Some(id), ResourceType::StorageSecret, secs))
                 .await
-                .unwrap();
+                .expect("test setup");
         }
         repos
             .audit
             .record(&event(Some(id), ResourceType::Location, 8))
             .await
-            .unwrap();
+            .expect("test setup");
         repos
             .audit
             .record(&event(None, ResourceType::StorageSecret, 9))
             .await
-            .unwrap();
+            .expect("test setup");
         let filter = AuditFilter {
             resource_type: Some(ResourceType::StorageSecret),
             since: Some(at(6)),
             until: Some(at(8)),
             ..AuditFilter::default()
         };
-        let page = repos.audit.list(id, &filter, Page::default()).await.unwrap();
+        let page = repos
+            .audit
+            .list(id, &filter, Page::default())
+            .await
+            .expect("test setup");
         let times: Vec<DateTime<Utc>> = page.items.iter().map(|e| e.occurred_at).collect();
         assert_eq!(times, [at(7), at(6)]);
         assert_eq!(page.total, 2);
@@ -352,7 +365,7 @@ mod cross_port {
             .audit
             .list(id, &AuditFilter::default(), Page::default())
             .await
-            .unwrap();
+            .expect("test setup");
         assert_eq!(all.total, 4);
     }
 }
