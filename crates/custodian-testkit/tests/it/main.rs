@@ -1,0 +1,3 @@
+//! The integration tests of the test kit: the contract suites against the in-memory fakes.
+
+mod memory;
