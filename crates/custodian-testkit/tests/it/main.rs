@@ -1,3 +1,4 @@
 //! The integration tests of the test kit: the contract suites against the in-memory fakes.
 
+mod credential_store;
 mod memory;
