@@ -55,6 +55,7 @@ pub use vault_connections::VaultRotationInput;
 /// Every adapter the core uses, as trait objects.
 #[derive(Clone)]
 pub struct Ports {
+    /// Users; the rest are the repositories of their namesakes.
     pub users: Arc<dyn UserRepository>,
     pub teams: Arc<dyn TeamRepository>,
     pub memberships: Arc<dyn MembershipRepository>,
@@ -68,8 +69,11 @@ pub struct Ports {
     pub credential_store: Arc<dyn CredentialStore>,
     /// One provider per vault type the deployment supports.
     pub vault_providers: HashMap<VaultType, Arc<dyn VaultProvider>>,
+    /// The time every record and audit event is stamped with.
     pub clock: Arc<dyn Clock>,
+    /// Ids of new records.
     pub ids: Arc<dyn IdGenerator>,
+    /// Generates bearer tokens and computes their digests.
     pub token_issuer: Arc<dyn TokenIssuer>,
 }
 
@@ -120,6 +124,7 @@ pub struct Custodian {
 }
 
 impl Custodian {
+    /// The facade over `ports`, configured by `settings`.
     pub fn new(ports: Ports, settings: Settings) -> Self {
         Self {
             ports,
@@ -127,6 +132,7 @@ impl Custodian {
         }
     }
 
+    /// The settings it was built with.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
