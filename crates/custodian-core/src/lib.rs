@@ -150,7 +150,13 @@ impl Custodian {
                 tenant_admin: false,
                 ..
             } => self.ports.memberships.get(team, *id).await?.map(|m| m.role),
-            Subject::User { .. } | Subject::VirtualAccount { .. } => None,
+            Subject::User { .. } => {
+                // A tenant admin acts in every team, but only in teams that exist: a list
+                // of a missing team's records is a 404, not an empty page.
+                self.ports.teams.get(team).await?;
+                None
+            }
+            Subject::VirtualAccount { .. } => None,
         };
         authz::decide(subject, team, membership, action)
     }

@@ -641,6 +641,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_tenant_admin_finds_no_team_that_does_not_exist() {
+        let mut mocks = Mocks::new();
+        mocks.teams.expect_get().returning(|_| Err(RepoError::NotFound));
+        assert_eq!(
+            mocks
+                .build()
+                .list_members(&root(), other_team_id(), Page::default())
+                .await,
+            Err(CoreError::NotFound)
+        );
+    }
+
+    #[tokio::test]
     async fn a_non_member_cannot_see_a_team() {
         let mut mocks = Mocks::new();
         mocks.stranger(alice_id());
