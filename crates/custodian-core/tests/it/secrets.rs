@@ -175,3 +175,30 @@ async fn another_teams_member_cannot_tell_a_secret_exists() {
         Err(CoreError::NotFound)
     );
 }
+
+#[tokio::test]
+async fn the_facade_is_shared_across_tasks() {
+    let world = World::new(Settings::default()).await;
+    let team = world.team("data", "pro").await;
+    let secret = world
+        .custodian
+        .create_secret(&world.admin, &ctx(), team.id, s3_input("landing", "v"))
+        .await
+        .unwrap();
+    // An embedding service clones the facade into its tasks: every use case's future is
+    // `Send`, so it can run on any worker thread.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let custodian = world.custodian.clone();
+        let admin = world.admin.clone();
+        tasks.push(tokio::spawn(async move {
+            custodian
+                .resolve(&admin, team.id, secret.id)
+                .await
+                .map(|c| c.field_names())
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), vec!["access_key_id", "secret_access_key"]);
+    }
+}
