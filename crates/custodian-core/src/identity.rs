@@ -206,7 +206,7 @@ impl Custodian {
         let now = self.now();
         if expires_at.is_some_and(|e| e <= now) {
             errors.push(FieldError::new(
-                &["expiration_date"],
+                &["expirationDate"],
                 kind::OUT_OF_RANGE,
                 "must be in the future",
             ));
@@ -580,7 +580,7 @@ mod tests {
         {
             Err(CoreError::Validation(errors)) => {
                 assert!(errors.has(&["name"]));
-                assert!(errors.has(&["expiration_date"]));
+                assert!(errors.has(&["expirationDate"]));
             }
             other => panic!("unexpected {other:?}"),
         }
