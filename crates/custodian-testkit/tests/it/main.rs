@@ -1,0 +1,3 @@
+//! The testkit's own tests: each contract suite against its in-memory fake.
+
+mod credential_store;
