@@ -1,7 +1,10 @@
 //! Shared fixtures: a fixed clock, valid credentials per auth method, error helpers.
 
 use chrono::{DateTime, TimeZone, Utc};
-use custodian_domain::{AuthMethod, CreateSecretInput, FieldError, SecretStorage, StorageSecret, ValidationErrors};
+use custodian_domain::{
+    AuthMethod, CreateSecretInput, FieldError, RawFieldMapping, SecretStorage, StorageSecret, ValidationErrors,
+    VaultConnectionId, VaultType,
+};
 use secrecy::SecretString;
 
 /// The fixed "now" of every test (SAS expiry is checked against it).
@@ -92,6 +95,32 @@ pub(crate) fn stored_secret(method: AuthMethod, storage: SecretStorage) -> Stora
     }
 }
 
+/// A valid reference for a vault of `vault_type`, distinct per field.
+pub(crate) fn valid_reference(vault_type: VaultType, field: &str) -> String {
+    match vault_type {
+        VaultType::OnePassword => format!("op://Storage/backups/{field}"),
+        VaultType::Doppler => field.to_uppercase(),
+        VaultType::Infisical => format!("/storage/{}", field.to_uppercase()),
+    }
+}
+
+/// Valid field mappings for `method` in a vault of `vault_type`.
+pub(crate) fn valid_mappings(vault_type: VaultType, method: AuthMethod) -> Vec<RawFieldMapping> {
+    method
+        .credential_fields()
+        .iter()
+        .map(|f| RawFieldMapping {
+            field_name: f.as_str().to_owned(),
+            reference: valid_reference(vault_type, f.as_str()),
+        })
+        .collect()
+}
+
+/// The id of the vault connection used by external-secret fixtures.
+pub(crate) fn vault_id() -> VaultConnectionId {
+    uuid::Uuid::from_u128(42).into()
+}
+
 /// Every error path, joined with `.` (`credentials.access_key_id`).
 pub(crate) fn paths(errors: &ValidationErrors) -> Vec<String> {
     errors.errors().iter().map(FieldError::path).collect()
@@ -111,4 +140,34 @@ pub(crate) fn assert_error(errors: &ValidationErrors, path: &[&str], kind: &str)
     let e = error_at(errors, path);
     assert_eq!(e.kind, kind, "kind at {path:?}: {e}; all: {:?}", paths(errors));
     assert!(!e.msg.is_empty(), "error at {path:?} must say which rule failed");
+}
+
+/// A complete, valid create request for an external secret.
+pub(crate) fn external_input(vault_type: VaultType, method: AuthMethod) -> CreateSecretInput {
+    CreateSecretInput {
+        name: Some("backups".to_owned()),
+        description: None,
+        secret_type: Some(method.secret_type().as_str().to_owned()),
+        auth_method: Some(method.as_str().to_owned()),
+        credentials: None,
+        vault_connection_id: Some(vault_id().to_string()),
+        field_mappings: Some(valid_mappings(vault_type, method)),
+    }
+}
+
+/// The vault connection fixture, as the caller found it in the team.
+pub(crate) fn known_vault(vault_type: VaultType) -> custodian_domain::KnownVault {
+    custodian_domain::KnownVault {
+        id: vault_id(),
+        vault_type,
+    }
+}
+
+/// The external storage of a stored secret whose mappings were valid for `method`.
+pub(crate) fn external_storage(vault_type: VaultType, method: AuthMethod) -> SecretStorage {
+    SecretStorage::External {
+        vault_connection_id: vault_id(),
+        field_mappings: custodian_domain::FieldMappings::parse(vault_type, method, valid_mappings(vault_type, method))
+            .expect("fixture mappings are valid"),
+    }
 }
