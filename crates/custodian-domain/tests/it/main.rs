@@ -6,3 +6,4 @@ mod support;
 mod credentials;
 mod matrix;
 mod secrets;
+mod vault;
