@@ -431,7 +431,7 @@ fn parse_secret_path(value: Option<&str>) -> Result<String, FieldError> {
             "must be at most 500 characters",
         ));
     }
-    if !path.starts_with('/') || path.contains("//") || path.chars().any(char::is_whitespace) {
+    if !path.starts_with('/') || path.contains("//") || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(FieldError::new(
             &["secret_path"],
             kind::INVALID_FORMAT,

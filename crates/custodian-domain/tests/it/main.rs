@@ -4,6 +4,7 @@
 mod support;
 
 mod credentials;
+mod locations;
 mod matrix;
 mod secrets;
 mod vault;
