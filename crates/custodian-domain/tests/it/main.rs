@@ -7,4 +7,5 @@ mod credentials;
 mod locations;
 mod matrix;
 mod secrets;
+mod text;
 mod vault;
