@@ -6,6 +6,7 @@ mod support;
 mod credentials;
 mod locations;
 mod matrix;
+mod props;
 mod secrets;
 mod text;
 mod vault;
