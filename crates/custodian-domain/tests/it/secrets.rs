@@ -326,6 +326,7 @@ fn infisical_references_are_keys_with_an_optional_folder_path() {
 fn references_are_non_empty_and_at_most_1024_characters() {
     for v in VaultType::ALL.iter().copied() {
         reference_refused(v, "", kind::BLANK);
+        reference_refused(v, "   ", kind::BLANK);
     }
     reference_ok(VaultType::Doppler, &"A".repeat(1024));
     reference_refused(VaultType::Doppler, &"A".repeat(1025), kind::TOO_LONG);
@@ -333,6 +334,39 @@ fn references_are_non_empty_and_at_most_1024_characters() {
     reference_ok(VaultType::OnePassword, &op_at_limit);
     reference_refused(VaultType::OnePassword, &format!("{op_at_limit}f"), kind::TOO_LONG);
     reference_refused(VaultType::Infisical, &format!("/{}", "k".repeat(1024)), kind::TOO_LONG);
+}
+
+#[test]
+fn references_are_not_padded_and_hold_no_control_characters() {
+    // 1Password item names may hold spaces, but never at either end of the reference or a segment.
+    reference_refused(
+        VaultType::OnePassword,
+        "op://Storage/backups/sas_url ",
+        kind::WHITESPACE,
+    );
+    reference_refused(
+        VaultType::OnePassword,
+        " op://Storage/backups/sas_url",
+        kind::WHITESPACE,
+    );
+    reference_refused(
+        VaultType::OnePassword,
+        "op://Storage/ backups/sas_url",
+        kind::INVALID_FORMAT,
+    );
+    reference_refused(VaultType::OnePassword, "op://Storage/   /sas_url", kind::INVALID_FORMAT);
+    reference_refused(
+        VaultType::OnePassword,
+        "op://Storage/backups/sas_url?attribute=\0",
+        kind::INVALID_FORMAT,
+    );
+    reference_refused(
+        VaultType::OnePassword,
+        "op://Storage/backups/sas_url?\u{1b}",
+        kind::INVALID_FORMAT,
+    );
+    reference_refused(VaultType::Doppler, "SAS_URL\n", kind::WHITESPACE);
+    reference_refused(VaultType::Infisical, "\t/aws/SAS_URL", kind::WHITESPACE);
 }
 
 #[test]
