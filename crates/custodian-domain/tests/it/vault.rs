@@ -482,3 +482,36 @@ fn rotation_never_shows_the_new_secret() {
     let errors = rotate(VaultType::OnePassword, Some(CANARY), None, None).unwrap_err();
     assert!(!format!("{errors} {errors:?}").contains(CANARY));
 }
+
+// ---------------------------------------------------------------- seed 002's role and tier rules
+
+#[test]
+fn creating_a_vault_connection_needs_admin_or_owner() {
+    use custodian_domain::Role;
+    let allowed: Vec<&str> = Role::ALL
+        .iter()
+        .filter(|r| r.at_least(Role::Admin))
+        .map(|r| r.as_str())
+        .collect();
+    assert_eq!(allowed, ["admin", "owner"]);
+    assert_eq!(
+        Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        ["viewer", "operator", "admin", "owner"],
+        "lowest to highest"
+    );
+}
+
+#[test]
+fn vault_connection_tier_limits_default_to_seed_002() {
+    use custodian_domain::{LimitKind, Tier, TierTable};
+    let table = TierTable::default();
+    assert_eq!(table.limit(Tier::Free, LimitKind::VaultConnections), Some(1));
+    assert_eq!(table.limit(Tier::Pro, LimitKind::VaultConnections), Some(10));
+    assert_eq!(table.limit(Tier::Enterprise, LimitKind::VaultConnections), None);
+    // SPEC §4's other defaults.
+    assert_eq!(table.limit(Tier::Free, LimitKind::StorageSecrets), Some(5));
+    assert_eq!(table.limit(Tier::Pro, LimitKind::StorageSecrets), Some(100));
+    assert_eq!(table.limit(Tier::Free, LimitKind::Members), Some(1));
+    assert_eq!(table.limit(Tier::Pro, LimitKind::Members), Some(20));
+    assert_eq!(table.limit(Tier::Enterprise, LimitKind::Members), None);
+}
