@@ -427,6 +427,7 @@ fn sas_url_with_expiry_in_the_past_is_expired() {
     }
     for future in [
         "2026-06-01T12:00:01Z",
+        "2030-01-01T00:00:00.0000000Z",
         "2026-06-01T14:00:00%2B02:00",
         "2026-06-01",
         "2026-06-02T00:00Z",
@@ -548,6 +549,22 @@ fn debug_of_parsed_credentials_never_shows_a_value() {
         assert!(
             !format!("{secret:?}").contains("CANARY"),
             "{method}: NewStorageSecret Debug"
+        );
+        // Nor an update that rotates to them.
+        let update_input = custodian_domain::UpdateSecretInput {
+            credentials: Some(canary_credentials(method)),
+            ..custodian_domain::UpdateSecretInput::default()
+        };
+        assert!(
+            !format!("{update_input:?}").contains("CANARY"),
+            "{method}: update input Debug"
+        );
+        let current = crate::support::stored_secret(method, custodian_domain::SecretStorage::Managed);
+        let update = custodian_domain::SecretUpdate::parse(update_input, &current, &[], None, now()).unwrap();
+        assert!(update.credentials.is_some());
+        assert!(
+            !format!("{update:?}").contains("CANARY"),
+            "{method}: SecretUpdate Debug"
         );
         // The payload for a credential store is a secret too.
         let payload = credentials.to_payload();
