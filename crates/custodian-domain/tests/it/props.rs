@@ -35,7 +35,6 @@ fn sas_like() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn names_of_1_to_255_characters_without_padding_are_accepted(value in valid_name()) {
