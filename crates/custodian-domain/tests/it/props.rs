@@ -35,7 +35,6 @@ fn sas_like() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-
     #[test]
     fn names_of_1_to_255_characters_without_padding_are_accepted(value in valid_name()) {
         let n = value.chars().count();
