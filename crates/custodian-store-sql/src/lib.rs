@@ -13,17 +13,28 @@ pub mod schema;
 
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
+mod credential_gc;
+mod local_store;
+mod locations;
 mod memberships;
+mod search;
+mod secrets;
 mod teams;
 mod tokens;
 mod users;
+mod vault_connections;
 mod virtual_accounts;
 
 pub use audit::SqlAuditRepository;
+pub use credential_gc::CredentialGcLog;
+pub use local_store::LocalCredentialStore;
+pub use locations::SqlLocationRepository;
 pub use memberships::SqlMembershipRepository;
+pub use secrets::SqlSecretRepository;
 pub use teams::SqlTeamRepository;
 pub use tokens::SqlTokenRepository;
 pub use users::SqlUserRepository;
+pub use vault_connections::SqlVaultConnectionRepository;
 pub use virtual_accounts::SqlVirtualAccountRepository;
 
 #[cfg(feature = "test-support")]

@@ -503,7 +503,8 @@ impl SecretRepository for MemoryRepos {
     }
 
     async fn list(&self, team: TeamId, filter: &SecretFilter, page: Page) -> Result<Paged<StorageSecret>, RepoError> {
-        let search = filter.search.as_deref().map(str::to_lowercase);
+        // ASCII letters only, as the SQL backends fold case.
+        let search = filter.search.as_deref().map(str::to_ascii_lowercase);
         let mut secrets: Vec<StorageSecret> = self
             .lock()
             .secrets
@@ -513,7 +514,7 @@ impl SecretRepository for MemoryRepos {
             .filter(|x| {
                 search
                     .as_deref()
-                    .is_none_or(|q| x.name.as_str().to_lowercase().contains(q))
+                    .is_none_or(|q| x.name.as_str().to_ascii_lowercase().contains(q))
             })
             .cloned()
             .collect();

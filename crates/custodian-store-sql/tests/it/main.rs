@@ -3,6 +3,11 @@
 
 mod concurrency;
 mod contract;
+mod credential_gc;
+mod local_store;
+mod locations;
 mod migrations;
+mod secrets;
 mod support;
 mod teams;
+mod vault_connections;

@@ -8,39 +8,32 @@ use custodian_domain::{
 use custodian_ports::{ConflictKind, LocationFilter, Page, RepoError};
 use uuid::Uuid;
 
+use super::fixtures::cases;
 use super::secrets::{
     ALL, Owned, at, audit, audit_events, description, has_event, location, managed_secret, name, secret_audit,
     stored_location, stored_secret, team, user,
 };
-use crate::{BoxFuture, Case, RepoSet};
+use crate::{Case, RepoSet};
 
 /// The cases of the suite.
 pub fn cases() -> Vec<Case<RepoSet>> {
-    macro_rules! case {
-        ($name:ident) => {
-            Case {
-                name: stringify!($name),
-                run: |repos| -> BoxFuture<()> { Box::pin($name(repos)) },
-            }
-        };
-    }
-    vec![
-        case!(create_then_get_returns_it),
-        case!(create_records_its_audit_event),
-        case!(create_needs_a_secret_of_the_same_team),
-        case!(create_duplicate_name_in_team_conflicts),
-        case!(create_same_name_in_other_team_is_allowed),
-        case!(get_absent_or_in_other_team_is_not_found),
-        case!(list_orders_by_name_and_is_team_scoped),
-        case!(list_filters_by_secret_and_type),
-        case!(list_pages_with_the_total_of_matches),
-        case!(linked_to_secret_gives_type_and_name_ordered_by_name),
-        case!(update_replaces_every_mutable_field),
-        case!(update_absent_or_in_other_team_is_not_found),
-        case!(update_to_a_secret_outside_the_team_is_not_found),
-        case!(update_to_a_taken_name_conflicts),
-        case!(delete_removes_it_and_records_its_event),
-        case!(delete_absent_or_in_other_team_is_not_found),
+    cases![
+        create_then_get_returns_it,
+        create_records_its_audit_event,
+        create_needs_a_secret_of_the_same_team,
+        create_duplicate_name_in_team_conflicts,
+        create_same_name_in_other_team_is_allowed,
+        get_absent_or_in_other_team_is_not_found,
+        list_orders_by_name_and_is_team_scoped,
+        list_filters_by_secret_and_type,
+        list_pages_with_the_total_of_matches,
+        linked_to_secret_gives_type_and_name_ordered_by_name,
+        update_replaces_every_mutable_field,
+        update_absent_or_in_other_team_is_not_found,
+        update_to_a_secret_outside_the_team_is_not_found,
+        update_to_a_taken_name_conflicts,
+        delete_removes_it_and_records_its_event,
+        delete_absent_or_in_other_team_is_not_found,
     ]
 }
 

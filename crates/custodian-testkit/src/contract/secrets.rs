@@ -3,77 +3,52 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use custodian_domain::{
-    AuditAction, AuditEvent, AuditEventId, AuthMethod, CredentialField, Description, Email, FieldMapping,
-    FieldMappings, LimitKind, Location, LocationId, Membership, Name, Outcome, RequestContext, ResourceType, Role,
-    SecretId, SecretStorage, SecretType, StorageSecret, SubjectId, SubjectKind, Team, TeamId, Tier, User, UserId,
+    AuditAction, AuditEvent, AuthMethod, BucketName, CredentialField, FieldMapping, FieldMappings, LimitKind, Location,
+    LocationId, ResourceType, SecretId, SecretStorage, SecretType, StorageSecret, SubjectId, TeamId, UserId,
     VaultConnection, VaultConnectionId, VaultReference, VaultSettings, VaultType,
 };
-use custodian_domain::{BucketName, DisplayName};
 use custodian_ports::{AuditFilter, ConflictKind, Page, RepoError, SecretFilter};
 use uuid::Uuid;
 
-use crate::{BoxFuture, Case, RepoSet};
+pub(super) use super::fixtures::{ALL, at, description, name};
+use super::fixtures::{cases, user_and_team};
+use crate::{Case, RepoSet};
 
 /// The cases of the suite.
 pub fn cases() -> Vec<Case<RepoSet>> {
-    macro_rules! case {
-        ($name:ident) => {
-            Case {
-                name: stringify!($name),
-                run: |repos| -> BoxFuture<()> { Box::pin($name(repos)) },
-            }
-        };
-    }
-    vec![
-        case!(create_managed_then_get_returns_it),
-        case!(create_external_then_get_returns_it),
-        case!(create_records_its_audit_event),
-        case!(create_in_missing_team_is_not_found),
-        case!(create_external_needs_a_connection_of_the_same_team),
-        case!(create_duplicate_name_in_team_conflicts),
-        case!(create_same_name_in_other_team_is_allowed),
-        case!(create_at_the_limit_is_limit_exceeded),
-        case!(create_without_limit_is_unlimited),
-        case!(concurrent_creates_never_exceed_the_limit),
-        case!(get_absent_or_in_other_team_is_not_found),
-        case!(list_orders_by_name_and_is_team_scoped),
-        case!(list_filters_by_secret_type),
-        case!(list_search_is_a_case_insensitive_substring),
-        case!(list_pages_with_the_total_of_matches),
-        case!(update_replaces_every_mutable_field),
-        case!(update_replaces_field_mappings_of_external_secret),
-        case!(update_with_stale_version_conflicts),
-        case!(update_to_a_taken_name_conflicts),
-        case!(update_absent_or_in_other_team_is_not_found),
-        case!(delete_returns_the_record_and_removes_it),
-        case!(delete_while_a_location_uses_it_conflicts),
-        case!(delete_absent_or_in_other_team_is_not_found),
-        case!(count_counts_the_team_secrets),
+    cases![
+        create_managed_then_get_returns_it,
+        create_external_then_get_returns_it,
+        create_records_its_audit_event,
+        create_in_missing_team_is_not_found,
+        create_external_needs_a_connection_of_the_same_team,
+        create_duplicate_name_in_team_conflicts,
+        create_same_name_in_other_team_is_allowed,
+        create_at_the_limit_is_limit_exceeded,
+        create_without_limit_is_unlimited,
+        concurrent_creates_never_exceed_the_limit,
+        get_absent_or_in_other_team_is_not_found,
+        list_orders_by_name_and_is_team_scoped,
+        list_filters_by_secret_type,
+        list_search_is_a_case_insensitive_substring,
+        list_pages_with_the_total_of_matches,
+        update_replaces_every_mutable_field,
+        update_replaces_field_mappings_of_external_secret,
+        update_never_changes_storage_mode_or_vault_connection,
+        update_with_stale_version_conflicts,
+        update_to_a_taken_name_conflicts,
+        update_absent_or_in_other_team_is_not_found,
+        delete_returns_the_record_and_removes_it,
+        delete_while_a_location_uses_it_conflicts,
+        delete_absent_or_in_other_team_is_not_found,
+        count_counts_the_team_secrets,
     ]
 }
 
 // ---------------------------------------------------------------------------------------
 // Helpers shared by the secret, location and vault-connection suites.
 // ---------------------------------------------------------------------------------------
-
-/// A page large enough for every case.
-pub(super) const ALL: Page = Page { limit: 200, offset: 0 };
-
-/// A fixed instant `secs` seconds after 2026-01-01T00:00:00Z (whole seconds, so every
-/// backend stores it exactly).
-pub(super) fn at(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_767_225_600 + secs, 0).expect("a valid instant")
-}
-
-pub(super) fn name(value: &str) -> Name {
-    Name::parse_at("name", value).expect("a valid name")
-}
-
-pub(super) fn description(value: &str) -> Description {
-    Description::parse_at("description", value).expect("a valid description")
-}
 
 fn fresh_uuid() -> Uuid {
     Uuid::now_v7()
@@ -87,80 +62,27 @@ pub(super) fn audit(
     resource_id: Uuid,
     actor: SubjectId,
 ) -> AuditEvent {
-    AuditEvent {
-        id: AuditEventId::from_uuid(fresh_uuid()),
-        occurred_at: at(10),
-        team_id: Some(team),
-        actor_id: Some(actor),
-        actor_kind: Some(SubjectKind::User),
-        action,
-        resource_type,
-        resource_id: Some(resource_id),
-        resource_name: None,
-        outcome: Outcome::Success,
-        detail: None,
-        context: RequestContext::default(),
-    }
+    super::fixtures::audit(Some(team), action, resource_type, resource_id, actor)
 }
 
-/// A user and a team it owns (tier `free`), created through the repositories.
+/// A stored team and its owner, as the ids the cases need (copied into concurrent tasks).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Owned {
     pub(super) team: TeamId,
     pub(super) actor: SubjectId,
 }
 
+/// Store a fresh user; its id.
 pub(super) async fn user(repos: &RepoSet) -> UserId {
-    let id = UserId::from_uuid(fresh_uuid());
-    let user = User {
-        id,
-        email: Email::parse_at("email", &format!("u{}@example.com", id.as_uuid().simple())).expect("a valid email"),
-        display_name: DisplayName::parse_at("display_name", "Test User").expect("a valid display name"),
-        tenant_admin: false,
-        created_at: at(0),
-    };
-    let event = AuditEvent {
-        team_id: None,
-        ..audit(
-            TeamId::from_uuid(fresh_uuid()),
-            AuditAction::Create,
-            ResourceType::User,
-            id.as_uuid(),
-            id.into(),
-        )
-    };
-    repos.users.create(&user, None, &event).await.expect("user created");
-    id
+    super::fixtures::user(repos).await.id
 }
 
-/// A fresh user and a fresh team it owns.
+/// Store a fresh user and a fresh team (tier `free`) it owns.
 pub(super) async fn team(repos: &RepoSet) -> Owned {
-    let owner = user(repos).await;
-    let id = TeamId::from_uuid(fresh_uuid());
-    let team = Team {
-        id,
-        name: name(&format!("team-{}", id.as_uuid().simple())),
-        description: None,
-        tier: Tier::Free,
-        created_at: at(1),
-        created_by: owner.into(),
-        updated_at: at(1),
-    };
-    let membership = Membership {
-        team_id: id,
-        user_id: owner,
-        role: Role::Owner,
-        created_at: at(1),
-    };
-    let event = audit(id, AuditAction::Create, ResourceType::Team, id.as_uuid(), owner.into());
-    repos
-        .teams
-        .create(&team, &membership, &event)
-        .await
-        .expect("team created");
+    let owned = user_and_team(repos).await;
     Owned {
-        team: id,
-        actor: owner.into(),
+        team: owned.team_id(),
+        actor: owned.actor(),
     }
 }
 
@@ -602,8 +524,9 @@ async fn list_filters_by_secret_type(repos: RepoSet) {
     assert_eq!(names(&list(&repos, owned.team, combined).await), ["s3-two"]);
 }
 
-/// `search` is a case-insensitive substring of the name, taken literally (`%` and `_`
-/// are characters, not patterns).
+/// `search` is a case-insensitive substring of the name, taken literally (`%`, `_` and
+/// `\` are characters, not patterns). Case folds ASCII letters (what every backend can do
+/// alike); other characters match as given.
 async fn list_search_is_a_case_insensitive_substring(repos: RepoSet) {
     let owned = team(&repos).await;
     for n in [
@@ -612,6 +535,8 @@ async fn list_search_is_a_case_insensitive_substring(repos: RepoSet) {
         "prod_logs",
         "prodXlogs",
         "100% archive",
+        "back\\slash",
+        "Ünïcode-Bucket",
         "other",
     ] {
         stored_secret(&repos, owned, n).await;
@@ -626,6 +551,11 @@ async fn list_search_is_a_case_insensitive_substring(repos: RepoSet) {
     );
     assert_eq!(names(&list(&repos, owned.team, search("d_l")).await), ["prod_logs"]);
     assert_eq!(names(&list(&repos, owned.team, search("0%")).await), ["100% archive"]);
+    assert_eq!(names(&list(&repos, owned.team, search("K\\S")).await), ["back\\slash"]);
+    assert_eq!(
+        names(&list(&repos, owned.team, search("Ünïcode-BUCKET")).await),
+        ["Ünïcode-Bucket"]
+    );
     assert!(list(&repos, owned.team, search("missing")).await.is_empty());
 }
 
@@ -709,6 +639,61 @@ async fn update_replaces_field_mappings_of_external_secret(repos: RepoSet) {
     let event = secret_audit(owned, &secret, AuditAction::Update);
     repos.secrets.update(&updated, 1, &event).await.expect("updated");
     assert_eq!(repos.secrets.get(owned.team, secret.id).await, Ok(updated));
+}
+
+/// The storage mode and the vault connection never change (SPEC §7): an update that
+/// names others keeps the stored ones; a managed secret gains no mappings.
+async fn update_never_changes_storage_mode_or_vault_connection(repos: RepoSet) {
+    let owned = team(&repos).await;
+    let connection = stored_connection(&repos, owned, "doppler").await;
+    let other_connection = stored_connection(&repos, owned, "other").await;
+    let external = external_secret(owned, "external", connection.id);
+    let event = secret_audit(owned, &external, AuditAction::Create);
+    repos.secrets.create(&external, None, &event).await.expect("created");
+
+    let to_managed = StorageSecret {
+        storage: SecretStorage::Managed,
+        name: name("external-renamed"),
+        ..external.clone()
+    };
+    let event = secret_audit(owned, &external, AuditAction::Update);
+    repos.secrets.update(&to_managed, 1, &event).await.expect("updated");
+    let stored = repos.secrets.get(owned.team, external.id).await.expect("get");
+    assert_eq!(stored.storage, external.storage);
+    assert_eq!(stored.name.as_str(), "external-renamed");
+
+    let moved = StorageSecret {
+        storage: SecretStorage::External {
+            vault_connection_id: other_connection.id,
+            field_mappings: doppler_mappings("MOVED_ID", "MOVED_SECRET"),
+        },
+        ..stored.clone()
+    };
+    let event = secret_audit(owned, &external, AuditAction::Update);
+    repos.secrets.update(&moved, 1, &event).await.expect("updated");
+    assert_eq!(
+        repos.secrets.get(owned.team, external.id).await.expect("get").storage,
+        SecretStorage::External {
+            vault_connection_id: connection.id,
+            field_mappings: doppler_mappings("MOVED_ID", "MOVED_SECRET"),
+        }
+    );
+    assert_eq!(
+        repos
+            .vault_connections
+            .secret_count(owned.team, other_connection.id)
+            .await,
+        Ok(0)
+    );
+
+    let managed = stored_secret(&repos, owned, "managed").await;
+    let to_external = StorageSecret {
+        storage: external.storage.clone(),
+        ..managed.clone()
+    };
+    let event = secret_audit(owned, &managed, AuditAction::Update);
+    repos.secrets.update(&to_external, 1, &event).await.expect("updated");
+    assert_eq!(repos.secrets.get(owned.team, managed.id).await, Ok(managed));
 }
 
 /// `Conflict(Stale)` when the stored version is not the expected one; nothing changes.

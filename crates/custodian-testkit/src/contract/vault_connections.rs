@@ -8,39 +8,32 @@ use custodian_domain::{
 use custodian_ports::{ConflictKind, Page, RepoError};
 use uuid::Uuid;
 
+use super::fixtures::cases;
 use super::secrets::{
     ALL, Owned, at, audit, audit_events, description, external_secret, has_event, name, secret_audit,
     stored_connection, stored_secret, team, user, vault_connection,
 };
-use crate::{BoxFuture, Case, RepoSet};
+use crate::{Case, RepoSet};
 
 /// The cases of the suite.
 pub fn cases() -> Vec<Case<RepoSet>> {
-    macro_rules! case {
-        ($name:ident) => {
-            Case {
-                name: stringify!($name),
-                run: |repos| -> BoxFuture<()> { Box::pin($name(repos)) },
-            }
-        };
-    }
-    vec![
-        case!(create_then_get_returns_every_vault_type),
-        case!(create_records_its_audit_event),
-        case!(create_in_missing_team_is_not_found),
-        case!(create_duplicate_name_in_team_conflicts),
-        case!(create_at_the_limit_is_limit_exceeded),
-        case!(concurrent_creates_never_exceed_the_limit),
-        case!(get_absent_or_in_other_team_is_not_found),
-        case!(list_orders_by_name_pages_and_is_team_scoped),
-        case!(secret_count_counts_the_secrets_using_it),
-        case!(update_replaces_every_mutable_field),
-        case!(update_with_stale_version_conflicts),
-        case!(update_to_a_taken_name_conflicts),
-        case!(update_absent_or_in_other_team_is_not_found),
-        case!(delete_returns_the_record_and_removes_it),
-        case!(delete_while_a_secret_uses_it_conflicts),
-        case!(delete_absent_or_in_other_team_is_not_found),
+    cases![
+        create_then_get_returns_every_vault_type,
+        create_records_its_audit_event,
+        create_in_missing_team_is_not_found,
+        create_duplicate_name_in_team_conflicts,
+        create_at_the_limit_is_limit_exceeded,
+        concurrent_creates_never_exceed_the_limit,
+        get_absent_or_in_other_team_is_not_found,
+        list_orders_by_name_pages_and_is_team_scoped,
+        secret_count_counts_the_secrets_using_it,
+        update_replaces_every_mutable_field,
+        update_with_stale_version_conflicts,
+        update_to_a_taken_name_conflicts,
+        update_absent_or_in_other_team_is_not_found,
+        delete_returns_the_record_and_removes_it,
+        delete_while_a_secret_uses_it_conflicts,
+        delete_absent_or_in_other_team_is_not_found,
     ]
 }
 

@@ -1,4 +1,4 @@
-//! The integration tests of the test kit: the contract suites against the in-memory fakes.
+//! The testkit's own tests: each contract suite against its in-memory fake.
 
 mod credential_store;
 mod memory;

@@ -29,6 +29,35 @@ async fn vault_connections_contract() {
     .await;
 }
 
+/// The suites of the other ports, against the same fake.
+mod other_ports {
+    use custodian_testkit::contract;
+    use custodian_testkit::memory::MemoryRepos;
+    use custodian_testkit::run_cases;
+
+    macro_rules! suite {
+        ($suite:ident) => {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $suite() {
+                run_cases(
+                    "memory",
+                    stringify!($suite),
+                    &contract::$suite::cases(),
+                    || async { MemoryRepos::default().repo_set() },
+                )
+                .await;
+            }
+        };
+    }
+
+    suite!(users);
+    suite!(teams);
+    suite!(memberships);
+    suite!(virtual_accounts);
+    suite!(tokens);
+    suite!(audit);
+}
+
 /// The rules of the other ports that cross records, kept by the one shared state.
 mod cross_port {
     use chrono::{DateTime, Utc};

@@ -1,0 +1,374 @@
+//! [`SecretRepository`] on SQL: the `storage_secrets` table.
+//!
+//! An external secret's field mappings are one JSON document in `field_mappings`:
+//! `{"vault_type": "doppler", "mappings": [{"field_name": "…", "reference": "…"}]}`. The
+//! vault type is kept with the references because a reference is checked against the type
+//! of vault it points into, and is read back the same way.
+
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use custodian_domain::{
+    AuditEvent, AuthMethod, CredentialField, Description, FieldMapping, FieldMappings, LimitKind, Name, SecretId,
+    SecretStorage, SecretType, StorageMode, StorageSecret, SubjectId, TeamId, VaultConnectionId, VaultReference,
+    VaultType,
+};
+use custodian_ports::{ConflictKind, Page, Paged, RepoError, SecretFilter, SecretRepository};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::convert::{checked, count, db_time, id_text, page_bounds, parse_id, parse_text, utc};
+use crate::db::{Conn, Database, check_limit, transaction, with_conn};
+use crate::error::DbError;
+use crate::schema::{locations, storage_secrets, vault_connections};
+use crate::search::{contains_pattern, lower};
+
+const T: &str = "storage_secrets";
+
+/// A row of `storage_secrets`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = storage_secrets)]
+struct SecretRow {
+    id: String,
+    team_id: String,
+    name: String,
+    description: Option<String>,
+    secret_type: String,
+    auth_method: String,
+    storage_mode: String,
+    vault_connection_id: Option<String>,
+    field_mappings: Option<String>,
+    credentials_version: i64,
+    credentials_updated_at: NaiveDateTime,
+    created_at: NaiveDateTime,
+    created_by: String,
+    updated_at: NaiveDateTime,
+    updated_by: String,
+}
+
+/// The columns an update replaces (the storage mode and the vault connection never change).
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = storage_secrets, treat_none_as_null = true)]
+struct SecretChanges {
+    name: String,
+    description: Option<String>,
+    secret_type: String,
+    auth_method: String,
+    credentials_version: i64,
+    credentials_updated_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    updated_by: String,
+}
+
+fn mappings_json(vault_type: VaultType, mappings: &FieldMappings) -> String {
+    let items: Vec<serde_json::Value> = mappings
+        .iter()
+        .map(|m| serde_json::json!({ "field_name": m.field.as_str(), "reference": m.reference.as_str() }))
+        .collect();
+    serde_json::json!({ "vault_type": vault_type.as_str(), "mappings": items }).to_string()
+}
+
+fn parse_mappings(json: &str) -> Result<FieldMappings, DbError> {
+    let corrupt = || DbError::corrupt(T, "field_mappings");
+    let doc: serde_json::Value = serde_json::from_str(json).map_err(|_| corrupt())?;
+    let vault_type: VaultType = doc
+        .get("vault_type")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(corrupt)?;
+    let items = doc
+        .get("mappings")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(corrupt)?;
+    let mut mappings = Vec::with_capacity(items.len());
+    for item in items {
+        let text = |key: &str| item.get(key).and_then(serde_json::Value::as_str).ok_or_else(corrupt);
+        let field: CredentialField = text("field_name")?.parse().map_err(|_| corrupt())?;
+        let reference = VaultReference::parse(vault_type, text("reference")?).map_err(|_| corrupt())?;
+        mappings.push(FieldMapping { field, reference });
+    }
+    Ok(FieldMappings::from_stored(mappings))
+}
+
+impl SecretRow {
+    /// The row of `secret`; `vault_type` is the type of its vault connection (external only).
+    fn new(secret: &StorageSecret, vault_type: Option<VaultType>) -> Self {
+        let (vault_connection_id, field_mappings) = match (&secret.storage, vault_type) {
+            (
+                SecretStorage::External {
+                    vault_connection_id,
+                    field_mappings,
+                },
+                Some(vault_type),
+            ) => (
+                Some(id_text(vault_connection_id.as_uuid())),
+                Some(mappings_json(vault_type, field_mappings)),
+            ),
+            _ => (None, None),
+        };
+        Self {
+            id: id_text(secret.id.as_uuid()),
+            team_id: id_text(secret.team_id.as_uuid()),
+            name: secret.name.as_str().to_owned(),
+            description: secret.description.as_ref().map(|d| d.as_str().to_owned()),
+            secret_type: secret.secret_type.as_str().to_owned(),
+            auth_method: secret.auth_method.as_str().to_owned(),
+            storage_mode: secret.storage.mode().as_str().to_owned(),
+            vault_connection_id,
+            field_mappings,
+            credentials_version: secret.credentials_version,
+            credentials_updated_at: db_time(secret.credentials_updated_at),
+            created_at: db_time(secret.created_at),
+            created_by: id_text(secret.created_by.as_uuid()),
+            updated_at: db_time(secret.updated_at),
+            updated_by: id_text(secret.updated_by.as_uuid()),
+        }
+    }
+
+    fn into_secret(self) -> Result<StorageSecret, DbError> {
+        let mode: StorageMode = parse_text(&self.storage_mode, T, "storage_mode")?;
+        let storage = match (mode, self.vault_connection_id, self.field_mappings) {
+            (StorageMode::Managed, None, None) => SecretStorage::Managed,
+            (StorageMode::External, Some(connection), Some(mappings)) => SecretStorage::External {
+                vault_connection_id: parse_id::<VaultConnectionId>(&connection, T, "vault_connection_id")?,
+                field_mappings: parse_mappings(&mappings)?,
+            },
+            _ => return Err(DbError::corrupt(T, "storage_mode")),
+        };
+        Ok(StorageSecret {
+            id: parse_id::<SecretId>(&self.id, T, "id")?,
+            team_id: parse_id::<TeamId>(&self.team_id, T, "team_id")?,
+            name: checked(Name::parse_at("name", self.name), T, "name")?,
+            description: self
+                .description
+                .map(|d| checked(Description::parse_at("description", d), T, "description"))
+                .transpose()?,
+            secret_type: parse_text::<SecretType>(&self.secret_type, T, "secret_type")?,
+            auth_method: parse_text::<AuthMethod>(&self.auth_method, T, "auth_method")?,
+            storage,
+            credentials_version: self.credentials_version,
+            credentials_updated_at: utc(self.credentials_updated_at),
+            created_at: utc(self.created_at),
+            created_by: parse_id::<SubjectId>(&self.created_by, T, "created_by")?,
+            updated_at: utc(self.updated_at),
+            updated_by: parse_id::<SubjectId>(&self.updated_by, T, "updated_by")?,
+        })
+    }
+}
+
+fn rows_into_secrets(rows: Vec<SecretRow>) -> Result<Vec<StorageSecret>, DbError> {
+    rows.into_iter().map(SecretRow::into_secret).collect()
+}
+
+/// [`SecretRepository`] over a [`Database`].
+#[derive(Debug, Clone)]
+pub struct SqlSecretRepository {
+    db: Database,
+}
+
+impl SqlSecretRepository {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl SecretRepository for SqlSecretRepository {
+    async fn create(&self, secret: &StorageSecret, limit: Option<u32>, audit: &AuditEvent) -> Result<(), RepoError> {
+        let team = id_text(secret.team_id.as_uuid());
+        let connection = match &secret.storage {
+            SecretStorage::External {
+                vault_connection_id, ..
+            } => Some(id_text(vault_connection_id.as_uuid())),
+            SecretStorage::Managed => None,
+        };
+        let secret = secret.clone();
+        let audit = audit.clone();
+        transaction!(self.db, |conn| {
+            conn.lock_team(&team).await?;
+            let vault_type = match &connection {
+                None => None,
+                Some(connection) => {
+                    let stored: Option<String> = vault_connections::table
+                        .select(vault_connections::vault_type)
+                        .filter(vault_connections::team_id.eq(&team))
+                        .filter(vault_connections::id.eq(connection))
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let stored = stored.ok_or(RepoError::NotFound)?;
+                    Some(parse_text::<VaultType>(&stored, "vault_connections", "vault_type")?)
+                }
+            };
+            let held: i64 = storage_secrets::table
+                .filter(storage_secrets::team_id.eq(&team))
+                .count()
+                .get_result(conn)
+                .await?;
+            check_limit(held, limit, LimitKind::StorageSecrets)?;
+            diesel::insert_into(storage_secrets::table)
+                .values(SecretRow::new(&secret, vault_type))
+                .execute(conn)
+                .await?;
+            conn.insert_audit(&audit).await?;
+            Ok(())
+        })
+    }
+
+    async fn get(&self, team: TeamId, id: SecretId) -> Result<StorageSecret, RepoError> {
+        let team = id_text(team.as_uuid());
+        let id = id_text(id.as_uuid());
+        with_conn!(self.db, |conn| {
+            let row: SecretRow = storage_secrets::table
+                .select(SecretRow::as_select())
+                .filter(storage_secrets::team_id.eq(&team))
+                .filter(storage_secrets::id.eq(&id))
+                .first(conn)
+                .await?;
+            row.into_secret()
+        })
+    }
+
+    async fn list(&self, team: TeamId, filter: &SecretFilter, page: Page) -> Result<Paged<StorageSecret>, RepoError> {
+        let team = id_text(team.as_uuid());
+        let secret_type = filter.secret_type.map(|t| t.as_str().to_owned());
+        let pattern = filter.search.as_deref().map(contains_pattern);
+        let (limit, offset) = page_bounds(page);
+        with_conn!(self.db, |conn| {
+            macro_rules! matching {
+                () => {{
+                    let mut query = storage_secrets::table
+                        .filter(storage_secrets::team_id.eq(&team))
+                        .into_boxed();
+                    if let Some(t) = &secret_type {
+                        query = query.filter(storage_secrets::secret_type.eq(t));
+                    }
+                    if let Some(p) = &pattern {
+                        query = query.filter(lower(storage_secrets::name).like(p).escape('\\'));
+                    }
+                    query
+                }};
+            }
+            let total: i64 = matching!().count().get_result(conn).await?;
+            let rows: Vec<SecretRow> = matching!()
+                .select(SecretRow::as_select())
+                .order((storage_secrets::name.asc(), storage_secrets::id.asc()))
+                .limit(limit)
+                .offset(offset)
+                .load(conn)
+                .await?;
+            Ok(Paged {
+                items: rows_into_secrets(rows)?,
+                total: count(total),
+            })
+        })
+    }
+
+    async fn update(&self, secret: &StorageSecret, expected_version: i64, audit: &AuditEvent) -> Result<(), RepoError> {
+        let team = id_text(secret.team_id.as_uuid());
+        let id = id_text(secret.id.as_uuid());
+        let changes = SecretChanges {
+            name: secret.name.as_str().to_owned(),
+            description: secret.description.as_ref().map(|d| d.as_str().to_owned()),
+            secret_type: secret.secret_type.as_str().to_owned(),
+            auth_method: secret.auth_method.as_str().to_owned(),
+            credentials_version: secret.credentials_version,
+            credentials_updated_at: db_time(secret.credentials_updated_at),
+            updated_at: db_time(secret.updated_at),
+            updated_by: id_text(secret.updated_by.as_uuid()),
+        };
+        let mappings = match &secret.storage {
+            SecretStorage::External { field_mappings, .. } => Some(field_mappings.clone()),
+            SecretStorage::Managed => None,
+        };
+        let audit = audit.clone();
+        transaction!(self.db, |conn| {
+            let stored: Option<(i64, Option<String>)> = storage_secrets::table
+                .left_join(
+                    vault_connections::table.on(vault_connections::id
+                        .nullable()
+                        .eq(storage_secrets::vault_connection_id)),
+                )
+                .select((
+                    storage_secrets::credentials_version,
+                    vault_connections::vault_type.nullable(),
+                ))
+                .filter(storage_secrets::team_id.eq(&team))
+                .filter(storage_secrets::id.eq(&id))
+                .first(conn)
+                .await
+                .optional()?;
+            let (version, vault_type) = stored.ok_or(RepoError::NotFound)?;
+            let updated = diesel::update(storage_secrets::table)
+                .filter(storage_secrets::team_id.eq(&team))
+                .filter(storage_secrets::id.eq(&id))
+                .filter(storage_secrets::credentials_version.eq(expected_version))
+                .set(&changes)
+                .execute(conn)
+                .await?;
+            if updated == 0 || version != expected_version {
+                return Err(RepoError::Conflict(ConflictKind::Stale).into());
+            }
+            if let (Some(mappings), Some(vault_type)) = (&mappings, &vault_type) {
+                let vault_type = parse_text::<VaultType>(vault_type, "vault_connections", "vault_type")?;
+                diesel::update(storage_secrets::table)
+                    .filter(storage_secrets::id.eq(&id))
+                    .set(storage_secrets::field_mappings.eq(mappings_json(vault_type, mappings)))
+                    .execute(conn)
+                    .await?;
+            }
+            conn.insert_audit(&audit).await?;
+            Ok(())
+        })
+    }
+
+    async fn delete(&self, team: TeamId, id: SecretId, audit: &AuditEvent) -> Result<StorageSecret, RepoError> {
+        let team = id_text(team.as_uuid());
+        let id = id_text(id.as_uuid());
+        let audit = audit.clone();
+        transaction!(self.db, |conn| {
+            let row: SecretRow = storage_secrets::table
+                .select(SecretRow::as_select())
+                .filter(storage_secrets::team_id.eq(&team))
+                .filter(storage_secrets::id.eq(&id))
+                .first(conn)
+                .await?;
+            let users: i64 = locations::table
+                .filter(locations::secret_id.eq(&id))
+                .count()
+                .get_result(conn)
+                .await?;
+            if users > 0 {
+                return Err(RepoError::Conflict(ConflictKind::SecretInUse).into());
+            }
+            diesel::delete(storage_secrets::table.filter(storage_secrets::id.eq(&id)))
+                .execute(conn)
+                .await
+                .map_err(in_use_on_foreign_key)?;
+            conn.insert_audit(&audit).await?;
+            row.into_secret()
+        })
+    }
+
+    async fn count(&self, team: TeamId) -> Result<u64, RepoError> {
+        let team = id_text(team.as_uuid());
+        with_conn!(self.db, |conn| {
+            let held: i64 = storage_secrets::table
+                .filter(storage_secrets::team_id.eq(&team))
+                .count()
+                .get_result(conn)
+                .await?;
+            Ok(count(held))
+        })
+    }
+}
+
+/// A location inserted since the check still holds the secret: the foreign key refuses the
+/// delete, which is the same `SecretInUse`.
+fn in_use_on_foreign_key(e: diesel::result::Error) -> DbError {
+    match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
+            RepoError::Conflict(ConflictKind::SecretInUse).into()
+        }
+        other => other.into(),
+    }
+}
