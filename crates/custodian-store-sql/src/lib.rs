@@ -13,6 +13,7 @@ pub mod schema;
 
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
+mod local_store;
 mod locations;
 mod memberships;
 mod search;
@@ -24,6 +25,7 @@ mod vault_connections;
 mod virtual_accounts;
 
 pub use audit::SqlAuditRepository;
+pub use local_store::LocalCredentialStore;
 pub use locations::SqlLocationRepository;
 pub use memberships::SqlMembershipRepository;
 pub use secrets::SqlSecretRepository;

@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod contract;
+mod local_store;
 mod locations;
 mod migrations;
 mod secrets;
