@@ -2,3 +2,4 @@
 //! `pub fn cases() -> Vec<Case<RepoSet>>` (or `Case<Arc<dyn CredentialStore>>` for the
 //! credential store), and every case documents the rule of the port it checks.
 pub mod credential_store;
+pub mod secret_groups;

@@ -1,3 +1,4 @@
 //! The testkit's own tests: each contract suite against its in-memory fake.
 
 mod credential_store;
+mod secret_groups;
