@@ -1,0 +1,5 @@
+//! custodian-store-sql against SQLite and PostgreSQL: migrations, the contract suites of
+//! every repository port it implements, and concurrency of tier limits.
+
+mod migrations;
+mod support;

@@ -1,0 +1,1 @@
+//! Fresh stores for the contract suites.
