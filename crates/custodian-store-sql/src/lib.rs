@@ -13,10 +13,12 @@ pub mod schema;
 
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
+mod secret_groups;
 mod tokens;
 mod users;
 
 pub use audit::SqlAuditRepository;
+pub use secret_groups::SqlSecretGroupRepository;
 pub use tokens::SqlTokenRepository;
 pub use users::SqlUserRepository;
 

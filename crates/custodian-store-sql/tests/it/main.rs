@@ -2,4 +2,5 @@
 //! every repository port it implements, and concurrency of tier limits.
 
 mod migrations;
+mod secret_groups;
 mod support;
