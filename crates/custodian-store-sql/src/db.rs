@@ -331,7 +331,6 @@ pub(crate) use transaction;
 pub(crate) trait Conn: AsyncConnection + Send {
     /// Lock `team` (a team id) for the rest of the transaction before counting its records
     /// against a tier limit. `NotFound` when there is no such team.
-    #[expect(dead_code, reason = "first used by the membership repository")]
     async fn lock_team(&mut self, team: &str) -> Result<(), DbError>;
 
     /// Insert `event` (inside the caller's transaction).
@@ -380,7 +379,6 @@ impl Conn for SqliteConn {
 
 /// `LimitExceeded(kind)` when a team that holds `current` records of `kind` is at its
 /// `limit` (`None`: unlimited). Call after [`Conn::lock_team`], in the inserting transaction.
-#[expect(dead_code, reason = "first used by the membership repository")]
 pub(crate) fn check_limit(current: i64, limit: Option<u32>, kind: LimitKind) -> Result<(), DbError> {
     match limit {
         Some(limit) if current >= i64::from(limit) => Err(DbError::Repo(RepoError::LimitExceeded { kind, limit })),

@@ -13,14 +13,20 @@ pub mod schema;
 
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
+mod memberships;
 mod secret_groups;
+mod teams;
 mod tokens;
 mod users;
+mod virtual_accounts;
 
 pub use audit::SqlAuditRepository;
+pub use memberships::SqlMembershipRepository;
 pub use secret_groups::SqlSecretGroupRepository;
+pub use teams::SqlTeamRepository;
 pub use tokens::SqlTokenRepository;
 pub use users::SqlUserRepository;
+pub use virtual_accounts::SqlVirtualAccountRepository;
 
 #[cfg(feature = "test-support")]
 pub mod test_support;

@@ -120,3 +120,10 @@ pub async fn table_names(db: &Database) -> Vec<String> {
     };
     query_values(db, sql).await.expect("list the tables")
 }
+
+/// Run a statement (to set up a row no repository of this build writes).
+pub async fn execute(db: &Database, sql: &str) -> Result<usize, custodian_ports::RepoError> {
+    use diesel_async::RunQueryDsl;
+    let sql = sql.to_owned();
+    crate::db::with_conn!(db, |conn| { Ok(diesel::sql_query(&sql).execute(conn).await?) })
+}

@@ -1,5 +1,13 @@
 //! The contract suites, one module per storage port. Each module exposes
 //! `pub fn cases() -> Vec<Case<RepoSet>>` (or `Case<Arc<dyn CredentialStore>>` for the
 //! credential store), and every case documents the rule of the port it checks.
+
+pub mod audit;
 pub mod credential_store;
+pub mod fixtures;
+pub mod memberships;
 pub mod secret_groups;
+pub mod teams;
+pub mod tokens;
+pub mod users;
+pub mod virtual_accounts;

@@ -10,10 +10,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use custodian_domain::{
-    AuditAction, AuditEvent, AuditEventId, DisplayName, Email, GroupChanges, GroupName, GroupSecret, GroupSecretId,
-    GroupSecretVersion, GroupSecretVersionId, KeyFqn, Membership, Name, NewGroupKey, Outcome, RequestContext,
-    ResourceType, Role, SecretGroup, SecretGroupId, SecretKey, SubjectId, SubjectKind, Team, TeamId, Tier, User,
-    UserId, VirtualAccountId,
+    AuditAction, AuditEvent, AuditEventId, GroupChanges, GroupName, GroupSecret, GroupSecretId, GroupSecretVersion,
+    GroupSecretVersionId, KeyFqn, NewGroupKey, Outcome, RequestContext, ResourceType, SecretGroup, SecretGroupId,
+    SecretKey, SubjectId, SubjectKind, TeamId, VirtualAccountId,
 };
 use custodian_ports::{
     AuditFilter, ConflictKind, GroupFilter, GroupKeyDetails, KeyFilter, Page, RepoError, SecretGroupRepository,
@@ -21,6 +20,7 @@ use custodian_ports::{
 };
 use uuid::Uuid;
 
+use super::fixtures::{self, ALL, at, fresh};
 use crate::{BoxFuture, Case, RepoSet};
 
 /// What a secret-group case runs against: the repository under test, and the other ports
@@ -89,19 +89,6 @@ pub fn cases() -> Vec<Case<GroupStores>> {
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-/// A page large enough for every case.
-const ALL: Page = Page { limit: 200, offset: 0 };
-
-/// A fixed instant `secs` seconds after 2026-01-01T00:00:00Z (whole seconds, so every
-/// backend stores it exactly).
-fn at(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_767_225_600 + secs, 0).expect("a valid instant")
-}
-
-fn fresh() -> Uuid {
-    Uuid::now_v7()
-}
-
 fn group_name(value: &str) -> GroupName {
     GroupName::parse_at("name", value).expect("a valid group name")
 }
@@ -136,58 +123,10 @@ struct Owned {
 }
 
 async fn team(repos: &RepoSet) -> Owned {
-    let user_id = UserId::from_uuid(fresh());
-    let user = User {
-        id: user_id,
-        email: Email::parse_at("email", &format!("u{}@example.com", user_id.as_uuid().simple()))
-            .expect("a valid email"),
-        display_name: DisplayName::parse_at("display_name", "Group Tester").expect("a valid display name"),
-        tenant_admin: false,
-        created_at: at(0),
-    };
-    let user_event = AuditEvent {
-        team_id: None,
-        resource_type: ResourceType::User,
-        ..audit(
-            TeamId::from_uuid(fresh()),
-            AuditAction::Create,
-            user_id.as_uuid(),
-            user_id.into(),
-        )
-    };
-    repos
-        .users
-        .create(&user, None, &user_event)
-        .await
-        .expect("user created");
-    let id = TeamId::from_uuid(fresh());
-    let team = Team {
-        id,
-        name: Name::parse_at("name", format!("team-{}", id.as_uuid().simple())).expect("a valid team name"),
-        description: None,
-        tier: Tier::Enterprise,
-        created_at: at(1),
-        created_by: user_id.into(),
-        updated_at: at(1),
-    };
-    let owner = Membership {
-        team_id: id,
-        user_id,
-        role: Role::Owner,
-        created_at: at(1),
-    };
-    let team_event = AuditEvent {
-        resource_type: ResourceType::Team,
-        ..audit(id, AuditAction::Create, id.as_uuid(), user_id.into())
-    };
-    repos
-        .teams
-        .create(&team, &owner, &team_event)
-        .await
-        .expect("team created");
+    let owned = fixtures::user_and_team(repos).await;
     Owned {
-        team: id,
-        actor: user_id.into(),
+        team: owned.team_id(),
+        actor: owned.actor(),
     }
 }
 
