@@ -268,6 +268,28 @@ macro_rules! delete_keys {
     }};
 }
 
+/// Lock group `$id` of team `$team` (stored ids) until the transaction ends, or fail with
+/// `NotFound`. A no-op update: on PostgreSQL it takes the row lock that [`apply`] takes, so
+/// writes to one group's keys run one after the other; SQLite's write transaction holds the
+/// database lock already.
+///
+/// [`apply`]: SecretGroupRepository::apply
+macro_rules! lock_group {
+    ($conn:expr, $id:expr, $team:expr) => {{
+        let locked = diesel::update(
+            secret_groups::table
+                .filter(secret_groups::id.eq($id))
+                .filter(secret_groups::team_id.eq($team)),
+        )
+        .set(secret_groups::integration_id.eq(secret_groups::integration_id))
+        .execute($conn)
+        .await?;
+        if locked == 0 {
+            return Err(DbError::Repo(RepoError::NotFound));
+        }
+    }};
+}
+
 /// The groups matching a scope and filter, as a boxed query of the connection's backend.
 macro_rules! groups_matching {
     ($teams:expr, $name:expr, $pattern:expr) => {{
@@ -516,9 +538,10 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
         let team = id_text(team.as_uuid());
         let id = id_text(id.as_uuid());
         transaction!(self.db, |conn| {
+            // Locked first, so no concurrent update adds a key this delete would not return.
+            lock_group!(conn, &id, &team);
             let row: GroupRow = secret_groups::table
-                .filter(secret_groups::id.eq(&id))
-                .filter(secret_groups::team_id.eq(&team))
+                .find(&id)
                 .select(GroupRow::as_select())
                 .first(conn)
                 .await?;
@@ -592,13 +615,18 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
         id: GroupSecretId,
         audit: &AuditEvent,
     ) -> Result<GroupKeyDetails, RepoError> {
-        let team_id = team;
+        let team = id_text(team.as_uuid());
         let id = id_text(id.as_uuid());
         transaction!(self.db, |conn| {
+            let group: String = group_secrets::table
+                .find(&id)
+                .select(group_secrets::group_id)
+                .first(conn)
+                .await?;
+            // Serialised with updates of the group: an update never writes a version of a
+            // key deleted under it (it fails as stale instead).
+            lock_group!(conn, &group, &team);
             let details = one_key!(conn, &id);
-            if details.team_id != team_id {
-                return Err(DbError::Repo(RepoError::NotFound));
-            }
             delete_keys!(conn, std::slice::from_ref(&id));
             conn.insert_audit(audit).await?;
             Ok(details)
@@ -623,26 +651,23 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
                 .select(group_secrets::id)
                 .first::<String>(conn)
                 .await?;
-            let previous: Option<NaiveDateTime> = group_secret_reads::table
-                .find((&row.secret_id, &row.virtual_account_id))
-                .select(group_secret_reads::read_at)
-                .first(conn)
-                .await
-                .optional()?;
-            match previous {
-                None => {
-                    diesel::insert_into(group_secret_reads::table)
-                        .values(&row)
-                        .execute(conn)
-                        .await?;
+            // Move an older read forward; else insert the first read, unless a concurrent
+            // request inserted it meanwhile, in which case move that one forward if older.
+            let newer = diesel::update(
+                group_secret_reads::table
+                    .find((&row.secret_id, &row.virtual_account_id))
+                    .filter(group_secret_reads::read_at.lt(row.read_at)),
+            )
+            .set(group_secret_reads::read_at.eq(row.read_at));
+            if newer.clone().execute(conn).await? == 0 {
+                let inserted = diesel::insert_into(group_secret_reads::table)
+                    .values(&row)
+                    .on_conflict_do_nothing()
+                    .execute(conn)
+                    .await?;
+                if inserted == 0 {
+                    newer.execute(conn).await?;
                 }
-                Some(previous) if previous < row.read_at => {
-                    diesel::update(group_secret_reads::table.find((&row.secret_id, &row.virtual_account_id)))
-                        .set(group_secret_reads::read_at.eq(row.read_at))
-                        .execute(conn)
-                        .await?;
-                }
-                Some(_) => {}
             }
             conn.insert_audit(audit).await
         })

@@ -70,6 +70,8 @@ pub fn cases() -> Vec<Case<GroupStores>> {
         case!(apply_adding_a_key_the_group_keeps_conflicts),
         case!(apply_to_an_absent_group_or_in_another_team_is_not_found),
         case!(concurrent_applies_of_one_snapshot_store_exactly_one),
+        case!(concurrent_delete_key_and_apply_leave_no_half_update),
+        case!(concurrent_delete_and_apply_return_every_key),
         case!(delete_returns_every_key_with_its_versions_and_removes_all),
         case!(delete_frees_the_name),
         case!(delete_absent_or_in_another_team_is_not_found_and_keeps_it),
@@ -82,6 +84,7 @@ pub fn cases() -> Vec<Case<GroupStores>> {
         case!(record_read_of_a_missing_key_is_not_found),
         case!(active_readers_counts_distinct_accounts_since_the_instant),
         case!(record_read_keeps_the_latest_read_of_each_account),
+        case!(concurrent_first_reads_by_one_account_all_succeed),
     ]
 }
 
@@ -823,6 +826,99 @@ async fn concurrent_applies_of_one_snapshot_store_exactly_one(stores: GroupStore
     }
 }
 
+/// `delete_key` racing an update that gives the key a new version: either the update goes
+/// first (and the deleted key is returned with the new version) or the delete does (and the
+/// update is `Conflict(Stale)`); never a version of a deleted key, never `NotFound`.
+async fn concurrent_delete_key_and_apply_leave_no_half_update(stores: GroupStores) {
+    let owned = team(&stores.repos).await;
+    let (g, _) = stored(&stores, owned, "payments", &[]).await;
+    for round in 0..5_i64 {
+        let key = format!("K{round}");
+        let now = keys_of(&stores, &g).await;
+        apply_ok(&stores, &changes(&g, &now, &[&key], &[], &[], at(100 + round))).await;
+        let snapshot = keys_of(&stores, &g).await;
+        let id = by_key(&snapshot, &key).secret.id;
+        let change = changes(&g, &snapshot, &[], &[&key], &[], at(200 + round));
+        let updater = {
+            let stores = stores.clone();
+            tokio::spawn(async move {
+                let event = audit(
+                    change.team_id,
+                    AuditAction::Update,
+                    change.group_id.as_uuid(),
+                    change.updated_by,
+                );
+                stores.groups.apply(&change, &event).await
+            })
+        };
+        let deleter = {
+            let stores = stores.clone();
+            tokio::spawn(async move {
+                let event = audit(owned.team, AuditAction::Delete, id.as_uuid(), owned.actor);
+                stores.groups.delete_key(owned.team, id, &event).await
+            })
+        };
+        let updated = updater.await.expect("the update ran");
+        let removed = deleter.await.expect("the delete ran").expect("the key is deleted");
+        match updated {
+            Ok(()) => assert_eq!(versions(&removed), [1, 2], "the update went first"),
+            Err(e) => {
+                assert_eq!(e, STALE, "the delete went first");
+                assert_eq!(versions(&removed), [1]);
+            }
+        }
+        assert!(keys_of(&stores, &g).await.is_empty());
+    }
+}
+
+/// `delete` racing an update that adds a key: either the update goes first (and the delete
+/// returns the added key, so its value can be removed) or the delete does (and the update
+/// is `NotFound`).
+async fn concurrent_delete_and_apply_return_every_key(stores: GroupStores) {
+    let owned = team(&stores.repos).await;
+    for round in 0..5_i64 {
+        let (g, _) = stored(&stores, owned, &format!("group-{round}"), &["OLD"]).await;
+        let snapshot = keys_of(&stores, &g).await;
+        let change = changes(&g, &snapshot, &["ADDED"], &[], &[], at(100 + round));
+        let updater = {
+            let stores = stores.clone();
+            tokio::spawn(async move {
+                let event = audit(
+                    change.team_id,
+                    AuditAction::Update,
+                    change.group_id.as_uuid(),
+                    change.updated_by,
+                );
+                stores.groups.apply(&change, &event).await
+            })
+        };
+        let deleter = {
+            let stores = stores.clone();
+            let id = g.id;
+            tokio::spawn(async move {
+                let event = audit(owned.team, AuditAction::Delete, id.as_uuid(), owned.actor);
+                stores.groups.delete(owned.team, id, &event).await
+            })
+        };
+        let updated = updater.await.expect("the update ran");
+        let deleted = deleter.await.expect("the delete ran").expect("the group is deleted");
+        match updated {
+            Ok(()) => assert_eq!(keys_named(&deleted.keys), ["ADDED", "OLD"], "the update went first"),
+            Err(e) => {
+                assert_eq!(e, NOT_FOUND, "the delete went first");
+                assert_eq!(keys_named(&deleted.keys), ["OLD"]);
+            }
+        }
+        expect_err(stores.groups.get(owned.team, g.id).await, &NOT_FOUND, "the group");
+        let left = stores
+            .groups
+            .list_keys(&TeamScope::All, &KeyFilter::default(), ALL)
+            .await
+            .expect("list_keys");
+        assert_eq!(left.total, 0, "no key outlives its group");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // delete
 // ---------------------------------------------------------------------------------------
@@ -1182,4 +1278,33 @@ async fn record_read_keeps_the_latest_read_of_each_account(stores: GroupStores) 
     assert_eq!(readers(&stores, &[id], at(150)).await[&id], 1);
     assert_eq!(readers(&stores, &[id], at(0)).await[&id], 1, "one account counts once");
     assert_eq!(readers(&stores, &[id], at(201)).await[&id], 0);
+}
+
+/// The first reads of a key by one account, recorded at the same time, all succeed and
+/// count once.
+async fn concurrent_first_reads_by_one_account_all_succeed(stores: GroupStores) {
+    let owned = team(&stores.repos).await;
+    let (_, keys) = stored(&stores, owned, "payments", &["K"]).await;
+    let id = keys[0].secret.id;
+    for round in 0..5_i64 {
+        let reader = account();
+        let tasks: Vec<_> = (0..3_i64)
+            .map(|i| {
+                let stores = stores.clone();
+                tokio::spawn(async move {
+                    let event = read_event(owned.team, id, reader);
+                    stores
+                        .groups
+                        .record_read(id, reader, at(1000 + round * 10 + i), &event)
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.expect("the read ran"), Ok(()));
+        }
+        let counted = readers(&stores, &[id], at(1000 + round * 10 + 2)).await[&id];
+        assert_eq!(counted, 1, "the latest of the concurrent reads is kept");
+    }
+    assert_eq!(readers(&stores, &[id], at(0)).await[&id], 5);
 }
