@@ -29,6 +29,14 @@ pub const MAX_GROUP_SECRET_VALUE_BYTES: usize = 32 * 1024;
 /// The longest integration id accepted.
 pub const MAX_INTEGRATION_ID_CHARS: usize = 255;
 
+/// How far back a virtual account's read of a key counts for `activeDeploymentsCount`.
+pub const ACTIVE_READ_WINDOW_HOURS: i64 = 24;
+
+/// The earliest read that still counts for `activeDeploymentsCount` at `now`.
+pub fn active_reads_since(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::hours(ACTIVE_READ_WINDOW_HOURS)
+}
+
 /// The scheme every fully qualified name starts with.
 const FQN_SCHEME: &str = "custodian://";
 
@@ -1139,6 +1147,12 @@ mod tests {
             .map(|v| (v.secret_id, v.version, v.value.secret().expose_secret()))
             .collect();
         assert_eq!(writes, [(added.secret.id, 1, "one"), (current[1].id, 4, "three")]);
+    }
+
+    #[test]
+    fn reads_count_for_24_hours() {
+        let since = active_reads_since(now());
+        assert_eq!(now() - since, chrono::Duration::hours(24));
     }
 
     #[test]
