@@ -13,6 +13,8 @@ pub mod schema;
 
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
+mod credential_gc;
+mod local_store;
 mod memberships;
 mod secret_groups;
 mod teams;
@@ -21,6 +23,8 @@ mod users;
 mod virtual_accounts;
 
 pub use audit::SqlAuditRepository;
+pub use credential_gc::CredentialGcLog;
+pub use local_store::LocalCredentialStore;
 pub use memberships::SqlMembershipRepository;
 pub use secret_groups::SqlSecretGroupRepository;
 pub use teams::SqlTeamRepository;

@@ -3,6 +3,8 @@
 
 mod concurrency;
 mod contract;
+mod credential_gc;
+mod local_store;
 mod migrations;
 mod secret_groups;
 mod support;

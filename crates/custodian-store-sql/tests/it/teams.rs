@@ -66,3 +66,13 @@ fn debug_output_hides_the_database_url() {
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(!shown.contains("db.internal"), "{shown}");
 }
+
+/// A database that cannot be reached answers `Unavailable` (retryable), not `Internal`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_database_is_unavailable() {
+    // Port 9 (discard) on loopback: nothing listens there.
+    let db = Database::connect("postgres://postgres@127.0.0.1:9/custodian").expect("a URL");
+    let teams = SqlTeamRepository::new(db);
+    let outcome = teams.get(custodian_testkit::contract::fixtures::fresh()).await;
+    assert!(matches!(outcome, Err(RepoError::Unavailable(_))), "{outcome:?}");
+}

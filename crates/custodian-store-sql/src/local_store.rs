@@ -1,0 +1,278 @@
+//! The `local` credential store: envelope-encrypted blobs in the `credential_blobs` table of
+//! the SQL database, sealed with `custodian-crypto`'s [`Keyring`].
+//!
+//! Every version of a record is one row holding the id of the master key that wrapped its
+//! data key, the wrapped data key, the nonce and the ciphertext; never the value. The
+//! associated data binds tenant, team, kind, record id and version, so a row copied onto
+//! another key fails to open with `Integrity`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{NaiveDateTime, Utc};
+use custodian_crypto::{Aad, CryptoError, Keyring, SealedValue};
+use custodian_ports::{CredentialKey, CredentialKind, CredentialStore, RepoError, StoreError};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::Database;
+use crate::convert::{db_time, id_text};
+use crate::db::{transaction, with_conn};
+use crate::schema::credential_blobs;
+
+/// A row of `credential_blobs`.
+#[derive(Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = credential_blobs)]
+struct BlobRow {
+    tenant: String,
+    team_id: String,
+    kind: String,
+    record_id: String,
+    version: i64,
+    key_id: String,
+    wrapped_key: Vec<u8>,
+    nonce: Vec<u8>,
+    ciphertext: Vec<u8>,
+    created_at: NaiveDateTime,
+}
+
+impl BlobRow {
+    fn sealed(&self) -> SealedValue {
+        SealedValue {
+            key_id: self.key_id.clone(),
+            wrapped_key: self.wrapped_key.clone(),
+            nonce: self.nonce.clone(),
+            ciphertext: self.ciphertext.clone(),
+        }
+    }
+}
+
+/// The local, encrypted [`CredentialStore`] over a [`Database`].
+#[derive(Clone)]
+pub struct LocalCredentialStore {
+    db: Database,
+    keyring: Arc<Keyring>,
+    tenant: String,
+}
+
+impl fmt::Debug for LocalCredentialStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalCredentialStore")
+            .field("db", &self.db)
+            .field("keyring", &self.keyring)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+/// The three columns of a record's key as stored.
+struct KeyColumns {
+    team_id: String,
+    kind: &'static str,
+    record_id: String,
+}
+
+impl KeyColumns {
+    fn of(key: &CredentialKey) -> Self {
+        Self {
+            team_id: id_text(key.team_id.as_uuid()),
+            kind: key.kind.as_str(),
+            record_id: id_text(key.record_id),
+        }
+    }
+}
+
+impl LocalCredentialStore {
+    /// A store sealing new values under `keyring`'s active key, for the deployment's `tenant`.
+    pub fn new(db: Database, keyring: Arc<Keyring>, tenant: impl Into<String>) -> Self {
+        Self {
+            db,
+            keyring,
+            tenant: tenant.into(),
+        }
+    }
+
+    fn aad<'a>(&'a self, key: &CredentialKey, version: i64) -> Aad<'a> {
+        Aad {
+            tenant: &self.tenant,
+            team_id: key.team_id.as_uuid(),
+            kind: key.kind.as_str(),
+            record_id: key.record_id,
+            version,
+        }
+    }
+
+    /// Re-wrap the data key of every stored value that is not under the active key (after
+    /// `keys rotate`), leaving the data ciphertext as it is. Returns how many were
+    /// re-wrapped. `Integrity` when a stored value does not open with this keyring (its key
+    /// is missing, or the row was tampered with or moved); nothing after it is re-wrapped.
+    pub async fn rewrap_all(&self) -> Result<u64, StoreError> {
+        let active = self.keyring.active_key_id().to_owned();
+        let stale: Vec<BlobRow> = with_conn!(self.db, |conn| {
+            Ok(credential_blobs::table
+                .filter(credential_blobs::key_id.ne(&active))
+                .select(BlobRow::as_select())
+                .load(conn)
+                .await?)
+        })
+        .map_err(store_error)?;
+        let mut rewrapped = 0;
+        for row in stale {
+            let kind = CredentialKind::parse(&row.kind).ok_or(StoreError::Integrity)?;
+            let team = Uuid::parse_str(&row.team_id).map_err(|_| StoreError::Integrity)?;
+            let record = Uuid::parse_str(&row.record_id).map_err(|_| StoreError::Integrity)?;
+            let aad = Aad {
+                tenant: &row.tenant,
+                team_id: team,
+                kind: kind.as_str(),
+                record_id: record,
+                version: row.version,
+            };
+            let sealed = self.keyring.rewrap(&aad, &row.sealed()).map_err(crypto_error)?;
+            let previous_key = row.key_id.clone();
+            let updated = with_conn!(self.db, |conn| {
+                // Only if nobody re-wrapped or replaced it meanwhile.
+                Ok(diesel::update(
+                    credential_blobs::table
+                        .find((&row.team_id, &row.kind, &row.record_id, row.version))
+                        .filter(credential_blobs::key_id.eq(&previous_key)),
+                )
+                .set((
+                    credential_blobs::key_id.eq(&sealed.key_id),
+                    credential_blobs::wrapped_key.eq(&sealed.wrapped_key),
+                ))
+                .execute(conn)
+                .await?)
+            })
+            .map_err(store_error)?;
+            rewrapped += u64::try_from(updated).unwrap_or(0);
+        }
+        Ok(rewrapped)
+    }
+}
+
+#[async_trait]
+impl CredentialStore for LocalCredentialStore {
+    fn backend(&self) -> &'static str {
+        "local"
+    }
+
+    async fn put(&self, key: &CredentialKey, version: i64, value: &SecretString) -> Result<(), StoreError> {
+        if version < 1 {
+            return Err(StoreError::Rejected("versions start at 1".into()));
+        }
+        let sealed = self
+            .keyring
+            .seal(&self.aad(key, version), value)
+            .map_err(crypto_error)?;
+        let columns = KeyColumns::of(key);
+        let row = BlobRow {
+            tenant: self.tenant.clone(),
+            team_id: columns.team_id,
+            kind: columns.kind.to_owned(),
+            record_id: columns.record_id,
+            version,
+            key_id: sealed.key_id,
+            wrapped_key: sealed.wrapped_key,
+            nonce: sealed.nonce,
+            ciphertext: sealed.ciphertext,
+            created_at: db_time(Utc::now()),
+        };
+        transaction!(self.db, |conn| {
+            diesel::insert_into(credential_blobs::table)
+                .values(&row)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .map_err(|e| match e {
+            RepoError::Conflict(_) => StoreError::AlreadyExists,
+            other => store_error(other),
+        })
+    }
+
+    async fn get(&self, key: &CredentialKey, version: i64) -> Result<SecretString, StoreError> {
+        let columns = KeyColumns::of(key);
+        let row: BlobRow = with_conn!(self.db, |conn| {
+            Ok(credential_blobs::table
+                .find((&columns.team_id, columns.kind, &columns.record_id, version))
+                .select(BlobRow::as_select())
+                .first(conn)
+                .await?)
+        })
+        .map_err(store_error)?;
+        self.keyring
+            .open(&self.aad(key, version), &row.sealed())
+            .map_err(crypto_error)
+    }
+
+    async fn delete_version(&self, key: &CredentialKey, version: i64) -> Result<(), StoreError> {
+        let columns = KeyColumns::of(key);
+        transaction!(self.db, |conn| {
+            diesel::delete(credential_blobs::table.find((&columns.team_id, columns.kind, &columns.record_id, version)))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .map_err(store_error)
+    }
+
+    async fn prune(&self, key: &CredentialKey, keep: i64) -> Result<(), StoreError> {
+        let columns = KeyColumns::of(key);
+        transaction!(self.db, |conn| {
+            diesel::delete(
+                credential_blobs::table
+                    .filter(credential_blobs::team_id.eq(&columns.team_id))
+                    .filter(credential_blobs::kind.eq(columns.kind))
+                    .filter(credential_blobs::record_id.eq(&columns.record_id))
+                    .filter(credential_blobs::version.lt(keep)),
+            )
+            .execute(conn)
+            .await?;
+            Ok(())
+        })
+        .map_err(store_error)
+    }
+
+    async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {
+        let columns = KeyColumns::of(key);
+        transaction!(self.db, |conn| {
+            diesel::delete(
+                credential_blobs::table
+                    .filter(credential_blobs::team_id.eq(&columns.team_id))
+                    .filter(credential_blobs::kind.eq(columns.kind))
+                    .filter(credential_blobs::record_id.eq(&columns.record_id)),
+            )
+            .execute(conn)
+            .await?;
+            Ok(())
+        })
+        .map_err(store_error)
+    }
+}
+
+/// A repository-level failure as the credential store reports it.
+fn store_error(e: RepoError) -> StoreError {
+    match e {
+        RepoError::NotFound => StoreError::NotFound,
+        RepoError::Conflict(_) => StoreError::AlreadyExists,
+        RepoError::Unavailable(message) => StoreError::Unavailable {
+            message,
+            retry_after: None,
+        },
+        RepoError::LimitExceeded { .. } | RepoError::Internal(_) => StoreError::Internal(e.to_string()),
+    }
+}
+
+/// A crypto failure as the credential store reports it: a value that does not open is an
+/// integrity failure, whichever key it names.
+fn crypto_error(e: CryptoError) -> StoreError {
+    match e {
+        CryptoError::Integrity | CryptoError::UnknownKey(_) => StoreError::Integrity,
+        CryptoError::Keyring(message) => StoreError::Internal(message),
+        CryptoError::Io(_) => StoreError::Internal("the keyring cannot be read".into()),
+    }
+}
