@@ -11,6 +11,7 @@
 mod credential_store;
 mod error;
 mod repositories;
+mod secret_groups;
 mod system;
 mod vault;
 
@@ -21,6 +22,7 @@ pub use repositories::{
     SecretRepository, TeamRepository, TokenRepository, UserRepository, VaultConnectionRepository,
     VirtualAccountRepository,
 };
+pub use secret_groups::{DeletedGroup, GroupFilter, GroupKeyDetails, KeyFilter, SecretGroupRepository, TeamScope};
 pub use system::{Clock, IdGenerator, SystemClock, TokenIssuer, UuidV7Ids};
 pub use vault::{VaultAccess, VaultError, VaultProvider};
 
@@ -31,6 +33,8 @@ pub use repositories::{
     MockAuditRepository, MockLocationRepository, MockMembershipRepository, MockSecretRepository, MockTeamRepository,
     MockTokenRepository, MockUserRepository, MockVaultConnectionRepository, MockVirtualAccountRepository,
 };
+#[cfg(feature = "mock")]
+pub use secret_groups::MockSecretGroupRepository;
 #[cfg(feature = "mock")]
 pub use system::{MockClock, MockIdGenerator, MockTokenIssuer};
 #[cfg(feature = "mock")]

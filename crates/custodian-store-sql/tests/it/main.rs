@@ -8,6 +8,7 @@ mod local_store;
 mod locations;
 mod migrations;
 mod secrets;
+mod secret_groups;
 mod support;
 mod teams;
 mod vault_connections;

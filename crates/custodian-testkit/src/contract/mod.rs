@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod locations;
 pub mod memberships;
 pub mod secrets;
+pub mod secret_groups;
 pub mod teams;
 pub mod tokens;
 pub mod users;

@@ -2,3 +2,4 @@
 
 mod credential_store;
 mod memory;
+mod secret_groups;
