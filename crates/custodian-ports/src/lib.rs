@@ -8,12 +8,14 @@
 //!
 //! With the `mock` feature every trait gets a `mockall` mock (`MockSecretRepository`, …).
 
+mod cleanup;
 mod credential_store;
 mod error;
 mod repositories;
 mod system;
 mod vault;
 
+pub use cleanup::{CleanupQueue, CleanupTask, PendingCleanup};
 pub use credential_store::{CredentialKey, CredentialKind, CredentialStore, StoreError};
 pub use error::{ConflictKind, RepoError};
 pub use repositories::{
@@ -24,6 +26,8 @@ pub use repositories::{
 pub use system::{Clock, IdGenerator, SystemClock, TokenIssuer, UuidV7Ids};
 pub use vault::{VaultAccess, VaultError, VaultProvider};
 
+#[cfg(feature = "mock")]
+pub use cleanup::MockCleanupQueue;
 #[cfg(feature = "mock")]
 pub use credential_store::MockCredentialStore;
 #[cfg(feature = "mock")]

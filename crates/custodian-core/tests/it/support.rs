@@ -13,6 +13,7 @@ use custodian_domain::{
 };
 use custodian_ports::{Clock, IdGenerator, TokenIssuer, UuidV7Ids};
 use custodian_testkit::memory::MemoryRepos;
+use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
 use custodian_testkit::memory_store::MemoryCredentialStore;
 use secrecy::SecretString;
 
@@ -47,6 +48,8 @@ impl TokenIssuer for PepperedTokens {
 pub(crate) struct World {
     pub(crate) custodian: Custodian,
     pub(crate) store: Arc<MemoryCredentialStore>,
+    #[allow(dead_code, reason = "read by the clean-up stories")]
+    pub(crate) cleanup: Arc<MemoryCleanupQueue>,
     pub(crate) clock: Arc<TestClock>,
     pub(crate) admin: Subject,
 }
@@ -63,6 +66,7 @@ impl World {
         let repos = MemoryRepos::new();
         let set = repos.repo_set();
         let store = Arc::new(MemoryCredentialStore::default());
+        let cleanup = Arc::new(MemoryCleanupQueue::default());
         let clock = Arc::new(TestClock(Mutex::new(
             Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0)
                 .single()
@@ -79,6 +83,7 @@ impl World {
             vault_connections: set.vault_connections,
             audit: set.audit,
             credential_store: store.clone(),
+            cleanup: cleanup.clone(),
             vault_providers: HashMap::new(),
             clock: clock.clone(),
             ids: Arc::new(UuidV7Ids),
@@ -118,6 +123,7 @@ impl World {
         Self {
             custodian: Custodian::new(ports, settings),
             store,
+            cleanup,
             clock,
             admin,
         }

@@ -1,4 +1,5 @@
 //! The integration tests of the test kit: the contract suites against the in-memory fakes.
 
+mod cleanup;
 mod credential_store;
 mod memory;
