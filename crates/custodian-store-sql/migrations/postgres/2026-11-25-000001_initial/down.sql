@@ -1,0 +1,11 @@
+DROP TABLE credential_gc;
+DROP TABLE credential_blobs;
+DROP TABLE audit_events;
+DROP TABLE locations;
+DROP TABLE storage_secrets;
+DROP TABLE vault_connections;
+DROP TABLE tokens;
+DROP TABLE virtual_accounts;
+DROP TABLE memberships;
+DROP TABLE teams;
+DROP TABLE users;

@@ -1,0 +1,387 @@
+//! The one place that knows there are two backends.
+//!
+//! [`Database`] holds a pool of either PostgreSQL (`AsyncPgConnection`) or SQLite
+//! (`SyncConnectionWrapper<SqliteConnection>`) connections. Repositories write each query
+//! once, inside [`with_conn!`] (a read) or [`transaction!`] (a write); the macro expands the
+//! same body once per backend, so it is type-checked against both and runs on whichever
+//! the deployment uses. The only backend differences live here:
+//!
+//! - **Write transactions.** On SQLite every write transaction starts with `BEGIN
+//!   IMMEDIATE`: it takes the database's single write lock up front, so concurrent writers
+//!   queue behind `busy_timeout` instead of failing when a read lock cannot be upgraded.
+//!   On PostgreSQL writes run in ordinary `READ COMMITTED` transactions.
+//! - **Locking a team** ([`Conn::lock_team`]) before a tier-limit count: PostgreSQL takes
+//!   `SELECT … FOR UPDATE` on the team row, so concurrent inserts into one team serialise
+//!   and the count cannot race the insert; SQLite already holds the write lock of the
+//!   whole database (`BEGIN IMMEDIATE`), so a plain existence check suffices.
+
+use std::any::Any;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use custodian_domain::{AuditEvent, LimitKind};
+use custodian_ports::RepoError;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::convert::AuditRow;
+use crate::error::DbError;
+use crate::schema::{audit_events, teams};
+
+/// The SQLite connection type of the pool.
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Set on every SQLite connection. `busy_timeout` first, so switching to WAL waits for a
+/// concurrent opener instead of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
+/// Default number of pooled connections.
+const DEFAULT_POOL_SIZE: usize = 10;
+
+/// What opening or migrating a database fails with. Messages never hold the URL's password.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// The URL is neither `sqlite://<path>` nor `postgres://…`.
+    #[error("unsupported database URL: expected sqlite://<path> or postgres://…")]
+    UnsupportedUrl,
+    /// The pool could not be built or no connection could be opened.
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+/// Which backend a [`Database`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A pool of connections to either backend.
+#[derive(Clone)]
+pub(crate) enum Pools {
+    Postgres { pool: Pool<AsyncPgConnection>, url: String },
+    Sqlite { pool: Pool<SqliteConn>, path: PathBuf },
+}
+
+/// A connection pool to the SQLite or PostgreSQL database; cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pools: Pools,
+    /// Whatever must live as long as the pool: a test's temporary directory or database.
+    _keep_alive: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The PostgreSQL URL may hold a password: never printed.
+        f.debug_struct("Database")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Open a pool for `url`: `sqlite://<path>` (the file is created when missing) or
+    /// `postgres://…` / `postgresql://…`. Connections are opened lazily; call
+    /// [`Database::migrate`] before use.
+    pub fn connect(url: &str) -> Result<Self, DatabaseError> {
+        Self::connect_with(url, DEFAULT_POOL_SIZE)
+    }
+
+    /// [`Database::connect`] with at most `pool_size` connections.
+    pub fn connect_with(url: &str, pool_size: usize) -> Result<Self, DatabaseError> {
+        let pool_size = pool_size.max(1);
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(DatabaseError::UnsupportedUrl);
+            }
+            let mut config = ManagerConfig::<SqliteConn>::default();
+            config.custom_setup = Box::new(|path| Box::pin(open_sqlite(path.to_owned())));
+            let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+            let pool = Pool::builder(manager)
+                .max_size(pool_size)
+                .build()
+                .map_err(|e| DatabaseError::Connect(e.to_string()))?;
+            Ok(Self {
+                pools: Pools::Sqlite {
+                    pool,
+                    path: PathBuf::from(path),
+                },
+                _keep_alive: None,
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            let pool = Pool::builder(manager)
+                .max_size(pool_size)
+                .build()
+                .map_err(|e| DatabaseError::Connect(e.to_string()))?;
+            Ok(Self {
+                pools: Pools::Postgres {
+                    pool,
+                    url: url.to_owned(),
+                },
+                _keep_alive: None,
+            })
+        } else {
+            Err(DatabaseError::UnsupportedUrl)
+        }
+    }
+
+    /// The backend behind this pool.
+    pub fn backend(&self) -> Backend {
+        match self.pools {
+            Pools::Postgres { .. } => Backend::Postgres,
+            Pools::Sqlite { .. } => Backend::Sqlite,
+        }
+    }
+
+    /// The SQLite database file, when the backend is SQLite.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self.pools {
+            Pools::Sqlite { path, .. } => Some(path),
+            Pools::Postgres { .. } => None,
+        }
+    }
+
+    /// Keep `resource` alive as long as any clone of this pool (test databases).
+    #[cfg(feature = "test-support")]
+    pub(crate) fn keeping(mut self, resource: Arc<dyn Any + Send + Sync>) -> Self {
+        self._keep_alive = Some(resource);
+        self
+    }
+
+    pub(crate) fn pools(&self) -> &Pools {
+        &self.pools
+    }
+
+    /// Run every pending embedded migration of this backend.
+    pub async fn migrate(&self) -> Result<(), DatabaseError> {
+        self.with_migration_harness(|harness, migrations| harness.run_pending_migrations(migrations).map(|_| ()))
+            .await
+    }
+
+    /// Revert every applied migration (used to check that each `down.sql` really reverts).
+    pub async fn revert_all(&self) -> Result<(), DatabaseError> {
+        self.with_migration_harness(|harness, migrations| harness.revert_all_migrations(migrations).map(|_| ()))
+            .await
+    }
+
+    /// Runs `f` on a dedicated connection in a blocking thread (diesel's migration harness
+    /// is synchronous).
+    async fn with_migration_harness<F>(&self, f: F) -> Result<(), DatabaseError>
+    where
+        F: for<'h> FnOnce(&'h mut dyn MigrationRunner, EmbeddedMigrations) -> MigrationResult + Send + 'static,
+    {
+        let pools = self.pools.clone();
+        let outcome = tokio::task::spawn_blocking(move || -> Result<(), DatabaseError> {
+            match pools {
+                Pools::Sqlite { path, .. } => {
+                    let path = path.to_string_lossy().into_owned();
+                    let mut conn =
+                        SqliteConnection::establish(&path).map_err(|e| DatabaseError::Connect(e.to_string()))?;
+                    diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)
+                        .map_err(|e| DatabaseError::Connect(e.to_string()))?;
+                    f(&mut SqliteRunner(&mut conn), SQLITE_MIGRATIONS)
+                        .map_err(|e| DatabaseError::Migration(e.to_string()))
+                }
+                Pools::Postgres { url, .. } => {
+                    let mut conn: diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection> =
+                        diesel::Connection::establish(&url).map_err(|e| DatabaseError::Connect(e.to_string()))?;
+                    f(&mut PgRunner(&mut conn), POSTGRES_MIGRATIONS)
+                        .map_err(|e| DatabaseError::Migration(e.to_string()))
+                }
+            }
+        })
+        .await;
+        outcome.map_err(|_| DatabaseError::Migration("the migration task panicked".into()))?
+    }
+}
+
+type MigrationResult = diesel::migration::Result<()>;
+
+/// A migration harness of either backend, object-safe.
+pub(crate) trait MigrationRunner {
+    fn run_pending_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult;
+    fn revert_all_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult;
+}
+
+struct SqliteRunner<'c>(&'c mut SqliteConnection);
+struct PgRunner<'c>(&'c mut diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>);
+
+macro_rules! migration_runner {
+    ($runner:ident) => {
+        impl MigrationRunner for $runner<'_> {
+            fn run_pending_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult {
+                MigrationHarness::run_pending_migrations(self.0, migrations).map(|_| ())
+            }
+            fn revert_all_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult {
+                MigrationHarness::revert_all_migrations(self.0, migrations).map(|_| ())
+            }
+        }
+    };
+}
+migration_runner!(SqliteRunner);
+migration_runner!(PgRunner);
+
+/// Opens one pooled SQLite connection with the pragmas every connection needs.
+async fn open_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
+    conn.batch_execute(SQLITE_PRAGMAS)
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// A pooled connection, or `Unavailable`.
+pub(crate) async fn checkout<C>(pool: &Pool<C>) -> Result<Object<C>, DbError>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>:
+        deadpool::managed::Manager<Type = C, Error = diesel_async::pooled_connection::PoolError>,
+{
+    pool.get()
+        .await
+        .map_err(|_| DbError::Pool("no database connection could be opened".into()))
+}
+
+/// Runs a read on a pooled connection of `pool`.
+pub(crate) async fn run<C, T>(
+    pool: &Pool<C>,
+    f: impl AsyncFnOnce(&mut C) -> Result<T, DbError>,
+) -> Result<T, custodian_ports::RepoError>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>:
+        deadpool::managed::Manager<Type = C, Error = diesel_async::pooled_connection::PoolError>,
+{
+    let mut conn = checkout(pool).await?;
+    Ok(f(&mut conn).await?)
+}
+
+/// Runs `$body` (a block returning `Result<T, DbError>`, with `$conn` bound to a
+/// connection of the deployment's backend) on a pooled connection, outside a transaction.
+/// Evaluates to `Result<T, RepoError>`.
+macro_rules! with_conn {
+    ($db:expr, |$conn:ident| $body:block) => {
+        match $db.pools() {
+            $crate::db::Pools::Postgres { pool, .. } => {
+                $crate::db::run(pool, async move |$conn: &mut ::diesel_async::AsyncPgConnection| $body).await
+            }
+            $crate::db::Pools::Sqlite { pool, .. } => {
+                $crate::db::run(pool, async move |$conn: &mut $crate::db::SqliteConn| $body).await
+            }
+        }
+    };
+}
+pub(crate) use with_conn;
+
+/// Runs `$body` (as for [`with_conn!`]) in a write transaction: committed when it returns
+/// `Ok`, rolled back otherwise. SQLite: `BEGIN IMMEDIATE` (see the module documentation).
+/// Evaluates to `Result<T, RepoError>`.
+macro_rules! transaction {
+    ($db:expr, |$conn:ident| $body:block) => {
+        match $db.pools() {
+            $crate::db::Pools::Postgres { pool, .. } => match $crate::db::checkout(pool).await {
+                Err(e) => Err(::custodian_ports::RepoError::from(e)),
+                Ok(mut pooled) => ::diesel_async::AsyncConnection::transaction::<_, $crate::error::DbError, _>(
+                    &mut *pooled,
+                    async move |$conn: &mut ::diesel_async::AsyncPgConnection| $body,
+                )
+                .await
+                .map_err(::custodian_ports::RepoError::from),
+            },
+            $crate::db::Pools::Sqlite { pool, .. } => match $crate::db::checkout(pool).await {
+                Err(e) => Err(::custodian_ports::RepoError::from(e)),
+                Ok(mut pooled) => (&mut *pooled)
+                    .immediate_transaction::<_, $crate::error::DbError, _>(
+                        async move |$conn: &mut $crate::db::SqliteConn| $body,
+                    )
+                    .await
+                    .map_err(::custodian_ports::RepoError::from),
+            },
+        }
+    };
+}
+pub(crate) use transaction;
+
+/// Operations every repository needs inside a query body, on either connection type.
+pub(crate) trait Conn: AsyncConnection + Send {
+    /// Lock `team` (a team id) for the rest of the transaction before counting its records
+    /// against a tier limit. `NotFound` when there is no such team.
+    async fn lock_team(&mut self, team: &str) -> Result<(), DbError>;
+
+    /// Insert `event` (inside the caller's transaction).
+    async fn insert_audit(&mut self, event: &AuditEvent) -> Result<(), DbError>;
+}
+
+impl Conn for AsyncPgConnection {
+    async fn lock_team(&mut self, team: &str) -> Result<(), DbError> {
+        teams::table
+            .select(teams::id)
+            .filter(teams::id.eq(team))
+            .for_update()
+            .first::<String>(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_audit(&mut self, event: &AuditEvent) -> Result<(), DbError> {
+        diesel::insert_into(audit_events::table)
+            .values(AuditRow::from_event(event))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Conn for SqliteConn {
+    async fn lock_team(&mut self, team: &str) -> Result<(), DbError> {
+        // The transaction began with BEGIN IMMEDIATE and holds the write lock already.
+        teams::table
+            .select(teams::id)
+            .filter(teams::id.eq(team))
+            .first::<String>(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_audit(&mut self, event: &AuditEvent) -> Result<(), DbError> {
+        diesel::insert_into(audit_events::table)
+            .values(AuditRow::from_event(event))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+}
+
+/// `LimitExceeded(kind)` when a team that holds `current` records of `kind` is at its
+/// `limit` (`None`: unlimited). Call after [`Conn::lock_team`], in the inserting transaction.
+pub(crate) fn check_limit(current: i64, limit: Option<u32>, kind: LimitKind) -> Result<(), DbError> {
+    match limit {
+        Some(limit) if current >= i64::from(limit) => Err(DbError::Repo(RepoError::LimitExceeded { kind, limit })),
+        _ => Ok(()),
+    }
+}

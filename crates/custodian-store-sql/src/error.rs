@@ -1,0 +1,95 @@
+//! Error translation, in one place: diesel and pool errors become [`RepoError`]s here and
+//! nowhere else. Messages name a table, a constraint or a column, never a value.
+
+use custodian_ports::{ConflictKind, RepoError};
+use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
+
+/// What a query inside this crate fails with, before it leaves the crate as a [`RepoError`].
+#[derive(Debug)]
+pub(crate) enum DbError {
+    /// diesel failed: translated by [`From<DbError> for RepoError`].
+    Query(DieselError),
+    /// No connection could be had from the pool.
+    Pool(String),
+    /// A rule of the port, decided by the query itself (`LastOwner`, a limit, …).
+    Repo(RepoError),
+}
+
+impl DbError {
+    /// A row that cannot be turned back into a domain value: names the column only.
+    pub(crate) fn corrupt(table: &str, column: &str) -> Self {
+        DbError::Repo(RepoError::Internal(format!(
+            "stored row of {table} has an invalid {column}"
+        )))
+    }
+}
+
+impl From<DieselError> for DbError {
+    fn from(e: DieselError) -> Self {
+        DbError::Query(e)
+    }
+}
+
+impl From<RepoError> for DbError {
+    fn from(e: RepoError) -> Self {
+        DbError::Repo(e)
+    }
+}
+
+impl From<DbError> for RepoError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Repo(e) => e,
+            DbError::Pool(message) => RepoError::Unavailable(message),
+            DbError::Query(e) => translate(&e),
+        }
+    }
+}
+
+/// Unique violation → `Conflict` (which one, from the constraint), foreign-key violation →
+/// `NotFound`, connection trouble and lock timeouts → `Unavailable`, anything else →
+/// `Internal`.
+fn translate(e: &DieselError) -> RepoError {
+    match e {
+        DieselError::NotFound => RepoError::NotFound,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            RepoError::Conflict(unique_conflict(info.as_ref()))
+        }
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => RepoError::NotFound,
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::SerializationFailure,
+            _,
+        ) => RepoError::Unavailable("the database connection failed or the transaction must be retried".into()),
+        DieselError::DatabaseError(_, info) if is_busy(info.as_ref()) => {
+            RepoError::Unavailable("the database is locked by another writer".into())
+        }
+        DieselError::DatabaseError(kind, info) => RepoError::Internal(format!(
+            "database error {kind:?} (table {}, constraint {})",
+            info.table_name().unwrap_or("-"),
+            info.constraint_name().unwrap_or("-"),
+        )),
+        DieselError::BrokenTransactionManager => RepoError::Unavailable("the connection is in a broken state".into()),
+        DieselError::DeserializationError(_) => RepoError::Internal("a stored value cannot be read".into()),
+        DieselError::SerializationError(_) => RepoError::Internal("a value cannot be written".into()),
+        _ => RepoError::Internal("the query failed".into()),
+    }
+}
+
+/// Which uniqueness rule a write broke. PostgreSQL names the constraint; SQLite names the
+/// columns in its message (`UNIQUE constraint failed: users.email`), which holds no value.
+fn unique_conflict(info: &dyn DatabaseErrorInformation) -> ConflictKind {
+    let source = info.constraint_name().unwrap_or_else(|| info.message());
+    if source.contains("users_email_key") || source.contains("users.email") {
+        ConflictKind::DuplicateEmail
+    } else if source.contains("memberships") {
+        ConflictKind::AlreadyMember
+    } else {
+        ConflictKind::DuplicateName
+    }
+}
+
+/// SQLite's `SQLITE_BUSY` once `busy_timeout` ran out.
+fn is_busy(info: &dyn DatabaseErrorInformation) -> bool {
+    let message = info.message();
+    message.contains("database is locked") || message.contains("database is busy")
+}

@@ -1,0 +1,30 @@
+//! Custodian's SQL storage: the repository ports on SQLite (the embedded default) and
+//! PostgreSQL, with diesel and diesel-async, and their embedded migrations.
+//!
+//! **Architecture Invariant:** each query is written once, against the portable schema of
+//! [`schema`]; the only module that knows there are two backends is `db` (connection
+//! pools, transactions, the team lock before a tier-limit count). diesel errors never
+//! leave this crate: `error` translates them into [`custodian_ports::RepoError`].
+
+mod convert;
+mod db;
+mod error;
+pub mod schema;
+
+pub use db::{Backend, Database, DatabaseError};
+mod audit;
+mod memberships;
+mod teams;
+mod tokens;
+mod users;
+mod virtual_accounts;
+
+pub use audit::SqlAuditRepository;
+pub use memberships::SqlMembershipRepository;
+pub use teams::SqlTeamRepository;
+pub use tokens::SqlTokenRepository;
+pub use users::SqlUserRepository;
+pub use virtual_accounts::SqlVirtualAccountRepository;
+
+#[cfg(feature = "test-support")]
+pub mod test_support;

@@ -1,0 +1,128 @@
+//! [`UserRepository`] on SQL.
+
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use custodian_domain::{AuditEvent, DisplayName, Email, TokenRecord, User, UserId};
+use custodian_ports::{Page, Paged, RepoError, UserRepository};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::Database;
+use crate::convert::{checked, count, db_time, id_text, page_bounds, parse_id, utc};
+use crate::db::{Conn, transaction, with_conn};
+use crate::error::DbError;
+use crate::schema::users;
+use crate::tokens::TokenRow;
+
+/// A row of `users`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub(crate) struct UserRow {
+    id: String,
+    email: String,
+    display_name: String,
+    tenant_admin: bool,
+    created_at: NaiveDateTime,
+}
+
+impl UserRow {
+    fn from_user(user: &User) -> Self {
+        Self {
+            id: id_text(user.id.as_uuid()),
+            email: user.email.as_str().to_owned(),
+            display_name: user.display_name.as_str().to_owned(),
+            tenant_admin: user.tenant_admin,
+            created_at: db_time(user.created_at),
+        }
+    }
+
+    pub(crate) fn into_user(self) -> Result<User, DbError> {
+        const T: &str = "users";
+        Ok(User {
+            id: parse_id::<UserId>(&self.id, T, "id")?,
+            email: checked(Email::parse_at("email", &self.email), T, "email")?,
+            display_name: checked(
+                DisplayName::parse_at("display_name", self.display_name),
+                T,
+                "display_name",
+            )?,
+            tenant_admin: self.tenant_admin,
+            created_at: utc(self.created_at),
+        })
+    }
+}
+
+/// Users on SQL.
+#[derive(Debug, Clone)]
+pub struct SqlUserRepository {
+    db: Database,
+}
+
+impl SqlUserRepository {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl UserRepository for SqlUserRepository {
+    async fn create(&self, user: &User, first_token: Option<TokenRecord>, audit: &AuditEvent) -> Result<(), RepoError> {
+        let row = UserRow::from_user(user);
+        let token = first_token.as_ref().map(TokenRow::from_record);
+        transaction!(self.db, |conn| {
+            diesel::insert_into(users::table).values(&row).execute(conn).await?;
+            if let Some(token) = &token {
+                diesel::insert_into(crate::schema::tokens::table)
+                    .values(token)
+                    .execute(conn)
+                    .await?;
+            }
+            conn.insert_audit(audit).await
+        })
+    }
+
+    async fn get(&self, id: UserId) -> Result<User, RepoError> {
+        let id = id_text(id.as_uuid());
+        with_conn!(self.db, |conn| {
+            let row: UserRow = users::table.find(&id).select(UserRow::as_select()).first(conn).await?;
+            row.into_user()
+        })
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        with_conn!(self.db, |conn| {
+            let row: Option<UserRow> = users::table
+                .filter(users::email.eq(email.as_str()))
+                .select(UserRow::as_select())
+                .first(conn)
+                .await
+                .optional()?;
+            row.map(UserRow::into_user).transpose()
+        })
+    }
+
+    async fn list(&self, page: Page) -> Result<Paged<User>, RepoError> {
+        let (limit, offset) = page_bounds(page);
+        with_conn!(self.db, |conn| {
+            let rows: Vec<UserRow> = users::table
+                .select(UserRow::as_select())
+                .order((users::email.asc(), users::id.asc()))
+                .limit(limit)
+                .offset(offset)
+                .load(conn)
+                .await?;
+            let total: i64 = users::table.count().get_result(conn).await?;
+            Ok(Paged {
+                items: rows.into_iter().map(UserRow::into_user).collect::<Result<_, _>>()?,
+                total: count(total),
+            })
+        })
+    }
+
+    async fn count(&self) -> Result<u64, RepoError> {
+        with_conn!(self.db, |conn| {
+            let total: i64 = users::table.count().get_result(conn).await?;
+            Ok(count(total))
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! Migrations: up creates every table, down really reverts, up again works.
+
+use custodian_store_sql::test_support::{empty, query_values, table_names};
+use custodian_store_sql::{Backend, Database};
+
+const TABLES: &[&str] = &[
+    "audit_events",
+    "credential_blobs",
+    "credential_gc",
+    "locations",
+    "memberships",
+    "storage_secrets",
+    "teams",
+    "tokens",
+    "users",
+    "vault_connections",
+    "virtual_accounts",
+];
+
+async fn up_down_up(db: Database) {
+    assert!(table_names(&db).await.is_empty(), "the database starts empty");
+    db.migrate().await.expect("migrate up");
+    assert_eq!(table_names(&db).await, TABLES);
+    db.revert_all().await.expect("migrate down");
+    assert_eq!(table_names(&db).await, Vec::<String>::new(), "down.sql leaves no table");
+    db.migrate().await.expect("migrate up again");
+    assert_eq!(table_names(&db).await, TABLES);
+    db.migrate().await.expect("migrating twice is a no-op");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_up_down_up() {
+    up_down_up(empty(Backend::Sqlite).await.expect("sqlite always runs")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_up_down_up() {
+    let Some(db) = empty(Backend::Postgres).await else {
+        return;
+    };
+    up_down_up(db).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_connections_use_wal_foreign_keys_and_busy_timeout() {
+    let db = custodian_store_sql::test_support::sqlite().await;
+    let check = |sql: &'static str| {
+        let db = db.clone();
+        async move { query_values(&db, sql).await.expect(sql) }
+    };
+    assert_eq!(
+        check("SELECT journal_mode AS value FROM pragma_journal_mode()").await,
+        ["wal"]
+    );
+    assert_eq!(
+        check("SELECT CAST(foreign_keys AS TEXT) AS value FROM pragma_foreign_keys()").await,
+        ["1"]
+    );
+    assert_eq!(
+        check("SELECT CAST(timeout AS TEXT) AS value FROM pragma_busy_timeout()").await,
+        ["5000"]
+    );
+    // NORMAL is 1.
+    assert_eq!(
+        check("SELECT CAST(synchronous AS TEXT) AS value FROM pragma_synchronous()").await,
+        ["1"]
+    );
+}
+
+#[test]
+fn unsupported_urls_are_refused() {
+    for url in ["mysql://localhost/db", "sqlite://", "file.db"] {
+        assert!(Database::connect(url).is_err(), "{url} must be refused");
+    }
+}
