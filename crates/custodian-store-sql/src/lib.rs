@@ -13,6 +13,7 @@ pub mod schema;
 
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
+mod cleanup;
 mod memberships;
 mod teams;
 mod tokens;
@@ -20,6 +21,7 @@ mod users;
 mod virtual_accounts;
 
 pub use audit::SqlAuditRepository;
+pub use cleanup::SqlCleanupQueue;
 pub use memberships::SqlMembershipRepository;
 pub use teams::SqlTeamRepository;
 pub use tokens::SqlTokenRepository;
