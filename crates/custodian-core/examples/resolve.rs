@@ -27,6 +27,7 @@ use custodian_ports::{
     AuditFilter, IdGenerator, Page, SystemClock, TokenIssuer, UuidV7Ids, VaultAccess, VaultError, VaultProvider,
 };
 use custodian_testkit::memory::MemoryRepos;
+use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
 use custodian_testkit::memory_store::MemoryCredentialStore;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -104,6 +105,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         vault_connections: set.vault_connections,
         audit: set.audit,
         credential_store: Arc::new(MemoryCredentialStore::default()),
+        cleanup: Arc::new(MemoryCleanupQueue::default()),
         vault_providers: HashMap::from([(VaultType::Doppler, Arc::new(doppler) as Arc<dyn VaultProvider>)]),
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7Ids),

@@ -4,10 +4,10 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use custodian_domain::{
-    AuditAction, DisplayName, Email, FieldError, Outcome, RequestContext, ResourceType, Role, Subject, Team, TokenId,
-    TokenName, TokenOwner, TokenRecord, User, UserId, ValidationErrors, error::kind,
+    AuditAction, AuditEvent, AuditEventId, DisplayName, Email, FieldError, Outcome, RequestContext, ResourceType, Role,
+    Subject, Team, TokenId, TokenName, TokenOwner, TokenRecord, User, UserId, ValidationErrors, error::kind,
 };
-use custodian_ports::{Page, Paged};
+use custodian_ports::{Page, Paged, RepoError};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::authz;
@@ -52,27 +52,90 @@ pub struct NewUserInput {
     pub tenant_admin: bool,
 }
 
+/// Why a bearer token was refused. Holds the token record's id at most, never the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Not shaped like a Custodian token (no `cus_` prefix).
+    Malformed,
+    /// No token has this digest.
+    Unknown,
+    Expired(TokenId),
+    Revoked(TokenId),
+    /// The token's user or virtual account no longer exists.
+    OwnerGone(TokenId),
+    /// The token's virtual account has expired.
+    AccountExpired(TokenId),
+}
+
+impl Refusal {
+    fn token(self) -> Option<TokenId> {
+        match self {
+            Refusal::Malformed | Refusal::Unknown => None,
+            Refusal::Expired(id) | Refusal::Revoked(id) | Refusal::OwnerGone(id) | Refusal::AccountExpired(id) => {
+                Some(id)
+            }
+        }
+    }
+
+    /// The audit event's `detail`: a fixed sentence, never anything the caller sent.
+    fn detail(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "not a Custodian token",
+            Refusal::Unknown => "unknown token",
+            Refusal::Expired(_) => "expired token",
+            Refusal::Revoked(_) => "revoked token",
+            Refusal::OwnerGone(_) => "the token's owner no longer exists",
+            Refusal::AccountExpired(_) => "the token's virtual account has expired",
+        }
+    }
+}
+
 impl Custodian {
+    /// The subject a bearer token belongs to, for a caller with no request context (an
+    /// embedding service); see [`authenticate_with_context`](Self::authenticate_with_context).
+    pub async fn authenticate(&self, token: &SecretString) -> Result<Subject, CoreError> {
+        self.authenticate_with_context(token, &RequestContext::default()).await
+    }
+
     /// The subject a bearer token belongs to.
     ///
     /// `Unauthenticated` when the token is not one of Custodian's, unknown, expired,
-    /// revoked, or its owner is gone or (a virtual account) expired. Records the use
+    /// revoked, or its owner is gone or (a virtual account) expired. Every such refusal is
+    /// recorded as an `authenticate` audit event with outcome `failure`, no team and no
+    /// actor, naming the token record when there is one and never the token or its digest;
+    /// a refusal that cannot be recorded is logged and still answered `Unauthenticated`.
+    /// A database that cannot be reached is an error, not a refusal. Records the use
     /// (`last_used_at`) on a best-effort basis.
-    pub async fn authenticate(&self, token: &SecretString) -> Result<Subject, CoreError> {
+    pub async fn authenticate_with_context(
+        &self,
+        token: &SecretString,
+        ctx: &RequestContext,
+    ) -> Result<Subject, CoreError> {
+        match self.identify(token).await? {
+            Ok(subject) => Ok(subject),
+            Err(refusal) => {
+                self.record_refusal(refusal, ctx).await;
+                Err(CoreError::Unauthenticated)
+            }
+        }
+    }
+
+    /// The subject of `token`, or why it is refused; `Err` only when a port fails.
+    async fn identify(&self, token: &SecretString) -> Result<Result<Subject, Refusal>, CoreError> {
         let token = token.expose_secret();
         if !token.starts_with(TOKEN_PREFIX) {
-            return Err(CoreError::Unauthenticated);
+            return Ok(Err(Refusal::Malformed));
         }
         let digest = self.ports.token_issuer.digest(token);
-        let record = self
-            .ports
-            .tokens
-            .find_by_digest(&digest)
-            .await?
-            .ok_or(CoreError::Unauthenticated)?;
+        let Some(record) = self.ports.tokens.find_by_digest(&digest).await? else {
+            return Ok(Err(Refusal::Unknown));
+        };
         let now = self.now();
+        if record.revoked_at.is_some_and(|r| r <= now) {
+            return Ok(Err(Refusal::Revoked(record.id)));
+        }
         if !record.is_usable(now) {
-            return Err(CoreError::Unauthenticated);
+            return Ok(Err(Refusal::Expired(record.id)));
         }
         let subject = match record.owner {
             TokenOwner::User(id) => match self.ports.users.get(id).await {
@@ -82,7 +145,7 @@ impl Custodian {
                     display_name: user.display_name,
                     tenant_admin: user.tenant_admin,
                 },
-                Err(custodian_ports::RepoError::NotFound) => return Err(CoreError::Unauthenticated),
+                Err(RepoError::NotFound) => return Ok(Err(Refusal::OwnerGone(record.id))),
                 Err(e) => return Err(e.into()),
             },
             TokenOwner::VirtualAccount(id) => match self.ports.virtual_accounts.get_by_id(id).await {
@@ -92,14 +155,42 @@ impl Custodian {
                     name: account.name,
                     role: account.role,
                 },
-                Ok(_) | Err(custodian_ports::RepoError::NotFound) => return Err(CoreError::Unauthenticated),
+                Ok(_) => return Ok(Err(Refusal::AccountExpired(record.id))),
+                Err(RepoError::NotFound) => return Ok(Err(Refusal::OwnerGone(record.id))),
                 Err(e) => return Err(e.into()),
             },
         };
         if let Err(error) = self.ports.tokens.touch(record.id, now).await {
             tracing::warn!(token_id = %record.id, %error, "could not record a token's use");
         }
-        Ok(subject)
+        Ok(Ok(subject))
+    }
+
+    /// Record a refused authentication. The answer is `Unauthenticated` either way, so a
+    /// failure to record is logged, not returned.
+    async fn record_refusal(&self, refusal: Refusal, ctx: &RequestContext) {
+        let event = AuditEvent {
+            id: AuditEventId::from_uuid(self.ports.ids.new_id()),
+            occurred_at: self.now(),
+            team_id: None,
+            actor_id: None,
+            actor_kind: None,
+            action: AuditAction::Authenticate,
+            resource_type: ResourceType::Token,
+            resource_id: refusal.token().map(|id| id.as_uuid()),
+            resource_name: None,
+            outcome: Outcome::Failure,
+            detail: Some(refusal.detail().to_owned()),
+            context: ctx.clone(),
+        };
+        if let Err(error) = self.ports.audit.record(&event).await {
+            tracing::error!(
+                reason = refusal.detail(),
+                token_id = ?event.resource_id,
+                %error,
+                "could not record a refused authentication"
+            );
+        }
     }
 
     /// The caller and their teams (a tenant admin's own memberships; a virtual account's
@@ -368,8 +459,53 @@ mod tests {
         assert!(mocks.build().authenticate(&SecretString::from("cus_abc")).await.is_ok());
     }
 
+    /// `audit.record` expects exactly one refused-authentication event with `detail` and
+    /// `token` as its resource, carrying neither `presented` nor its digest.
+    fn expect_refusal(mocks: &mut Mocks, presented: &'static str, detail: &'static str, token: Option<Uuid>) {
+        mocks
+            .audit
+            .expect_record()
+            .withf(move |event| {
+                let shown = format!("{event:?}");
+                let digest = format!("{:?}", digest_of(presented).0);
+                event.action == AuditAction::Authenticate
+                    && event.outcome == Outcome::Failure
+                    && event.resource_type == ResourceType::Token
+                    && event.resource_id == token
+                    && event.resource_name.is_none()
+                    && event.team_id.is_none()
+                    && event.actor_id.is_none()
+                    && event.actor_kind.is_none()
+                    && event.occurred_at == now()
+                    && event.detail.as_deref() == Some(detail)
+                    && event.context.client_ip.as_deref() == Some("203.0.113.9")
+                    && !shown.contains(presented)
+                    && !shown.contains(&digest)
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+    }
+
+    fn request() -> RequestContext {
+        RequestContext {
+            request_id: Some("req-1".into()),
+            client_ip: Some("203.0.113.9".into()),
+            user_agent: Some("curl/8".into()),
+        }
+    }
+
+    async fn refused(mocks: Mocks, token: &str) {
+        assert_eq!(
+            mocks
+                .build()
+                .authenticate_with_context(&SecretString::from(token), &request())
+                .await,
+            Err(CoreError::Unauthenticated)
+        );
+    }
+
     #[tokio::test]
-    async fn unknown_expired_and_revoked_tokens_are_refused() {
+    async fn unknown_expired_and_revoked_tokens_are_refused_and_audited() {
         let expired = TokenRecord {
             expires_at: Some(now() - Duration::seconds(1)),
             ..token_of(TokenOwner::User(alice_id()), "cus_x")
@@ -378,15 +514,70 @@ mod tests {
             revoked_at: Some(now()),
             ..token_of(TokenOwner::User(alice_id()), "cus_x")
         };
-        for record in [None, Some(expired), Some(revoked)] {
+        let revoked_and_expired = TokenRecord {
+            expires_at: Some(now() - Duration::hours(1)),
+            ..revoked.clone()
+        };
+        let token = Some(Uuid::from_u128(900));
+        for (record, detail, resource) in [
+            (None, "unknown token", None),
+            (Some(expired), "expired token", token),
+            (Some(revoked), "revoked token", token),
+            (Some(revoked_and_expired), "revoked token", token),
+        ] {
             let mut mocks = Mocks::new();
             expect_lookup(&mut mocks, "cus_x", record);
+            expect_refusal(&mut mocks, "cus_x", detail, resource);
             // No touch and no user lookup expected: the mocks would panic.
-            assert_eq!(
-                mocks.build().authenticate(&SecretString::from("cus_x")).await,
-                Err(CoreError::Unauthenticated)
-            );
+            refused(mocks, "cus_x").await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_that_cannot_be_audited_is_still_a_refusal() {
+        let mut mocks = Mocks::new();
+        expect_lookup(&mut mocks, "cus_x", None);
+        mocks
+            .audit
+            .expect_record()
+            .times(1)
+            .returning(|_| Err(RepoError::Unavailable("timeout".into())));
+        refused(mocks, "cus_x").await;
+    }
+
+    #[tokio::test]
+    async fn a_database_failure_is_an_error_not_an_audited_refusal() {
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_find_by_digest()
+            .returning(|_| Err(RepoError::Unavailable("timeout".into())));
+        // No audit expectation: recording a refusal would panic.
+        let result = mocks.build().authenticate(&SecretString::from("cus_x")).await;
+        assert!(matches!(result, Err(CoreError::Unavailable { .. })), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_successful_authentication_is_not_audited() {
+        let mut mocks = Mocks::new();
+        expect_lookup(
+            &mut mocks,
+            "cus_abc",
+            Some(token_of(TokenOwner::User(alice_id()), "cus_abc")),
+        );
+        mocks
+            .users
+            .expect_get()
+            .returning(|id| Ok(user_record(id, "alice@example.com")));
+        mocks.tokens.expect_touch().returning(|_, _| Ok(()));
+        // No audit expectation: the mock would panic on a record.
+        assert!(
+            mocks
+                .build()
+                .authenticate_with_context(&SecretString::from("cus_abc"), &request())
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -406,18 +597,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_token_without_the_prefix_is_refused_without_a_lookup() {
-        assert_eq!(
-            Mocks::new()
-                .build()
-                .authenticate(&SecretString::from("Bearer nonsense"))
-                .await,
-            Err(CoreError::Unauthenticated)
-        );
+    async fn a_token_without_the_prefix_is_refused_and_audited_without_a_lookup() {
+        let mut mocks = Mocks::new();
+        expect_refusal(&mut mocks, "Bearer nonsense", "not a Custodian token", None);
+        refused(mocks, "Bearer nonsense").await;
     }
 
     #[tokio::test]
-    async fn a_token_of_a_deleted_user_is_refused() {
+    async fn a_token_of_a_deleted_user_is_refused_and_audited() {
         let mut mocks = Mocks::new();
         expect_lookup(
             &mut mocks,
@@ -425,10 +612,13 @@ mod tests {
             Some(token_of(TokenOwner::User(alice_id()), "cus_abc")),
         );
         mocks.users.expect_get().returning(|_| Err(RepoError::NotFound));
-        assert_eq!(
-            mocks.build().authenticate(&SecretString::from("cus_abc")).await,
-            Err(CoreError::Unauthenticated)
+        expect_refusal(
+            &mut mocks,
+            "cus_abc",
+            "the token's owner no longer exists",
+            Some(Uuid::from_u128(900)),
         );
+        refused(mocks, "cus_abc").await;
     }
 
     fn virtual_account(expires_at: Option<chrono::DateTime<Utc>>) -> VirtualAccount {
@@ -469,10 +659,13 @@ mod tests {
             .virtual_accounts
             .expect_get_by_id()
             .returning(|_| Ok(virtual_account(Some(now()))));
-        assert_eq!(
-            mocks.build().authenticate(&SecretString::from("cus_va")).await,
-            Err(CoreError::Unauthenticated)
+        expect_refusal(
+            &mut mocks,
+            "cus_va",
+            "the token's virtual account has expired",
+            Some(Uuid::from_u128(900)),
         );
+        refused(mocks, "cus_va").await;
     }
 
     #[tokio::test]

@@ -14,10 +14,14 @@
 //! - every change is written together with its audit event (the repository ports take the
 //!   `AuditEvent`); verifications and resolutions are recorded on their own;
 //! - a storage secret row always points at credentials that exist: credentials are written
-//!   before the row is committed and removed again when the commit fails.
+//!   before the row is committed and removed again when the commit fails;
+//! - credentials a committed row no longer uses (old versions after a rotation, everything
+//!   after a delete) are removed after the commit; when that fails the task is recorded in
+//!   the [`CleanupQueue`] and [`Custodian::run_cleanup`] (`custodian gc`) retries it.
 
 mod audit_log;
 pub mod authz;
+mod cleanup;
 mod error;
 mod identity;
 mod locations;
@@ -38,13 +42,14 @@ use custodian_domain::{
     TierTable, VaultType,
 };
 use custodian_ports::{
-    AuditRepository, Clock, CredentialStore, IdGenerator, LocationRepository, MembershipRepository, SecretRepository,
-    TeamRepository, TokenIssuer, TokenRepository, UserRepository, VaultConnectionRepository, VaultProvider,
-    VirtualAccountRepository,
+    AuditRepository, CleanupQueue, Clock, CredentialStore, IdGenerator, LocationRepository, MembershipRepository,
+    SecretRepository, TeamRepository, TokenIssuer, TokenRepository, UserRepository, VaultConnectionRepository,
+    VaultProvider, VirtualAccountRepository,
 };
 use uuid::Uuid;
 
 pub use authz::Action;
+pub use cleanup::CleanupReport;
 pub use error::{CoreError, Requirement};
 pub use identity::{IssuedToken, Me, NewUserInput};
 pub use locations::LocationView;
@@ -67,6 +72,8 @@ pub struct Ports {
     pub audit: Arc<dyn AuditRepository>,
     /// Where managed credentials and vault-connection secrets are kept.
     pub credential_store: Arc<dyn CredentialStore>,
+    /// Credential-store clean-up that failed after its commit, for `custodian gc`.
+    pub cleanup: Arc<dyn CleanupQueue>,
     /// One provider per vault type the deployment supports.
     pub vault_providers: HashMap<VaultType, Arc<dyn VaultProvider>>,
     /// The time every record and audit event is stamped with.

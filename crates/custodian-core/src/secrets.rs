@@ -11,7 +11,7 @@ use custodian_domain::{
 use std::sync::Arc;
 
 use custodian_ports::{
-    CredentialKey, CredentialKind, Page, Paged, RepoError, SecretFilter, VaultAccess, VaultProvider,
+    CleanupTask, CredentialKey, CredentialKind, Page, Paged, RepoError, SecretFilter, VaultAccess, VaultProvider,
 };
 use secrecy::SecretString;
 
@@ -280,9 +280,8 @@ impl Custodian {
             self.discard_version(&key, next.credentials_version).await;
             return Err(error.into());
         }
-        if let Err(error) = self.ports.credential_store.prune(&key, next.credentials_version).await {
-            tracing::warn!(%key, keep = next.credentials_version, %error, "could not prune old credential versions; left for `custodian gc`");
-        }
+        self.clean_up_after_commit(&key, CleanupTask::PruneBelow(next.credentials_version))
+            .await;
         Ok(next)
     }
 
@@ -302,9 +301,7 @@ impl Custodian {
         let deleted = self.ports.secrets.delete(team, id, &audit).await?;
         if deleted.storage == SecretStorage::Managed {
             let key = credential_key(&deleted);
-            if let Err(error) = self.ports.credential_store.delete_all(&key).await {
-                tracing::error!(%key, %error, "could not remove a deleted secret's credentials; left for `custodian gc`");
-            }
+            self.clean_up_after_commit(&key, CleanupTask::DeleteAll).await;
         }
         Ok(())
     }
@@ -854,7 +851,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_prune_does_not_fail_the_rotation() {
+    async fn a_failed_prune_is_recorded_for_gc_and_does_not_fail_the_rotation() {
+        let mut mocks = update_mocks(managed_secret(1));
+        let mut seq = Sequence::new();
+        mocks.store.expect_put().returning(|_, _, _| Ok(()));
+        mocks.secrets.expect_update().returning(|_, _, _| Ok(()));
+        mocks
+            .store
+            .expect_prune()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Err(StoreError::Internal("io".into())));
+        mocks
+            .cleanup
+            .expect_record()
+            .withf(|key, task, at| {
+                key.kind == CredentialKind::StorageSecret
+                    && key.team_id == team_id()
+                    && key.record_id == secret_id().as_uuid()
+                    && *task == CleanupTask::PruneBelow(2)
+                    && *at == now()
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        let updated = mocks
+            .build()
+            .update_secret(&alice(), &ctx(), team_id(), secret_id(), rotation())
+            .await
+            .unwrap();
+        assert_eq!(updated.credentials_version, 2);
+    }
+
+    #[tokio::test]
+    async fn a_rotation_still_succeeds_when_neither_prune_nor_its_record_works() {
         let mut mocks = update_mocks(managed_secret(1));
         mocks.store.expect_put().returning(|_, _, _| Ok(()));
         mocks.secrets.expect_update().returning(|_, _, _| Ok(()));
@@ -863,6 +893,11 @@ mod tests {
             .expect_prune()
             .times(1)
             .returning(|_, _| Err(StoreError::Internal("io".into())));
+        mocks
+            .cleanup
+            .expect_record()
+            .times(1)
+            .returning(|_, _, _| Err(RepoError::Unavailable("timeout".into())));
         let updated = mocks
             .build()
             .update_secret(&alice(), &ctx(), team_id(), secret_id(), rotation())
@@ -983,13 +1018,64 @@ mod tests {
             .withf(|key| key.record_id == secret_id().as_uuid())
             .times(1)
             .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        // Nothing is recorded for gc: the cleanup mock has no expectation.
+        mocks
+            .build()
+            .delete_secret(&alice(), &ctx(), team_id(), secret_id())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_removal_after_delete_is_recorded_for_gc_and_the_delete_succeeds() {
+        let mut mocks = admin_mocks(Tier::Pro);
+        mocks.secret(managed_secret(2));
+        let mut seq = Sequence::new();
+        mocks
+            .secrets
+            .expect_delete()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(managed_secret(2)));
+        mocks
+            .store
+            .expect_delete_all()
+            .times(1)
+            .in_sequence(&mut seq)
             .returning(|_| {
                 Err(StoreError::Unavailable {
                     message: "down".into(),
                     retry_after: None,
                 })
             });
-        // The store failure is logged and left for gc: the request succeeds.
+        mocks
+            .cleanup
+            .expect_record()
+            .withf(|key, task, _| {
+                key.kind == CredentialKind::StorageSecret
+                    && key.record_id == secret_id().as_uuid()
+                    && *task == CleanupTask::DeleteAll
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .build()
+            .delete_secret(&alice(), &ctx(), team_id(), secret_id())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn deleting_an_external_secret_touches_neither_store_nor_queue() {
+        let mut mocks = admin_mocks(Tier::Pro);
+        mocks.secret(external_secret());
+        mocks
+            .secrets
+            .expect_delete()
+            .times(1)
+            .returning(|_, _, _| Ok(external_secret()));
         mocks
             .build()
             .delete_secret(&alice(), &ctx(), team_id(), secret_id())

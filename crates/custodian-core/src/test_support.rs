@@ -16,9 +16,9 @@ use custodian_domain::{
     VirtualAccountId,
 };
 use custodian_ports::{
-    Clock, IdGenerator, MockAuditRepository, MockCredentialStore, MockLocationRepository, MockMembershipRepository,
-    MockSecretRepository, MockTeamRepository, MockTokenRepository, MockUserRepository, MockVaultConnectionRepository,
-    MockVaultProvider, MockVirtualAccountRepository, TokenIssuer, VaultProvider,
+    Clock, IdGenerator, MockAuditRepository, MockCleanupQueue, MockCredentialStore, MockLocationRepository,
+    MockMembershipRepository, MockSecretRepository, MockTeamRepository, MockTokenRepository, MockUserRepository,
+    MockVaultConnectionRepository, MockVaultProvider, MockVirtualAccountRepository, TokenIssuer, VaultProvider,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -79,6 +79,7 @@ pub(crate) struct Mocks {
     pub(crate) vault_connections: MockVaultConnectionRepository,
     pub(crate) audit: MockAuditRepository,
     pub(crate) store: MockCredentialStore,
+    pub(crate) cleanup: MockCleanupQueue,
     pub(crate) vaults: Vec<MockVaultProvider>,
     pub(crate) settings: Settings,
 }
@@ -105,6 +106,7 @@ impl Mocks {
             vault_connections: Arc::new(self.vault_connections),
             audit: Arc::new(self.audit),
             credential_store: Arc::new(self.store),
+            cleanup: Arc::new(self.cleanup),
             vault_providers,
             clock: Arc::new(FixedClock),
             ids: Arc::new(CountingIds(AtomicU64::new(0))),

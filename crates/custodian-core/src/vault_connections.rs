@@ -7,7 +7,7 @@ use custodian_domain::{
     Subject, TeamId, ValidationErrors, VaultConnection, VaultConnectionId, VaultConnectionInput, VaultRotation,
     VaultSettings,
 };
-use custodian_ports::{CredentialKey, CredentialKind, Page, Paged};
+use custodian_ports::{CleanupTask, CredentialKey, CredentialKind, Page, Paged};
 use secrecy::SecretString;
 
 use crate::authz::Action;
@@ -204,9 +204,8 @@ impl Custodian {
             self.discard_version(&key, next.secret_version).await;
             return Err(error.into());
         }
-        if let Err(error) = self.ports.credential_store.prune(&key, next.secret_version).await {
-            tracing::warn!(%key, keep = next.secret_version, %error, "could not prune old vault secrets; left for `custodian gc`");
-        }
+        self.clean_up_after_commit(&key, CleanupTask::PruneBelow(next.secret_version))
+            .await;
         Ok(next)
     }
 
@@ -273,9 +272,7 @@ impl Custodian {
         let audit = self.connection_event(subject, ctx, AuditAction::Delete, &current, Outcome::Success);
         let deleted = self.ports.vault_connections.delete(team, id, &audit).await?;
         let key = connection_key(&deleted);
-        if let Err(error) = self.ports.credential_store.delete_all(&key).await {
-            tracing::error!(%key, %error, "could not remove a deleted vault connection's secret; left for `custodian gc`");
-        }
+        self.clean_up_after_commit(&key, CleanupTask::DeleteAll).await;
         Ok(())
     }
 }
@@ -542,10 +539,107 @@ mod tests {
             .in_sequence(&mut seq)
             .returning(|_| Err(StoreError::Internal("io".into())));
         mocks
+            .cleanup
+            .expect_record()
+            .withf(|key, task, at| {
+                key.kind == CredentialKind::VaultConnection
+                    && key.team_id == team_id()
+                    && key.record_id == vault_id().as_uuid()
+                    && *task == CleanupTask::DeleteAll
+                    && *at == now()
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        // The store failure is recorded for gc: the request succeeds.
+        mocks
             .build()
             .delete_vault_connection(&alice(), &ctx(), team_id(), vault_id())
             .await
             .unwrap();
+    }
+
+    fn rotation_to(token: &str) -> VaultRotationInput {
+        VaultRotationInput {
+            access_token: Some(SecretString::from(token)),
+            ..VaultRotationInput::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_committed_rotation_prunes_below_the_new_version() {
+        let mut mocks = admin(Tier::Pro);
+        mocks
+            .vault_connections
+            .expect_get()
+            .returning(|_, _| Ok(doppler_connection()));
+        let mut seq = Sequence::new();
+        mocks
+            .store
+            .expect_put()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .vault_connections
+            .expect_update()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .store
+            .expect_prune()
+            .withf(|key, keep| key.kind == CredentialKind::VaultConnection && *keep == 4)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        // A successful prune records nothing: the cleanup mock has no expectation.
+        let rotated = mocks
+            .build()
+            .rotate_vault_connection(&alice(), &ctx(), team_id(), vault_id(), rotation_to("dp.st.prd.new"))
+            .await
+            .unwrap();
+        assert_eq!(rotated.secret_version, 4);
+    }
+
+    #[tokio::test]
+    async fn a_failed_prune_after_a_rotation_is_recorded_for_gc() {
+        let mut mocks = admin(Tier::Pro);
+        mocks
+            .vault_connections
+            .expect_get()
+            .returning(|_, _| Ok(doppler_connection()));
+        mocks.store.expect_put().returning(|_, _, _| Ok(()));
+        mocks.vault_connections.expect_update().returning(|_, _, _| Ok(()));
+        let mut seq = Sequence::new();
+        mocks
+            .store
+            .expect_prune()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| {
+                Err(StoreError::Unavailable {
+                    message: "throttled".into(),
+                    retry_after: None,
+                })
+            });
+        mocks
+            .cleanup
+            .expect_record()
+            .withf(|key, task, _| {
+                key.kind == CredentialKind::VaultConnection
+                    && key.record_id == vault_id().as_uuid()
+                    && *task == CleanupTask::PruneBelow(4)
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        let rotated = mocks
+            .build()
+            .rotate_vault_connection(&alice(), &ctx(), team_id(), vault_id(), rotation_to("dp.st.prd.new"))
+            .await
+            .unwrap();
+        assert_eq!(rotated.secret_version, 4);
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 //!
 //! With the `mock` feature every trait gets a `mockall` mock (`MockSecretRepository`, …).
 
+mod cleanup;
 mod credential_store;
 mod error;
 mod repositories;
@@ -15,6 +16,7 @@ mod secret_groups;
 mod system;
 mod vault;
 
+pub use cleanup::{CleanupQueue, CleanupTask, PendingCleanup};
 pub use credential_store::{CredentialKey, CredentialKind, CredentialStore, StoreError};
 pub use error::{ConflictKind, RepoError};
 pub use repositories::{
@@ -26,6 +28,8 @@ pub use secret_groups::{DeletedGroup, GroupFilter, GroupKeyDetails, KeyFilter, S
 pub use system::{Clock, IdGenerator, SystemClock, TokenIssuer, UuidV7Ids};
 pub use vault::{VaultAccess, VaultError, VaultProvider};
 
+#[cfg(feature = "mock")]
+pub use cleanup::MockCleanupQueue;
 #[cfg(feature = "mock")]
 pub use credential_store::MockCredentialStore;
 #[cfg(feature = "mock")]

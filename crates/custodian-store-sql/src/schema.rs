@@ -154,6 +154,7 @@ diesel::table! {
         kind -> Text,
         record_id -> Text,
         recorded_at -> Timestamp,
+        prune_below -> Nullable<BigInt>,
     }
 }
 

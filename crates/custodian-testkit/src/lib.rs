@@ -17,6 +17,7 @@ use custodian_ports::{
 
 pub mod contract;
 pub mod memory;
+pub mod memory_cleanup;
 pub mod memory_groups;
 pub mod memory_store;
 

@@ -2,17 +2,24 @@
 //! test moves.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use custodian_core::{Custodian, NewTeamInput, Ports, Settings};
 use custodian_crypto::{TokenHasher, generate_token};
+use custodian_domain::TeamId;
 use custodian_domain::{
     AuditAction, AuditEvent, AuditEventId, CreateSecretInput, DisplayName, Email, Outcome, RequestContext,
     ResourceType, Subject, Team, TokenDigest, User, UserId,
 };
-use custodian_ports::{Clock, IdGenerator, TokenIssuer, UuidV7Ids};
+use custodian_ports::{
+    AuditFilter, AuditRepository, Clock, CredentialKey, CredentialStore, IdGenerator, Page, Paged, RepoError,
+    StoreError, TokenIssuer, UuidV7Ids,
+};
 use custodian_testkit::memory::MemoryRepos;
+use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
 use custodian_testkit::memory_store::MemoryCredentialStore;
 use secrecy::SecretString;
 
@@ -44,9 +51,87 @@ impl TokenIssuer for PepperedTokens {
     }
 }
 
+/// The memory store, with a switch that makes its removals (`prune`, `delete_all`) fail as
+/// a store that went down right after a commit would.
+pub(crate) struct FlakyStore {
+    inner: Arc<MemoryCredentialStore>,
+    removals_fail: AtomicBool,
+}
+
+impl FlakyStore {
+    pub(crate) fn fail_removals(&self, fail: bool) {
+        self.removals_fail.store(fail, Ordering::SeqCst);
+    }
+
+    fn removal(&self) -> Result<(), StoreError> {
+        if self.removals_fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                message: "the store is down".into(),
+                retry_after: None,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CredentialStore for FlakyStore {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn put(&self, key: &CredentialKey, version: i64, value: &SecretString) -> Result<(), StoreError> {
+        self.inner.put(key, version, value).await
+    }
+    async fn get(&self, key: &CredentialKey, version: i64) -> Result<SecretString, StoreError> {
+        self.inner.get(key, version).await
+    }
+    async fn delete_version(&self, key: &CredentialKey, version: i64) -> Result<(), StoreError> {
+        self.inner.delete_version(key, version).await
+    }
+    async fn prune(&self, key: &CredentialKey, keep: i64) -> Result<(), StoreError> {
+        self.removal()?;
+        self.inner.prune(key, keep).await
+    }
+    async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {
+        self.removal()?;
+        self.inner.delete_all(key).await
+    }
+}
+
+/// The memory audit repository, keeping a copy of every event recorded on its own
+/// (`record`), team or no team: failed authentications have none.
+pub(crate) struct RecordingAudit {
+    inner: Arc<dyn AuditRepository>,
+    recorded: Mutex<Vec<AuditEvent>>,
+}
+
+impl RecordingAudit {
+    pub(crate) fn recorded(&self) -> Vec<AuditEvent> {
+        self.recorded.lock().expect("the audit lock is never poisoned").clone()
+    }
+}
+
+#[async_trait]
+impl AuditRepository for RecordingAudit {
+    async fn record(&self, event: &AuditEvent) -> Result<(), RepoError> {
+        self.inner.record(event).await?;
+        self.recorded
+            .lock()
+            .expect("the audit lock is never poisoned")
+            .push(event.clone());
+        Ok(())
+    }
+    async fn list(&self, team: TeamId, filter: &AuditFilter, page: Page) -> Result<Paged<AuditEvent>, RepoError> {
+        self.inner.list(team, filter, page).await
+    }
+}
+
 pub(crate) struct World {
     pub(crate) custodian: Custodian,
     pub(crate) store: Arc<MemoryCredentialStore>,
+    pub(crate) flaky: Arc<FlakyStore>,
+    pub(crate) audit: Arc<RecordingAudit>,
+    pub(crate) cleanup: Arc<MemoryCleanupQueue>,
     pub(crate) clock: Arc<TestClock>,
     pub(crate) admin: Subject,
 }
@@ -63,6 +148,15 @@ impl World {
         let repos = MemoryRepos::new();
         let set = repos.repo_set();
         let store = Arc::new(MemoryCredentialStore::default());
+        let cleanup = Arc::new(MemoryCleanupQueue::default());
+        let flaky = Arc::new(FlakyStore {
+            inner: store.clone(),
+            removals_fail: AtomicBool::new(false),
+        });
+        let audit = Arc::new(RecordingAudit {
+            inner: set.audit.clone(),
+            recorded: Mutex::new(Vec::new()),
+        });
         let clock = Arc::new(TestClock(Mutex::new(
             Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0)
                 .single()
@@ -77,8 +171,9 @@ impl World {
             secrets: set.secrets,
             locations: set.locations,
             vault_connections: set.vault_connections,
-            audit: set.audit,
-            credential_store: store.clone(),
+            audit: audit.clone(),
+            credential_store: flaky.clone(),
+            cleanup: cleanup.clone(),
             vault_providers: HashMap::new(),
             clock: clock.clone(),
             ids: Arc::new(UuidV7Ids),
@@ -118,6 +213,9 @@ impl World {
         Self {
             custodian: Custodian::new(ports, settings),
             store,
+            flaky,
+            audit,
+            cleanup,
             clock,
             admin,
         }
