@@ -48,6 +48,8 @@ impl Credentials {
         let mut errors = ValidationErrors::new();
         let expected = method.credential_fields();
         let mut values: Vec<(CredentialField, SecretString)> = Vec::with_capacity(expected.len());
+        // Every field named so far, valid or not: a repeat is a duplicate either way.
+        let mut named: Vec<CredentialField> = Vec::with_capacity(expected.len());
 
         for (name, value) in raw {
             let field = name.parse::<CredentialField>().ok().filter(|f| expected.contains(f));
@@ -60,10 +62,11 @@ impl Credentials {
                 ));
                 continue;
             };
-            if values.iter().any(|(f, _)| *f == field) {
+            if named.contains(&field) {
                 errors.push(FieldError::new(&[&name], kind::DUPLICATE, "is given more than once"));
                 continue;
             }
+            named.push(field);
             match check_value(method, field, value.expose_secret(), now) {
                 Ok(()) => values.push((field, value)),
                 Err(e) => errors.push(e),

@@ -66,6 +66,8 @@ id_type!(/// A group of key/value application secrets.
     SecretGroupId);
 id_type!(/// One key of a secret group.
     GroupSecretId);
+id_type!(/// One version of a key of a secret group.
+    GroupSecretVersionId);
 id_type!(/// An audit event.
     AuditEventId);
 id_type!(/// Whoever acted: a user or a virtual account (their ids never collide: both are v7 uuids).

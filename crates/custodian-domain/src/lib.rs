@@ -14,6 +14,7 @@ pub mod identity;
 pub mod ids;
 pub mod location;
 pub mod secret;
+pub mod secret_group;
 pub mod text;
 pub mod tier;
 pub mod vault;
@@ -29,13 +30,19 @@ pub use identity::{
     Membership, Subject, SubjectKind, Team, TokenDigest, TokenOwner, TokenRecord, User, VirtualAccount,
 };
 pub use ids::{
-    AuditEventId, GroupSecretId, LocationId, SecretGroupId, SecretId, SubjectId, TeamId, TokenId, UserId,
-    VaultConnectionId, VirtualAccountId,
+    AuditEventId, GroupSecretId, GroupSecretVersionId, LocationId, SecretGroupId, SecretId, SubjectId, TeamId, TokenId,
+    UserId, VaultConnectionId, VirtualAccountId,
 };
 pub use location::{EndpointUrl, KnownSecret, Location, LocationInput, LocationPatch, LocationPatchInput, NewLocation};
 pub use secret::{
     CreateSecretInput, KnownVault, LinkedLocation, NewSecretStorage, NewStorageSecret, SecretStorage, SecretUpdate,
     StorageSecret, UpdateRejection, UpdateSecretInput,
+};
+pub use secret_group::{
+    ChangedGroupSecret, CreateGroupInput, GroupChanges, GroupDraft, GroupName, GroupSecret, GroupSecretInput,
+    GroupSecretValue, GroupSecretVersion, GroupUpdate, GroupUpdatePlan, KeyFqn, NewGroupKey, NewGroupSecret,
+    NewSecretGroup, SecretGroup, SecretKey, UpdateGroupInput, ValueToStore, active_reads_since, group_fqn, key_fqn,
+    parse_group_fqn,
 };
 pub use text::{BucketName, Description, DisplayName, Email, Name, Region, TokenName};
 pub use tier::{LimitKind, TierLimits, TierTable};

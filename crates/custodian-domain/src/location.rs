@@ -25,6 +25,11 @@ impl EndpointUrl {
                 "must be at most 2048 characters",
             ));
         }
+        // The URL parser silently drops tabs, line breaks and padding; the value is kept as
+        // given, so such characters are refused rather than stored.
+        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid("must not contain whitespace or control characters"));
+        }
         let url =
             url::Url::parse(value).map_err(|_| invalid("must be an absolute URL such as https://s3.example.com"))?;
         let loopback = match url.host() {

@@ -4,9 +4,49 @@ use std::fmt;
 
 use crate::error::{FieldError, kind};
 
-/// Check a free-text value: length in characters within `min..=max`, and (when `min > 0`)
-/// not blank and not padded with whitespace.
+/// Which characters a bounded text may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Charset {
+    /// One line: no control characters (a NUL or a line break in a name is never meant,
+    /// and PostgreSQL cannot store a NUL at all).
+    SingleLine,
+    /// Free text: tabs and line breaks allowed, other control characters not.
+    MultiLine,
+    /// An identifier given by a provider (bucket, region): no whitespace at all.
+    Token,
+}
+
+impl Charset {
+    fn check(self, loc: &str, value: &str) -> Result<(), FieldError> {
+        let (bad, msg): (fn(char) -> bool, &str) = match self {
+            Charset::SingleLine => (
+                char::is_control,
+                "must not contain control characters such as line breaks",
+            ),
+            Charset::MultiLine => (
+                |c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'),
+                "must not contain control characters other than tabs and line breaks",
+            ),
+            Charset::Token => (
+                |c| c.is_control() || c.is_whitespace(),
+                "must not contain whitespace or control characters",
+            ),
+        };
+        if value.chars().any(bad) {
+            return Err(FieldError::new(&[loc], kind::INVALID_FORMAT, msg));
+        }
+        Ok(())
+    }
+}
+
+/// Check a one-line value: length in characters within `min..=max`, (when `min > 0`) not
+/// blank and not padded with whitespace, and no control characters.
 pub(crate) fn bounded(loc: &str, value: &str, min: usize, max: usize) -> Result<(), FieldError> {
+    bounded_as(loc, value, min, max, Charset::SingleLine)
+}
+
+/// [`bounded`] with the characters of `charset`.
+pub(crate) fn bounded_as(loc: &str, value: &str, min: usize, max: usize, charset: Charset) -> Result<(), FieldError> {
     let len = value.chars().count();
     if min > 0 && value.trim().is_empty() {
         return Err(FieldError::new(
@@ -36,11 +76,11 @@ pub(crate) fn bounded(loc: &str, value: &str, min: usize, max: usize) -> Result<
             "must not start or end with whitespace",
         ));
     }
-    Ok(())
+    charset.check(loc, value)
 }
 
 macro_rules! text_type {
-    ($(#[$meta:meta])* $name:ident, $min:expr, $max:expr) => {
+    ($(#[$meta:meta])* $name:ident, $min:expr, $max:expr, $charset:expr) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(String);
@@ -52,7 +92,7 @@ macro_rules! text_type {
             /// Parse `value`, reporting a failure at path `[loc]`.
             pub fn parse_at(loc: &str, value: impl Into<String>) -> Result<Self, FieldError> {
                 let value = value.into();
-                bounded(loc, &value, $min, $max)?;
+                bounded_as(loc, &value, $min, $max, $charset)?;
                 Ok(Self(value))
             }
 
@@ -81,23 +121,23 @@ macro_rules! text_type {
 
 text_type!(
     /// A resource name: secret, location, vault connection, team (1–255 characters).
-    Name, 1, 255
+    Name, 1, 255, Charset::SingleLine
 );
 text_type!(
-    /// A free-text description (at most 2000 characters; may be empty).
-    Description, 0, 2000
+    /// A free-text description (at most 2000 characters; may be empty; tabs and line breaks allowed).
+    Description, 0, 2000, Charset::MultiLine
 );
 text_type!(
     /// A person's display name (1–255 characters).
-    DisplayName, 1, 255
+    DisplayName, 1, 255, Charset::SingleLine
 );
 text_type!(
-    /// A bucket or container name as the provider spells it (1–255 characters).
-    BucketName, 1, 255
+    /// A bucket or container name as the provider spells it (1–255 characters, no whitespace).
+    BucketName, 1, 255, Charset::Token
 );
 text_type!(
-    /// A provider region (1–64 characters).
-    Region, 1, 64
+    /// A provider region (1–64 characters, no whitespace).
+    Region, 1, 64, Charset::Token
 );
 
 /// An email address, stored lower-cased (unique per deployment).
@@ -107,7 +147,12 @@ pub struct Email(String);
 impl Email {
     pub const MAX_CHARS: usize = 254;
 
+    /// Parse `value`, reporting a failure at path `[loc]`. The address is lower-cased
+    /// first and every rule (length included) holds for the lower-cased form, so parsing
+    /// a stored address again gives the same address.
     pub fn parse_at(loc: &str, value: &str) -> Result<Self, FieldError> {
+        let lowered = value.to_lowercase();
+        let value = lowered.as_str();
         bounded(loc, value, 3, Self::MAX_CHARS)?;
         let (local, domain) = value
             .rsplit_once('@')
@@ -125,7 +170,7 @@ impl Email {
                 "must be an email address (local@domain)",
             ));
         }
-        Ok(Self(value.to_lowercase()))
+        Ok(Self(lowered))
     }
 
     pub fn as_str(&self) -> &str {

@@ -23,11 +23,17 @@ impl VaultReference {
     pub const MAX_CHARS: usize = 1024;
 
     pub fn parse(vault_type: VaultType, value: &str) -> Result<Self, String> {
-        if value.is_empty() {
-            return Err("must not be empty".into());
+        if value.trim().is_empty() {
+            return Err("must not be empty or only whitespace".into());
         }
         if value.chars().count() > Self::MAX_CHARS {
             return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+        }
+        if value.trim() != value {
+            return Err("must not start or end with whitespace".into());
+        }
+        if value.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
         }
         match vault_type {
             VaultType::OnePassword => check_op_reference(value)?,
@@ -49,7 +55,8 @@ impl fmt::Display for VaultReference {
 }
 
 fn op_segment_ok(s: &str) -> bool {
-    !s.is_empty()
+    !s.trim().is_empty()
+        && s.trim() == s
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-'))
 }
@@ -148,10 +155,12 @@ impl FieldMappings {
             };
             let reference = VaultReference::parse(vault_type, &item.reference)
                 .map_err(|msg| {
-                    let k = if item.reference.is_empty() {
+                    let k = if item.reference.trim().is_empty() {
                         kind::BLANK
                     } else if item.reference.chars().count() > VaultReference::MAX_CHARS {
                         kind::TOO_LONG
+                    } else if item.reference.trim() != item.reference {
+                        kind::WHITESPACE
                     } else {
                         kind::INVALID_FORMAT
                     };
@@ -431,7 +440,7 @@ fn parse_secret_path(value: Option<&str>) -> Result<String, FieldError> {
             "must be at most 500 characters",
         ));
     }
-    if !path.starts_with('/') || path.contains("//") || path.chars().any(char::is_whitespace) {
+    if !path.starts_with('/') || path.contains("//") || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(FieldError::new(
             &["secret_path"],
             kind::INVALID_FORMAT,

@@ -8,12 +8,15 @@
 //!
 //! With the `mock` feature every trait gets a `mockall` mock (`MockSecretRepository`, …).
 
+mod cleanup;
 mod credential_store;
 mod error;
 mod repositories;
+mod secret_groups;
 mod system;
 mod vault;
 
+pub use cleanup::{CleanupQueue, CleanupTask, PendingCleanup};
 pub use credential_store::{CredentialKey, CredentialKind, CredentialStore, StoreError};
 pub use error::{ConflictKind, RepoError};
 pub use repositories::{
@@ -21,9 +24,12 @@ pub use repositories::{
     SecretRepository, TeamRepository, TokenRepository, UserRepository, VaultConnectionRepository,
     VirtualAccountRepository,
 };
+pub use secret_groups::{DeletedGroup, GroupFilter, GroupKeyDetails, KeyFilter, SecretGroupRepository, TeamScope};
 pub use system::{Clock, IdGenerator, SystemClock, TokenIssuer, UuidV7Ids};
 pub use vault::{VaultAccess, VaultError, VaultProvider};
 
+#[cfg(feature = "mock")]
+pub use cleanup::MockCleanupQueue;
 #[cfg(feature = "mock")]
 pub use credential_store::MockCredentialStore;
 #[cfg(feature = "mock")]
@@ -31,6 +37,8 @@ pub use repositories::{
     MockAuditRepository, MockLocationRepository, MockMembershipRepository, MockSecretRepository, MockTeamRepository,
     MockTokenRepository, MockUserRepository, MockVaultConnectionRepository, MockVirtualAccountRepository,
 };
+#[cfg(feature = "mock")]
+pub use secret_groups::MockSecretGroupRepository;
 #[cfg(feature = "mock")]
 pub use system::{MockClock, MockIdGenerator, MockTokenIssuer};
 #[cfg(feature = "mock")]

@@ -13,11 +13,12 @@ pub mod schema;
 
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
-mod credential_gc;
+mod cleanup;
 mod local_store;
 mod locations;
 mod memberships;
 mod search;
+mod secret_groups;
 mod secrets;
 mod teams;
 mod tokens;
@@ -26,10 +27,11 @@ mod vault_connections;
 mod virtual_accounts;
 
 pub use audit::SqlAuditRepository;
-pub use credential_gc::CredentialGcLog;
+pub use cleanup::SqlCleanupQueue;
 pub use local_store::LocalCredentialStore;
 pub use locations::SqlLocationRepository;
 pub use memberships::SqlMembershipRepository;
+pub use secret_groups::SqlSecretGroupRepository;
 pub use secrets::SqlSecretRepository;
 pub use teams::SqlTeamRepository;
 pub use tokens::SqlTokenRepository;

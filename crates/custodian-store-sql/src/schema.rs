@@ -154,6 +154,7 @@ diesel::table! {
         kind -> Text,
         record_id -> Text,
         recorded_at -> Timestamp,
+        prune_below -> Nullable<BigInt>,
     }
 }
 
@@ -176,4 +177,62 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     credential_blobs,
     credential_gc,
+);
+
+// Secret groups (migration `secret_groups`).
+
+diesel::table! {
+    secret_groups (id) {
+        id -> Text,
+        team_id -> Text,
+        name -> Text,
+        integration_id -> Text,
+        created_at -> Timestamp,
+        created_by -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    group_secrets (id) {
+        id -> Text,
+        group_id -> Text,
+        key_name -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        created_by -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    group_secret_versions (id) {
+        id -> Text,
+        secret_id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_secret_reads (secret_id, virtual_account_id) {
+        secret_id -> Text,
+        virtual_account_id -> Text,
+        read_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(secret_groups -> teams (team_id));
+diesel::joinable!(group_secrets -> secret_groups (group_id));
+diesel::joinable!(group_secret_versions -> group_secrets (secret_id));
+diesel::joinable!(group_secret_reads -> group_secrets (secret_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    teams,
+    secret_groups,
+    group_secrets,
+    group_secret_versions,
+    group_secret_reads,
 );

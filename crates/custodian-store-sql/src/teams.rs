@@ -12,7 +12,7 @@ use crate::convert::{checked, count, db_time, id_text, page_bounds, parse_id, pa
 use crate::db::{Conn, transaction, with_conn};
 use crate::error::DbError;
 use crate::memberships::MembershipRow;
-use crate::schema::{locations, memberships, storage_secrets, teams, vault_connections};
+use crate::schema::{locations, memberships, secret_groups, storage_secrets, teams, vault_connections};
 use crate::tokens::found;
 
 /// A row of `teams`.
@@ -176,7 +176,13 @@ impl TeamRepository for SqlTeamRepository {
                 .count()
                 .get_result(conn)
                 .await?;
-            if secrets + locations + connections > 0 {
+            // Secret groups hold values in the credential store: a team keeps them too.
+            let groups: i64 = secret_groups::table
+                .filter(secret_groups::team_id.eq(&id))
+                .count()
+                .get_result(conn)
+                .await?;
+            if secrets + locations + connections + groups > 0 {
                 return Err(DbError::Repo(RepoError::Conflict(ConflictKind::TeamNotEmpty)));
             }
             // Memberships, virtual accounts and their tokens go with the team (ON DELETE CASCADE).

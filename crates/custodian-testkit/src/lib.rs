@@ -17,6 +17,8 @@ use custodian_ports::{
 
 pub mod contract;
 pub mod memory;
+pub mod memory_cleanup;
+pub mod memory_groups;
 pub mod memory_store;
 
 /// One of each repository port over one store.

@@ -1,13 +1,14 @@
 //! custodian-store-sql against SQLite and PostgreSQL: migrations, the contract suites of
 //! every repository port it implements, and concurrency of tier limits.
 
+mod cleanup;
 mod concurrency;
 mod contract;
-mod credential_gc;
 mod database;
 mod local_store;
 mod locations;
 mod migrations;
+mod secret_groups;
 mod secrets;
 mod support;
 mod vault_connections;

@@ -7,8 +7,12 @@ const TABLES: &[&str] = &[
     "audit_events",
     "credential_blobs",
     "credential_gc",
+    "group_secret_reads",
+    "group_secret_versions",
+    "group_secrets",
     "locations",
     "memberships",
+    "secret_groups",
     "storage_secrets",
     "teams",
     "tokens",
@@ -97,4 +101,35 @@ async fn sqlite_migrate_reports_rows_that_break_a_foreign_key() {
         matches!(&outcome, Err(custodian_store_sql::DatabaseError::Migration(m)) if m.contains("memberships")),
         "{outcome:?}"
     );
+}
+
+/// diesel identifies a migration by the digits of its folder name before the first `_`:
+/// two folders with the same version would apply only one of them.
+#[test]
+fn every_migration_has_its_own_version() {
+    for backend in ["sqlite", "postgres"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut versions: Vec<String> = std::fs::read_dir(&dir)
+            .expect("list the migrations")
+            .map(|entry| {
+                let name = entry
+                    .expect("a migration folder")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned();
+                let version = name.split('_').next().unwrap_or_default();
+                version.chars().filter(char::is_ascii_digit).collect()
+            })
+            .collect();
+        let count = versions.len();
+        versions.sort();
+        versions.dedup();
+        assert_eq!(
+            versions.len(),
+            count,
+            "{backend}: two migrations share a version: {versions:?}"
+        );
+    }
 }

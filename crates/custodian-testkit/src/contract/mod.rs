@@ -3,10 +3,12 @@
 //! credential store), and every case documents the rule of the port it checks.
 
 pub mod audit;
+pub mod cleanup;
 pub mod credential_store;
 pub mod fixtures;
 pub mod locations;
 pub mod memberships;
+pub mod secret_groups;
 pub mod secrets;
 pub mod teams;
 pub mod tokens;

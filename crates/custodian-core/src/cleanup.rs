@@ -1,0 +1,235 @@
+//! Credential-store clean-up after a commit, and `custodian gc`, which retries what failed.
+//!
+//! Deleting a record commits the row's removal, then removes its credentials; rotating
+//! one commits the row at version n+1, then prunes the older versions (SPEC §8). The
+//! request's answer follows the commit; when the store step fails, it is recorded in the
+//! [`CleanupQueue`](custodian_ports::CleanupQueue) and [`Custodian::run_cleanup`] does it
+//! later.
+
+use custodian_ports::{CleanupTask, CredentialKey, StoreError};
+
+use crate::{CoreError, Custodian};
+
+/// What one run of [`Custodian::run_cleanup`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Tasks done and removed from the queue.
+    pub done: usize,
+    /// Tasks that failed again; they stay pending for the next run.
+    pub failed: usize,
+}
+
+impl Custodian {
+    /// Do `task` for `key` in the credential store now that its row is committed. A failure
+    /// is logged (by key, never by value) and recorded for `custodian gc`; it never fails
+    /// the request, whose change is already committed.
+    pub(crate) async fn clean_up_after_commit(&self, key: &CredentialKey, task: CleanupTask) {
+        let Err(error) = self.run_task(key, task).await else {
+            return;
+        };
+        let recorded = self.ports.cleanup.record(key, task, self.now()).await;
+        match recorded {
+            Ok(()) => tracing::warn!(
+                %key,
+                task = ?task,
+                %error,
+                "could not clean up stored credentials after a commit; recorded for `custodian gc`"
+            ),
+            Err(record_error) => tracing::error!(
+                %key,
+                task = ?task,
+                %error,
+                %record_error,
+                "could not clean up stored credentials after a commit, nor record it for `custodian gc`"
+            ),
+        }
+    }
+
+    /// Retry up to `limit` pending clean-up tasks, oldest first, against the credential
+    /// store (the use case behind `custodian gc`; an operator command, so no caller is
+    /// checked). A task that succeeds is removed from the queue; one that fails is logged
+    /// and stays pending. Both store operations succeed when nothing is left to remove, so
+    /// a task done twice (two runs at once, a crash before `done`) does no harm.
+    ///
+    /// Fails only when the queue cannot be read.
+    pub async fn run_cleanup(&self, limit: u32) -> Result<CleanupReport, CoreError> {
+        let pending = self.ports.cleanup.pending(limit).await?;
+        let mut report = CleanupReport::default();
+        for item in pending {
+            let (key, task) = (item.key, item.task);
+            if let Err(error) = self.run_task(&key, task).await {
+                tracing::warn!(%key, task = ?task, recorded_at = %item.recorded_at, %error, "clean-up failed again; it stays pending");
+                report.failed += 1;
+                continue;
+            }
+            match self.ports.cleanup.done(&key, task).await {
+                Ok(()) => report.done += 1,
+                Err(error) => {
+                    // The store work is done; the next run repeats it harmlessly.
+                    tracing::warn!(%key, task = ?task, %error, "clean-up done but not marked done; it stays pending");
+                    report.failed += 1;
+                }
+            }
+        }
+        if report.done + report.failed > 0 {
+            tracing::info!(done = report.done, failed = report.failed, "credential clean-up run");
+        }
+        Ok(report)
+    }
+
+    async fn run_task(&self, key: &CredentialKey, task: CleanupTask) -> Result<(), StoreError> {
+        match task {
+            CleanupTask::DeleteAll => self.ports.credential_store.delete_all(key).await,
+            CleanupTask::PruneBelow(keep) => self.ports.credential_store.prune(key, keep).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use custodian_domain::TeamId;
+    use custodian_ports::{CredentialKind, PendingCleanup, RepoError};
+    use mockall::Sequence;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::test_support::*;
+
+    fn key(n: u128) -> CredentialKey {
+        CredentialKey {
+            team_id: TeamId::from_uuid(Uuid::from_u128(n)),
+            kind: CredentialKind::StorageSecret,
+            record_id: Uuid::from_u128(1000 + n),
+        }
+    }
+
+    fn pending(key: CredentialKey, task: CleanupTask) -> PendingCleanup {
+        PendingCleanup {
+            key,
+            task,
+            recorded_at: now(),
+        }
+    }
+
+    fn down() -> StoreError {
+        StoreError::Unavailable {
+            message: "down".into(),
+            retry_after: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_successful_task_is_run_against_the_store_then_marked_done() {
+        let mut mocks = Mocks::new();
+        let mut seq = Sequence::new();
+        mocks
+            .cleanup
+            .expect_pending()
+            .withf(|limit| *limit == 50)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| {
+                Ok(vec![
+                    pending(key(1), CleanupTask::DeleteAll),
+                    pending(key(2), CleanupTask::PruneBelow(4)),
+                ])
+            });
+        mocks
+            .store
+            .expect_delete_all()
+            .withf(|k| *k == key(1))
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        mocks
+            .cleanup
+            .expect_done()
+            .withf(|k, task| *k == key(1) && *task == CleanupTask::DeleteAll)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        mocks
+            .store
+            .expect_prune()
+            .withf(|k, keep| *k == key(2) && *keep == 4)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        mocks
+            .cleanup
+            .expect_done()
+            .withf(|k, task| *k == key(2) && *task == CleanupTask::PruneBelow(4))
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        let report = mocks.build().run_cleanup(50).await.unwrap();
+        assert_eq!(report, CleanupReport { done: 2, failed: 0 });
+    }
+
+    #[tokio::test]
+    async fn a_failing_task_stays_pending_and_the_others_still_run() {
+        let mut mocks = Mocks::new();
+        mocks.cleanup.expect_pending().returning(|_| {
+            Ok(vec![
+                pending(key(1), CleanupTask::PruneBelow(2)),
+                pending(key(2), CleanupTask::DeleteAll),
+            ])
+        });
+        mocks
+            .store
+            .expect_prune()
+            .withf(|k, _| *k == key(1))
+            .times(1)
+            .returning(|_, _| Err(down()));
+        mocks
+            .store
+            .expect_delete_all()
+            .withf(|k| *k == key(2))
+            .times(1)
+            .returning(|_| Ok(()));
+        // `done` only for the second key: the first stays pending.
+        mocks
+            .cleanup
+            .expect_done()
+            .withf(|k, _| *k == key(2))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let report = mocks.build().run_cleanup(10).await.unwrap();
+        assert_eq!(report, CleanupReport { done: 1, failed: 1 });
+    }
+
+    #[tokio::test]
+    async fn a_task_that_cannot_be_marked_done_counts_as_failed() {
+        let mut mocks = Mocks::new();
+        mocks
+            .cleanup
+            .expect_pending()
+            .returning(|_| Ok(vec![pending(key(1), CleanupTask::DeleteAll)]));
+        mocks.store.expect_delete_all().times(1).returning(|_| Ok(()));
+        mocks
+            .cleanup
+            .expect_done()
+            .times(1)
+            .returning(|_, _| Err(RepoError::Unavailable("timeout".into())));
+        let report = mocks.build().run_cleanup(10).await.unwrap();
+        assert_eq!(report, CleanupReport { done: 0, failed: 1 });
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_queue_is_an_error_and_touches_no_store() {
+        let mut mocks = Mocks::new();
+        mocks
+            .cleanup
+            .expect_pending()
+            .returning(|_| Err(RepoError::Unavailable("timeout".into())));
+        let result = mocks.build().run_cleanup(10).await;
+        assert!(matches!(result, Err(CoreError::Unavailable { .. })), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn an_empty_queue_is_an_empty_report() {
+        let mut mocks = Mocks::new();
+        mocks.cleanup.expect_pending().returning(|_| Ok(Vec::new()));
+        assert_eq!(mocks.build().run_cleanup(10).await.unwrap(), CleanupReport::default());
+    }
+}

@@ -1,0 +1,309 @@
+//! What a use case can fail with, and the explicit translation of every port error.
+
+use std::fmt;
+use std::time::Duration;
+
+use custodian_domain::{FieldError, LimitKind, LinkedLocation, Role, SecretType, ValidationErrors, error::kind};
+use custodian_ports::{ConflictKind, RepoError, StoreError, VaultError};
+
+/// What a forbidden caller lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// At least this role in the team.
+    Role(Role),
+    /// The deployment's tenant admin.
+    TenantAdmin,
+    /// A user: virtual accounts cannot do this (create teams, hold personal access tokens).
+    User,
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Requirement::Role(role) => write!(f, "the {role} role or higher"),
+            Requirement::TenantAdmin => f.write_str("a tenant admin"),
+            Requirement::User => f.write_str("a user (not a virtual account)"),
+        }
+    }
+}
+
+impl From<Role> for Requirement {
+    fn from(role: Role) -> Self {
+        Requirement::Role(role)
+    }
+}
+
+/// Why a use case failed. No variant ever holds a credential, token or secret value, so
+/// `Debug` and `Display` are safe to log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoreError {
+    /// The input breaks a rule; every failing field is listed (422).
+    #[error(transparent)]
+    Validation(ValidationErrors),
+    /// No such resource, or one of a team the caller does not belong to (404).
+    #[error("not found")]
+    NotFound,
+    /// The caller may see the resource but not do this (403).
+    #[error("forbidden: this needs {needed}")]
+    Forbidden { needed: Requirement },
+    /// The team is at its tier limit (403 `tier_limit_exceeded`).
+    #[error("tier limit reached: at most {limit} {}", .kind.as_str())]
+    LimitExceeded { kind: LimitKind, limit: u32 },
+    /// The write breaks a uniqueness or integrity rule (409).
+    #[error("conflict: {0}")]
+    Conflict(ConflictKind),
+    /// Changing a secret's type while linked locations have another type (409
+    /// `location_type_mismatch`, listing them).
+    #[error("secret_type cannot change to {secret_type}: {} linked location(s) have another type", .locations.len())]
+    LocationTypeMismatch {
+        secret_type: SecretType,
+        locations: Vec<LinkedLocation>,
+    },
+    /// Missing, unknown, expired or revoked token (401).
+    #[error("authentication required")]
+    Unauthenticated,
+    /// A team's external vault failed (`vault_unavailable`, `vault_auth_failed`,
+    /// `vault_reference_not_found`, `vault_rate_limited`), naming the provider.
+    #[error(transparent)]
+    Vault(VaultError),
+    /// The credentials that were found (in the store or the vault) do not pass the auth
+    /// method's schema. Lists the failing fields, never their values.
+    #[error("the stored credentials are not valid for the auth method: {0}")]
+    InvalidCredentials(ValidationErrors),
+    /// A backing service (database, credential store) is down or throttling (503).
+    #[error("{what} is unavailable: {message}")]
+    Unavailable {
+        what: &'static str,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// A bug, a corrupt record or a misconfiguration (500). The message never holds a value.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<ValidationErrors> for CoreError {
+    fn from(errors: ValidationErrors) -> Self {
+        CoreError::Validation(errors)
+    }
+}
+
+impl From<FieldError> for CoreError {
+    fn from(error: FieldError) -> Self {
+        CoreError::Validation(error.into())
+    }
+}
+
+impl From<RepoError> for CoreError {
+    fn from(error: RepoError) -> Self {
+        match error {
+            RepoError::NotFound => CoreError::NotFound,
+            RepoError::Conflict(kind) => CoreError::Conflict(kind),
+            RepoError::LimitExceeded { kind, limit } => CoreError::LimitExceeded { kind, limit },
+            RepoError::Unavailable(message) => CoreError::Unavailable {
+                what: "the database",
+                message,
+                retry_after: None,
+            },
+            RepoError::Internal(message) => CoreError::Internal(format!("database: {message}")),
+        }
+    }
+}
+
+impl From<StoreError> for CoreError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            // Metadata always points at stored credentials; a miss is a broken invariant.
+            StoreError::NotFound => CoreError::Internal("credential store: the credentials are missing".into()),
+            // Another request wrote that version first: the record moved on under us.
+            StoreError::AlreadyExists => CoreError::Conflict(ConflictKind::Stale),
+            StoreError::Rejected(reason) => CoreError::Validation(ValidationErrors::single(FieldError::new(
+                &["credentials"],
+                kind::INVALID_FORMAT,
+                format!("the credential store refuses these credentials: {reason}"),
+            ))),
+            StoreError::Integrity => {
+                CoreError::Internal("credential store: stored credentials failed their integrity check".into())
+            }
+            StoreError::Unavailable { message, retry_after } => CoreError::Unavailable {
+                what: "the credential store",
+                message,
+                retry_after,
+            },
+            StoreError::Internal(message) => CoreError::Internal(format!("credential store: {message}")),
+        }
+    }
+}
+
+impl From<VaultError> for CoreError {
+    fn from(error: VaultError) -> Self {
+        match error {
+            e @ (VaultError::Unavailable { .. }
+            | VaultError::AuthFailed { .. }
+            | VaultError::ReferenceNotFound { .. }
+            | VaultError::RateLimited { .. }) => CoreError::Vault(e),
+        }
+    }
+}
+
+impl CoreError {
+    /// A stable snake_case code for the error, as the HTTP layer and audit details use it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::Validation(_) => "validation_failed",
+            CoreError::NotFound => "not_found",
+            CoreError::Forbidden { .. } => "forbidden",
+            CoreError::LimitExceeded { .. } => "tier_limit_exceeded",
+            CoreError::Conflict(kind) => match kind {
+                ConflictKind::DuplicateName => "duplicate_name",
+                ConflictKind::DuplicateEmail => "duplicate_email",
+                ConflictKind::AlreadyMember => "already_member",
+                ConflictKind::SecretInUse => "secret_in_use",
+                ConflictKind::VaultConnectionInUse => "vault_connection_in_use",
+                ConflictKind::LastOwner => "last_owner",
+                ConflictKind::TeamNotEmpty => "team_not_empty",
+                ConflictKind::Stale => "stale_write",
+            },
+            CoreError::LocationTypeMismatch { .. } => "location_type_mismatch",
+            CoreError::Unauthenticated => "unauthenticated",
+            CoreError::Vault(e) => match e {
+                VaultError::Unavailable { .. } => "vault_unavailable",
+                VaultError::AuthFailed { .. } => "vault_auth_failed",
+                VaultError::ReferenceNotFound { .. } => "vault_reference_not_found",
+                VaultError::RateLimited { .. } => "vault_rate_limited",
+            },
+            CoreError::InvalidCredentials(_) => "credentials_invalid",
+            CoreError::Unavailable { .. } => "service_unavailable",
+            CoreError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use custodian_domain::{AuthMethod, Credentials, VaultType};
+    use secrecy::SecretString;
+
+    use super::*;
+
+    #[test]
+    fn every_repo_error_maps_to_its_core_error() {
+        assert_eq!(CoreError::from(RepoError::NotFound), CoreError::NotFound);
+        assert_eq!(
+            CoreError::from(RepoError::Conflict(ConflictKind::LastOwner)),
+            CoreError::Conflict(ConflictKind::LastOwner)
+        );
+        assert_eq!(
+            CoreError::from(RepoError::LimitExceeded {
+                kind: LimitKind::Members,
+                limit: 1
+            }),
+            CoreError::LimitExceeded {
+                kind: LimitKind::Members,
+                limit: 1
+            }
+        );
+        assert!(matches!(
+            CoreError::from(RepoError::Unavailable("timeout".into())),
+            CoreError::Unavailable {
+                what: "the database",
+                ..
+            }
+        ));
+        assert!(matches!(
+            CoreError::from(RepoError::Internal("bad row".into())),
+            CoreError::Internal(m) if m.contains("bad row")
+        ));
+    }
+
+    #[test]
+    fn every_store_error_maps_to_its_core_error() {
+        assert!(matches!(CoreError::from(StoreError::NotFound), CoreError::Internal(_)));
+        assert_eq!(
+            CoreError::from(StoreError::AlreadyExists),
+            CoreError::Conflict(ConflictKind::Stale)
+        );
+        match CoreError::from(StoreError::Rejected("over 8 KiB".into())) {
+            CoreError::Validation(errors) => assert!(errors.has(&["credentials"])),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(CoreError::from(StoreError::Integrity), CoreError::Internal(_)));
+        let retry = Some(Duration::from_secs(3));
+        assert_eq!(
+            CoreError::from(StoreError::Unavailable {
+                message: "throttled".into(),
+                retry_after: retry
+            }),
+            CoreError::Unavailable {
+                what: "the credential store",
+                message: "throttled".into(),
+                retry_after: retry
+            }
+        );
+        assert!(matches!(
+            CoreError::from(StoreError::Internal("x".into())),
+            CoreError::Internal(_)
+        ));
+    }
+
+    #[test]
+    fn vault_errors_keep_their_kind_and_provider() {
+        let cases = [
+            (
+                VaultError::Unavailable {
+                    provider: VaultType::Doppler,
+                    message: "down".into(),
+                },
+                "vault_unavailable",
+            ),
+            (
+                VaultError::AuthFailed {
+                    provider: VaultType::Infisical,
+                },
+                "vault_auth_failed",
+            ),
+            (
+                VaultError::ReferenceNotFound {
+                    provider: VaultType::OnePassword,
+                    reference: "op://v/i/f".into(),
+                },
+                "vault_reference_not_found",
+            ),
+            (
+                VaultError::RateLimited {
+                    provider: VaultType::Doppler,
+                    retry_after: None,
+                },
+                "vault_rate_limited",
+            ),
+        ];
+        for (error, code) in cases {
+            let core = CoreError::from(error.clone());
+            assert_eq!(core.code(), code);
+            assert_eq!(core, CoreError::Vault(error));
+        }
+    }
+
+    #[test]
+    fn validation_errors_of_credentials_never_show_the_values() {
+        let value = "AKIA-very-secret-value ";
+        let raw = vec![
+            ("access_key_id".to_owned(), SecretString::from(value)),
+            (
+                "secret_access_key".to_owned(),
+                SecretString::from("  another-secret-value"),
+            ),
+        ];
+        let errors = Credentials::parse(AuthMethod::S3AccessKey, raw, Utc::now()).unwrap_err();
+        for error in [
+            CoreError::Validation(errors.clone()),
+            CoreError::InvalidCredentials(errors),
+        ] {
+            let shown = format!("{error:?} {error}");
+            assert!(!shown.contains("very-secret"), "{shown}");
+            assert!(!shown.contains("another-secret"), "{shown}");
+            assert!(shown.contains("access_key_id"), "{shown}");
+        }
+    }
+}

@@ -1,0 +1,856 @@
+//! Identity: authentication, the caller, users and personal access tokens.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use custodian_domain::{
+    AuditAction, AuditEvent, AuditEventId, DisplayName, Email, FieldError, Outcome, RequestContext, ResourceType, Role,
+    Subject, Team, TokenId, TokenName, TokenOwner, TokenRecord, User, UserId, ValidationErrors, error::kind,
+};
+use custodian_ports::{Page, Paged, RepoError};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::authz;
+use crate::{CoreError, Custodian};
+
+/// The prefix of every bearer token Custodian issues.
+const TOKEN_PREFIX: &str = "cus_";
+
+/// The most teams `me` lists.
+const ME_TEAMS: u32 = 200;
+
+/// A freshly issued bearer token: its record and the token itself, shown once.
+/// `Debug` never shows the token.
+#[derive(Clone)]
+pub struct IssuedToken {
+    pub record: TokenRecord,
+    pub token: SecretString,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("record", &self.record)
+            .field("token", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// The caller and the teams they act in, with their role in each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    pub subject: Subject,
+    pub teams: Vec<(Team, Role)>,
+}
+
+/// A request to create a user, as it arrives.
+#[derive(Debug, Clone, Default)]
+pub struct NewUserInput {
+    pub email: Option<String>,
+    /// Defaults to the part of the email before `@`.
+    pub display_name: Option<String>,
+    pub tenant_admin: bool,
+}
+
+/// Why a bearer token was refused. Holds the token record's id at most, never the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Not shaped like a Custodian token (no `cus_` prefix).
+    Malformed,
+    /// No token has this digest.
+    Unknown,
+    Expired(TokenId),
+    Revoked(TokenId),
+    /// The token's user or virtual account no longer exists.
+    OwnerGone(TokenId),
+    /// The token's virtual account has expired.
+    AccountExpired(TokenId),
+}
+
+impl Refusal {
+    fn token(self) -> Option<TokenId> {
+        match self {
+            Refusal::Malformed | Refusal::Unknown => None,
+            Refusal::Expired(id) | Refusal::Revoked(id) | Refusal::OwnerGone(id) | Refusal::AccountExpired(id) => {
+                Some(id)
+            }
+        }
+    }
+
+    /// The audit event's `detail`: a fixed sentence, never anything the caller sent.
+    fn detail(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "not a Custodian token",
+            Refusal::Unknown => "unknown token",
+            Refusal::Expired(_) => "expired token",
+            Refusal::Revoked(_) => "revoked token",
+            Refusal::OwnerGone(_) => "the token's owner no longer exists",
+            Refusal::AccountExpired(_) => "the token's virtual account has expired",
+        }
+    }
+}
+
+impl Custodian {
+    /// The subject a bearer token belongs to, for a caller with no request context (an
+    /// embedding service); see [`authenticate_with_context`](Self::authenticate_with_context).
+    pub async fn authenticate(&self, token: &SecretString) -> Result<Subject, CoreError> {
+        self.authenticate_with_context(token, &RequestContext::default()).await
+    }
+
+    /// The subject a bearer token belongs to.
+    ///
+    /// `Unauthenticated` when the token is not one of Custodian's, unknown, expired,
+    /// revoked, or its owner is gone or (a virtual account) expired. Every such refusal is
+    /// recorded as an `authenticate` audit event with outcome `failure`, no team and no
+    /// actor, naming the token record when there is one and never the token or its digest;
+    /// a refusal that cannot be recorded is logged and still answered `Unauthenticated`.
+    /// A database that cannot be reached is an error, not a refusal. Records the use
+    /// (`last_used_at`) on a best-effort basis.
+    pub async fn authenticate_with_context(
+        &self,
+        token: &SecretString,
+        ctx: &RequestContext,
+    ) -> Result<Subject, CoreError> {
+        match self.identify(token).await? {
+            Ok(subject) => Ok(subject),
+            Err(refusal) => {
+                self.record_refusal(refusal, ctx).await;
+                Err(CoreError::Unauthenticated)
+            }
+        }
+    }
+
+    /// The subject of `token`, or why it is refused; `Err` only when a port fails.
+    async fn identify(&self, token: &SecretString) -> Result<Result<Subject, Refusal>, CoreError> {
+        let token = token.expose_secret();
+        if !token.starts_with(TOKEN_PREFIX) {
+            return Ok(Err(Refusal::Malformed));
+        }
+        let digest = self.ports.token_issuer.digest(token);
+        let Some(record) = self.ports.tokens.find_by_digest(&digest).await? else {
+            return Ok(Err(Refusal::Unknown));
+        };
+        let now = self.now();
+        if record.revoked_at.is_some_and(|r| r <= now) {
+            return Ok(Err(Refusal::Revoked(record.id)));
+        }
+        if !record.is_usable(now) {
+            return Ok(Err(Refusal::Expired(record.id)));
+        }
+        let subject = match record.owner {
+            TokenOwner::User(id) => match self.ports.users.get(id).await {
+                Ok(user) => Subject::User {
+                    id: user.id,
+                    email: user.email,
+                    display_name: user.display_name,
+                    tenant_admin: user.tenant_admin,
+                },
+                Err(RepoError::NotFound) => return Ok(Err(Refusal::OwnerGone(record.id))),
+                Err(e) => return Err(e.into()),
+            },
+            TokenOwner::VirtualAccount(id) => match self.ports.virtual_accounts.get_by_id(id).await {
+                Ok(account) if account.expires_at.is_none_or(|e| e > now) => Subject::VirtualAccount {
+                    id: account.id,
+                    team_id: account.team_id,
+                    name: account.name,
+                    role: account.role,
+                },
+                Ok(_) => return Ok(Err(Refusal::AccountExpired(record.id))),
+                Err(RepoError::NotFound) => return Ok(Err(Refusal::OwnerGone(record.id))),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if let Err(error) = self.ports.tokens.touch(record.id, now).await {
+            tracing::warn!(token_id = %record.id, %error, "could not record a token's use");
+        }
+        Ok(Ok(subject))
+    }
+
+    /// Record a refused authentication. The answer is `Unauthenticated` either way, so a
+    /// failure to record is logged, not returned.
+    async fn record_refusal(&self, refusal: Refusal, ctx: &RequestContext) {
+        let event = AuditEvent {
+            id: AuditEventId::from_uuid(self.ports.ids.new_id()),
+            occurred_at: self.now(),
+            team_id: None,
+            actor_id: None,
+            actor_kind: None,
+            action: AuditAction::Authenticate,
+            resource_type: ResourceType::Token,
+            resource_id: refusal.token().map(|id| id.as_uuid()),
+            resource_name: None,
+            outcome: Outcome::Failure,
+            detail: Some(refusal.detail().to_owned()),
+            context: ctx.clone(),
+        };
+        if let Err(error) = self.ports.audit.record(&event).await {
+            tracing::error!(
+                reason = refusal.detail(),
+                token_id = ?event.resource_id,
+                %error,
+                "could not record a refused authentication"
+            );
+        }
+    }
+
+    /// The caller and their teams (a tenant admin's own memberships; a virtual account's
+    /// one team).
+    pub async fn me(&self, subject: &Subject) -> Result<Me, CoreError> {
+        let teams = match subject {
+            Subject::User { id, .. } => {
+                self.ports
+                    .teams
+                    .list_for_user(
+                        *id,
+                        Page {
+                            limit: ME_TEAMS,
+                            offset: 0,
+                        },
+                    )
+                    .await?
+                    .items
+            }
+            Subject::VirtualAccount { team_id, role, .. } => {
+                vec![(self.ports.teams.get(*team_id).await?, *role)]
+            }
+        };
+        Ok(Me {
+            subject: subject.clone(),
+            teams,
+        })
+    }
+
+    /// Create a user with a first personal access token (tenant admin only).
+    /// `Conflict(DuplicateEmail)` when the email is taken.
+    pub async fn create_user(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        input: NewUserInput,
+    ) -> Result<(User, IssuedToken), CoreError> {
+        authz::require_tenant_admin(subject)?;
+        let mut errors = ValidationErrors::new();
+        let email = match input.email.as_deref() {
+            Some(e) => errors.check(Email::parse_at("email", e)),
+            None => {
+                errors.push(FieldError::new(&["email"], kind::MISSING, "is required"));
+                None
+            }
+        };
+        let display_name = match (input.display_name, &email) {
+            (Some(d), _) => errors.check(DisplayName::parse_at("display_name", d)),
+            (None, Some(e)) => {
+                let local = e.as_str().split('@').next().unwrap_or_default().to_owned();
+                errors.check(DisplayName::parse_at("display_name", local))
+            }
+            (None, None) => None,
+        };
+        let (Some(email), Some(display_name)) = (email, display_name) else {
+            return Err(errors.into());
+        };
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+        let now = self.now();
+        let user = User {
+            id: UserId::from_uuid(self.ports.ids.new_id()),
+            email,
+            display_name,
+            tenant_admin: input.tenant_admin,
+            created_at: now,
+        };
+        let name = TokenName::parse_at("name", "initial").map_err(|e| CoreError::Internal(e.to_string()))?;
+        let issued = self.issue_token(TokenOwner::User(user.id), Some(name), None);
+        let audit = self.audit_event(
+            subject,
+            ctx,
+            None,
+            AuditAction::Create,
+            (ResourceType::User, Some(user.id.as_uuid()), Some(user.email.as_str())),
+            Outcome::Success,
+        );
+        self.ports
+            .users
+            .create(&user, Some(issued.record.clone()), &audit)
+            .await?;
+        Ok((user, issued))
+    }
+
+    /// Every user, by email (tenant admin only).
+    pub async fn list_users(&self, subject: &Subject, page: Page) -> Result<Paged<User>, CoreError> {
+        authz::require_tenant_admin(subject)?;
+        Ok(self.ports.users.list(page).await?)
+    }
+
+    /// Issue a personal access token to the calling user. `name`: 3–36 of `[a-z][a-z0-9-]*`;
+    /// `expires_at`, when given, must be in the future.
+    pub async fn create_personal_token(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        name: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<IssuedToken, CoreError> {
+        let user = authz::require_user(subject)?;
+        let mut errors = ValidationErrors::new();
+        let name = errors.check(TokenName::parse_at("name", name));
+        let now = self.now();
+        if expires_at.is_some_and(|e| e <= now) {
+            errors.push(FieldError::new(
+                &["expirationDate"],
+                kind::OUT_OF_RANGE,
+                "must be in the future",
+            ));
+        }
+        let name = match name {
+            Some(n) if errors.is_empty() => n,
+            _ => return Err(errors.into()),
+        };
+        let issued = self.issue_token(TokenOwner::User(user), Some(name), expires_at);
+        let audit = self.token_event(subject, ctx, AuditAction::Create, &issued.record);
+        self.ports.tokens.create(&issued.record, &audit).await?;
+        Ok(issued)
+    }
+
+    /// The calling user's personal access tokens, newest first (never the tokens themselves).
+    pub async fn list_personal_tokens(&self, subject: &Subject) -> Result<Vec<TokenRecord>, CoreError> {
+        let user = authz::require_user(subject)?;
+        Ok(self.ports.tokens.list_for_owner(TokenOwner::User(user)).await?)
+    }
+
+    /// Revoke one of the calling user's personal access tokens now. Another user's token is
+    /// `NotFound`, like one that does not exist.
+    pub async fn revoke_personal_token(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        id: TokenId,
+    ) -> Result<(), CoreError> {
+        let user = authz::require_user(subject)?;
+        let record = self.ports.tokens.get(id).await?;
+        if record.owner != TokenOwner::User(user) {
+            return Err(CoreError::NotFound);
+        }
+        let audit = self.token_event(subject, ctx, AuditAction::Revoke, &record);
+        self.ports.tokens.revoke(id, self.now(), &audit).await?;
+        Ok(())
+    }
+
+    /// A new token for `owner` and its record (not yet stored).
+    pub(crate) fn issue_token(
+        &self,
+        owner: TokenOwner,
+        name: Option<TokenName>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> IssuedToken {
+        let token = self.ports.token_issuer.generate();
+        let record = TokenRecord {
+            id: TokenId::from_uuid(self.ports.ids.new_id()),
+            owner,
+            name,
+            digest: self.ports.token_issuer.digest(token.expose_secret()),
+            created_at: self.now(),
+            expires_at,
+            revoked_at: None,
+            last_used_at: None,
+        };
+        IssuedToken { record, token }
+    }
+
+    fn token_event(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        action: AuditAction,
+        record: &TokenRecord,
+    ) -> custodian_domain::AuditEvent {
+        self.audit_event(
+            subject,
+            ctx,
+            None,
+            action,
+            (
+                ResourceType::Token,
+                Some(record.id.as_uuid()),
+                record.name.as_ref().map(TokenName::as_str),
+            ),
+            Outcome::Success,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use custodian_domain::{AuditAction, ResourceType, Role, TokenDigest, VirtualAccount};
+    use custodian_ports::{ConflictKind, RepoError};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::Requirement;
+    use crate::test_support::*;
+
+    fn token_of(owner: TokenOwner, token: &str) -> TokenRecord {
+        TokenRecord {
+            id: TokenId::from_uuid(Uuid::from_u128(900)),
+            owner,
+            name: None,
+            digest: digest_of(token),
+            created_at: now() - Duration::days(1),
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+        }
+    }
+
+    fn expect_lookup(mocks: &mut Mocks, token: &str, record: Option<TokenRecord>) {
+        let digest = digest_of(token);
+        mocks
+            .tokens
+            .expect_find_by_digest()
+            .withf(move |d: &TokenDigest| *d == digest)
+            .times(1)
+            .returning(move |_| Ok(record.clone()));
+    }
+
+    #[tokio::test]
+    async fn a_usable_user_token_authenticates_its_user_and_is_touched() {
+        let mut mocks = Mocks::new();
+        expect_lookup(
+            &mut mocks,
+            "cus_abc",
+            Some(token_of(TokenOwner::User(alice_id()), "cus_abc")),
+        );
+        mocks
+            .users
+            .expect_get()
+            .returning(|id| Ok(user_record(id, "alice@example.com")));
+        mocks
+            .tokens
+            .expect_touch()
+            .withf(|id, at| id.as_uuid() == Uuid::from_u128(900) && *at == now())
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let subject = mocks
+            .build()
+            .authenticate(&SecretString::from("cus_abc"))
+            .await
+            .unwrap();
+        assert_eq!(subject.id(), alice_id().into());
+        assert!(!subject.is_tenant_admin());
+    }
+
+    #[tokio::test]
+    async fn a_failed_touch_does_not_fail_authentication() {
+        let mut mocks = Mocks::new();
+        expect_lookup(
+            &mut mocks,
+            "cus_abc",
+            Some(token_of(TokenOwner::User(alice_id()), "cus_abc")),
+        );
+        mocks
+            .users
+            .expect_get()
+            .returning(|id| Ok(user_record(id, "alice@example.com")));
+        mocks
+            .tokens
+            .expect_touch()
+            .returning(|_, _| Err(RepoError::Unavailable("timeout".into())));
+        assert!(mocks.build().authenticate(&SecretString::from("cus_abc")).await.is_ok());
+    }
+
+    /// `audit.record` expects exactly one refused-authentication event with `detail` and
+    /// `token` as its resource, carrying neither `presented` nor its digest.
+    fn expect_refusal(mocks: &mut Mocks, presented: &'static str, detail: &'static str, token: Option<Uuid>) {
+        mocks
+            .audit
+            .expect_record()
+            .withf(move |event| {
+                let shown = format!("{event:?}");
+                let digest = format!("{:?}", digest_of(presented).0);
+                event.action == AuditAction::Authenticate
+                    && event.outcome == Outcome::Failure
+                    && event.resource_type == ResourceType::Token
+                    && event.resource_id == token
+                    && event.resource_name.is_none()
+                    && event.team_id.is_none()
+                    && event.actor_id.is_none()
+                    && event.actor_kind.is_none()
+                    && event.occurred_at == now()
+                    && event.detail.as_deref() == Some(detail)
+                    && event.context.client_ip.as_deref() == Some("203.0.113.9")
+                    && !shown.contains(presented)
+                    && !shown.contains(&digest)
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+    }
+
+    fn request() -> RequestContext {
+        RequestContext {
+            request_id: Some("req-1".into()),
+            client_ip: Some("203.0.113.9".into()),
+            user_agent: Some("curl/8".into()),
+        }
+    }
+
+    async fn refused(mocks: Mocks, token: &str) {
+        assert_eq!(
+            mocks
+                .build()
+                .authenticate_with_context(&SecretString::from(token), &request())
+                .await,
+            Err(CoreError::Unauthenticated)
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_expired_and_revoked_tokens_are_refused_and_audited() {
+        let expired = TokenRecord {
+            expires_at: Some(now() - Duration::seconds(1)),
+            ..token_of(TokenOwner::User(alice_id()), "cus_x")
+        };
+        let revoked = TokenRecord {
+            revoked_at: Some(now()),
+            ..token_of(TokenOwner::User(alice_id()), "cus_x")
+        };
+        let revoked_and_expired = TokenRecord {
+            expires_at: Some(now() - Duration::hours(1)),
+            ..revoked.clone()
+        };
+        let token = Some(Uuid::from_u128(900));
+        for (record, detail, resource) in [
+            (None, "unknown token", None),
+            (Some(expired), "expired token", token),
+            (Some(revoked), "revoked token", token),
+            (Some(revoked_and_expired), "revoked token", token),
+        ] {
+            let mut mocks = Mocks::new();
+            expect_lookup(&mut mocks, "cus_x", record);
+            expect_refusal(&mut mocks, "cus_x", detail, resource);
+            // No touch and no user lookup expected: the mocks would panic.
+            refused(mocks, "cus_x").await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_that_cannot_be_audited_is_still_a_refusal() {
+        let mut mocks = Mocks::new();
+        expect_lookup(&mut mocks, "cus_x", None);
+        mocks
+            .audit
+            .expect_record()
+            .times(1)
+            .returning(|_| Err(RepoError::Unavailable("timeout".into())));
+        refused(mocks, "cus_x").await;
+    }
+
+    #[tokio::test]
+    async fn a_database_failure_is_an_error_not_an_audited_refusal() {
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_find_by_digest()
+            .returning(|_| Err(RepoError::Unavailable("timeout".into())));
+        // No audit expectation: recording a refusal would panic.
+        let result = mocks.build().authenticate(&SecretString::from("cus_x")).await;
+        assert!(matches!(result, Err(CoreError::Unavailable { .. })), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_successful_authentication_is_not_audited() {
+        let mut mocks = Mocks::new();
+        expect_lookup(
+            &mut mocks,
+            "cus_abc",
+            Some(token_of(TokenOwner::User(alice_id()), "cus_abc")),
+        );
+        mocks
+            .users
+            .expect_get()
+            .returning(|id| Ok(user_record(id, "alice@example.com")));
+        mocks.tokens.expect_touch().returning(|_, _| Ok(()));
+        // No audit expectation: the mock would panic on a record.
+        assert!(
+            mocks
+                .build()
+                .authenticate_with_context(&SecretString::from("cus_abc"), &request())
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_in_its_grace_period_still_authenticates() {
+        let mut mocks = Mocks::new();
+        let record = TokenRecord {
+            revoked_at: Some(now() + Duration::minutes(5)),
+            ..token_of(TokenOwner::User(alice_id()), "cus_old")
+        };
+        expect_lookup(&mut mocks, "cus_old", Some(record));
+        mocks
+            .users
+            .expect_get()
+            .returning(|id| Ok(user_record(id, "alice@example.com")));
+        mocks.tokens.expect_touch().returning(|_, _| Ok(()));
+        assert!(mocks.build().authenticate(&SecretString::from("cus_old")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_token_without_the_prefix_is_refused_and_audited_without_a_lookup() {
+        let mut mocks = Mocks::new();
+        expect_refusal(&mut mocks, "Bearer nonsense", "not a Custodian token", None);
+        refused(mocks, "Bearer nonsense").await;
+    }
+
+    #[tokio::test]
+    async fn a_token_of_a_deleted_user_is_refused_and_audited() {
+        let mut mocks = Mocks::new();
+        expect_lookup(
+            &mut mocks,
+            "cus_abc",
+            Some(token_of(TokenOwner::User(alice_id()), "cus_abc")),
+        );
+        mocks.users.expect_get().returning(|_| Err(RepoError::NotFound));
+        expect_refusal(
+            &mut mocks,
+            "cus_abc",
+            "the token's owner no longer exists",
+            Some(Uuid::from_u128(900)),
+        );
+        refused(mocks, "cus_abc").await;
+    }
+
+    fn virtual_account(expires_at: Option<chrono::DateTime<Utc>>) -> VirtualAccount {
+        VirtualAccount {
+            id: account_id(),
+            team_id: team_id(),
+            name: custodian_domain::Name::parse_at("name", "worker").unwrap(),
+            role: Role::Operator,
+            expires_at,
+            created_at: now(),
+            created_by: alice_id().into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_virtual_account_token_authenticates_the_account_until_it_expires() {
+        let mut mocks = Mocks::new();
+        expect_lookup(
+            &mut mocks,
+            "cus_va",
+            Some(token_of(TokenOwner::VirtualAccount(account_id()), "cus_va")),
+        );
+        mocks
+            .virtual_accounts
+            .expect_get_by_id()
+            .returning(|_| Ok(virtual_account(Some(now() + Duration::days(1)))));
+        mocks.tokens.expect_touch().returning(|_, _| Ok(()));
+        let subject = mocks.build().authenticate(&SecretString::from("cus_va")).await.unwrap();
+        assert_eq!(subject, account(team_id(), Role::Operator));
+
+        let mut mocks = Mocks::new();
+        expect_lookup(
+            &mut mocks,
+            "cus_va",
+            Some(token_of(TokenOwner::VirtualAccount(account_id()), "cus_va")),
+        );
+        mocks
+            .virtual_accounts
+            .expect_get_by_id()
+            .returning(|_| Ok(virtual_account(Some(now()))));
+        expect_refusal(
+            &mut mocks,
+            "cus_va",
+            "the token's virtual account has expired",
+            Some(Uuid::from_u128(900)),
+        );
+        refused(mocks, "cus_va").await;
+    }
+
+    #[tokio::test]
+    async fn only_a_tenant_admin_creates_users() {
+        for subject in [alice(), account(team_id(), Role::Admin)] {
+            let result = Mocks::new()
+                .build()
+                .create_user(
+                    &subject,
+                    &RequestContext::default(),
+                    NewUserInput {
+                        email: Some("bob@example.com".into()),
+                        ..NewUserInput::default()
+                    },
+                )
+                .await;
+            assert_eq!(
+                result.unwrap_err(),
+                CoreError::Forbidden {
+                    needed: Requirement::TenantAdmin
+                }
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_user_gets_a_first_token_stored_only_as_its_digest() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_create()
+            .withf(|user, token, audit| {
+                let token = token.as_ref().unwrap();
+                user.email.as_str() == "bob@example.com"
+                    && user.display_name.as_str() == "bob"
+                    && token.owner == TokenOwner::User(user.id)
+                    && audit.action == AuditAction::Create
+                    && audit.resource_type == ResourceType::User
+                    && audit.resource_id == Some(user.id.as_uuid())
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let (user, issued) = mocks
+            .build()
+            .create_user(
+                &root(),
+                &RequestContext::default(),
+                NewUserInput {
+                    email: Some("Bob@Example.com".into()),
+                    ..NewUserInput::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(user.email.as_str(), "bob@example.com");
+        assert!(issued.token.expose_secret().starts_with("cus_"));
+        assert_eq!(issued.record.digest, digest_of(issued.token.expose_secret()));
+        assert!(!format!("{issued:?}").contains(issued.token.expose_secret()));
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_email_is_a_conflict_and_a_bad_one_a_validation_error() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_create()
+            .returning(|_, _, _| Err(RepoError::Conflict(ConflictKind::DuplicateEmail)));
+        let custodian = mocks.build();
+        let input = |email: &str| NewUserInput {
+            email: Some(email.into()),
+            ..NewUserInput::default()
+        };
+        assert_eq!(
+            custodian
+                .create_user(&root(), &RequestContext::default(), input("bob@example.com"))
+                .await
+                .unwrap_err(),
+            CoreError::Conflict(ConflictKind::DuplicateEmail)
+        );
+        match custodian
+            .create_user(&root(), &RequestContext::default(), input("not-an-email"))
+            .await
+        {
+            Err(CoreError::Validation(errors)) => assert!(errors.has(&["email"])),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn personal_tokens_belong_to_users_and_are_checked() {
+        let custodian = Mocks::new().build();
+        let ctx = RequestContext::default();
+        assert_eq!(
+            custodian
+                .create_personal_token(&account(team_id(), Role::Admin), &ctx, "ci-token", None)
+                .await
+                .unwrap_err(),
+            CoreError::Forbidden {
+                needed: Requirement::User
+            }
+        );
+        match custodian
+            .create_personal_token(&alice(), &ctx, "Bad Name", Some(now() - Duration::days(1)))
+            .await
+        {
+            Err(CoreError::Validation(errors)) => {
+                assert!(errors.has(&["name"]));
+                assert!(errors.has(&["expirationDate"]));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_personal_token_is_created_for_the_caller() {
+        let mut mocks = Mocks::new();
+        let expires = now() + Duration::days(30);
+        mocks
+            .tokens
+            .expect_create()
+            .withf(move |record, audit| {
+                record.owner == TokenOwner::User(alice_id())
+                    && record.name.as_ref().map(TokenName::as_str) == Some("ci-token")
+                    && record.expires_at == Some(expires)
+                    && audit.resource_type == ResourceType::Token
+                    && audit.actor_id == Some(alice_id().into())
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let issued = mocks
+            .build()
+            .create_personal_token(&alice(), &RequestContext::default(), "ci-token", Some(expires))
+            .await
+            .unwrap();
+        assert_eq!(issued.record.digest, digest_of(issued.token.expose_secret()));
+    }
+
+    #[tokio::test]
+    async fn another_users_token_cannot_be_revoked() {
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_get()
+            .returning(|_| Ok(token_of(TokenOwner::User(bob_id()), "cus_bob")));
+        let result = mocks
+            .build()
+            .revoke_personal_token(
+                &alice(),
+                &RequestContext::default(),
+                TokenId::from_uuid(Uuid::from_u128(900)),
+            )
+            .await;
+        assert_eq!(result, Err(CoreError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn the_caller_revokes_their_own_token_now() {
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_get()
+            .returning(|_| Ok(token_of(TokenOwner::User(alice_id()), "cus_a")));
+        mocks
+            .tokens
+            .expect_revoke()
+            .withf(|_, at, audit| *at == now() && audit.action == AuditAction::Revoke)
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .build()
+            .revoke_personal_token(
+                &alice(),
+                &RequestContext::default(),
+                TokenId::from_uuid(Uuid::from_u128(900)),
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn me_lists_a_virtual_accounts_own_team() {
+        let mut mocks = Mocks::new();
+        mocks.team(team(custodian_domain::Tier::Pro));
+        let me = mocks.build().me(&account(team_id(), Role::Viewer)).await.unwrap();
+        assert_eq!(me.teams.len(), 1);
+        assert_eq!(me.teams[0].1, Role::Viewer);
+    }
+}

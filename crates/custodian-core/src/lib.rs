@@ -1,0 +1,216 @@
+//! Custodian's use cases and authorization decisions.
+//!
+//! **API Boundary:** [`Custodian`] is the facade. The HTTP layer calls it for every
+//! request, and other Rust services embed it to [`resolve`](Custodian::resolve)
+//! credentials at run time. It is built from [`Ports`] (every adapter as `Arc<dyn Port>`)
+//! and [`Settings`], and each method takes the authenticated caller ([`Subject`]) and,
+//! when it writes an audit event, the [`RequestContext`] of the request.
+//!
+//! **Architecture Invariant:** this crate depends only on `custodian-domain` and
+//! `custodian-ports`; it knows nothing of SQL, HTTP, AWS or any vault provider.
+//!
+//! Rules the use cases keep:
+//! - authorization is decided before anything is written ([`authz`]);
+//! - every change is written together with its audit event (the repository ports take the
+//!   `AuditEvent`); verifications and resolutions are recorded on their own;
+//! - a storage secret row always points at credentials that exist: credentials are written
+//!   before the row is committed and removed again when the commit fails;
+//! - credentials a committed row no longer uses (old versions after a rotation, everything
+//!   after a delete) are removed after the commit; when that fails the task is recorded in
+//!   the [`CleanupQueue`] and [`Custodian::run_cleanup`] (`custodian gc`) retries it.
+
+mod audit_log;
+pub mod authz;
+mod cleanup;
+mod error;
+mod identity;
+mod locations;
+mod secrets;
+mod teams;
+mod vault_connections;
+
+#[cfg(test)]
+mod test_support;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use custodian_domain::{
+    AuditAction, AuditEvent, AuditEventId, Outcome, RequestContext, ResourceType, Role, Subject, TeamId, Tier,
+    TierTable, VaultType,
+};
+use custodian_ports::{
+    AuditRepository, CleanupQueue, Clock, CredentialStore, IdGenerator, LocationRepository, MembershipRepository,
+    SecretRepository, TeamRepository, TokenIssuer, TokenRepository, UserRepository, VaultConnectionRepository,
+    VaultProvider, VirtualAccountRepository,
+};
+use uuid::Uuid;
+
+pub use authz::Action;
+pub use cleanup::CleanupReport;
+pub use error::{CoreError, Requirement};
+pub use identity::{IssuedToken, Me, NewUserInput};
+pub use locations::LocationView;
+pub use secrets::{SecretDetails, Verification, VerificationFailure};
+pub use teams::{AddMemberInput, NewTeamInput, NewVirtualAccountInput, TeamPatchInput};
+pub use vault_connections::VaultRotationInput;
+
+/// Every adapter the core uses, as trait objects.
+#[derive(Clone)]
+pub struct Ports {
+    /// Users; the rest are the repositories of their namesakes.
+    pub users: Arc<dyn UserRepository>,
+    pub teams: Arc<dyn TeamRepository>,
+    pub memberships: Arc<dyn MembershipRepository>,
+    pub virtual_accounts: Arc<dyn VirtualAccountRepository>,
+    pub tokens: Arc<dyn TokenRepository>,
+    pub secrets: Arc<dyn SecretRepository>,
+    pub locations: Arc<dyn LocationRepository>,
+    pub vault_connections: Arc<dyn VaultConnectionRepository>,
+    pub audit: Arc<dyn AuditRepository>,
+    /// Where managed credentials and vault-connection secrets are kept.
+    pub credential_store: Arc<dyn CredentialStore>,
+    /// Credential-store clean-up that failed after its commit, for `custodian gc`.
+    pub cleanup: Arc<dyn CleanupQueue>,
+    /// One provider per vault type the deployment supports.
+    pub vault_providers: HashMap<VaultType, Arc<dyn VaultProvider>>,
+    /// The time every record and audit event is stamped with.
+    pub clock: Arc<dyn Clock>,
+    /// Ids of new records.
+    pub ids: Arc<dyn IdGenerator>,
+    /// Generates bearer tokens and computes their digests.
+    pub token_issuer: Arc<dyn TokenIssuer>,
+}
+
+impl fmt::Debug for Ports {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut vaults: Vec<&str> = self.vault_providers.keys().map(|v| v.as_str()).collect();
+        vaults.sort_unstable();
+        f.debug_struct("Ports")
+            .field("credential_store", &self.credential_store.backend())
+            .field("vault_providers", &vaults)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The deployment's settings that the use cases need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The tenant's name (`tenant_name` in the configuration).
+    pub tenant_name: String,
+    /// Limits of each tier.
+    pub tiers: TierTable,
+    /// The tier of a new team when its creator does not (or may not) choose one.
+    pub default_tier: Tier,
+    /// How long a virtual account's old token keeps working after a regeneration that does
+    /// not say otherwise.
+    pub token_grace_period: Duration,
+    /// The longest grace period a regeneration may ask for.
+    pub max_token_grace_period: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            tenant_name: "default".into(),
+            tiers: TierTable::default(),
+            default_tier: Tier::Enterprise,
+            token_grace_period: Duration::zero(),
+            max_token_grace_period: Duration::days(7),
+        }
+    }
+}
+
+/// The facade over every use case. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Custodian {
+    ports: Ports,
+    settings: Arc<Settings>,
+}
+
+impl Custodian {
+    /// The facade over `ports`, configured by `settings`.
+    pub fn new(ports: Ports, settings: Settings) -> Self {
+        Self {
+            ports,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The settings it was built with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.ports.clock.now()
+    }
+
+    /// Decide whether `subject` may perform `action` in `team` (see [`authz`]); on success,
+    /// the caller's effective role there.
+    pub async fn authorize(&self, subject: &Subject, team: TeamId, action: Action) -> Result<Role, CoreError> {
+        let membership = match subject {
+            Subject::User {
+                id,
+                tenant_admin: false,
+                ..
+            } => self.ports.memberships.get(team, *id).await?.map(|m| m.role),
+            Subject::User { .. } => {
+                // A tenant admin acts in every team, but only in teams that exist: a list
+                // of a missing team's records is a 404, not an empty page.
+                self.ports.teams.get(team).await?;
+                None
+            }
+            Subject::VirtualAccount { .. } => None,
+        };
+        authz::decide(subject, team, membership, action)
+    }
+
+    /// An audit event by `subject`, as of now, for the request `ctx`.
+    fn audit_event(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        team: Option<TeamId>,
+        action: AuditAction,
+        resource: (ResourceType, Option<Uuid>, Option<&str>),
+        outcome: Outcome,
+    ) -> AuditEvent {
+        let (resource_type, resource_id, resource_name) = resource;
+        AuditEvent {
+            id: AuditEventId::from_uuid(self.ports.ids.new_id()),
+            occurred_at: self.now(),
+            team_id: team,
+            actor_id: Some(subject.id()),
+            actor_kind: Some(subject.kind()),
+            action,
+            resource_type,
+            resource_id,
+            resource_name: resource_name.map(str::to_owned),
+            outcome,
+            detail: None,
+            context: ctx.clone(),
+        }
+    }
+
+    /// Record an event that goes with no other write (a verification, a resolution). An
+    /// operation that cannot be audited is not reported as done: the error is returned.
+    async fn record(&self, event: &AuditEvent) -> Result<(), CoreError> {
+        self.ports.audit.record(event).await.map_err(|error| {
+            tracing::error!(
+                action = event.action.as_str(),
+                resource_type = event.resource_type.as_str(),
+                resource_id = ?event.resource_id,
+                %error,
+                "could not record an audit event"
+            );
+            CoreError::from(error)
+        })
+    }
+
+    fn limit(&self, tier: Tier, kind: custodian_domain::LimitKind) -> Option<u32> {
+        self.settings.tiers.limit(tier, kind)
+    }
+}

@@ -1,0 +1,443 @@
+//! Locations: buckets and containers that use a storage secret of the same team and type.
+
+use std::collections::HashMap;
+
+use custodian_domain::{
+    AuditAction, AuditEvent, KnownSecret, Location, LocationId, LocationInput, LocationPatch, LocationPatchInput,
+    NewLocation, Outcome, RequestContext, ResourceType, SecretId, StorageSecret, Subject, TeamId,
+};
+use custodian_ports::{LocationFilter, Page, Paged, RepoError};
+
+use crate::authz::Action;
+use crate::secrets::Verification;
+use crate::{CoreError, Custodian};
+
+/// A location with the name of the secret it uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationView {
+    pub location: Location,
+    pub secret_name: String,
+}
+
+impl Custodian {
+    fn location_event(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        action: AuditAction,
+        location: &Location,
+    ) -> AuditEvent {
+        self.audit_event(
+            subject,
+            ctx,
+            Some(location.team_id),
+            action,
+            (
+                ResourceType::Location,
+                Some(location.id.as_uuid()),
+                Some(location.name.as_str()),
+            ),
+            Outcome::Success,
+        )
+    }
+
+    /// The secret `id` (as sent) of `team`, or `None` when it is malformed or not there.
+    async fn find_secret(&self, team: TeamId, id: Option<&str>) -> Result<Option<StorageSecret>, CoreError> {
+        let Some(Ok(id)) = id.map(str::parse::<SecretId>) else {
+            return Ok(None);
+        };
+        match self.ports.secrets.get(team, id).await {
+            Ok(secret) => Ok(Some(secret)),
+            Err(RepoError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Create a location (admin). Its secret must be of the same team (else 422 on
+    /// `secret_id`) and its type must equal the secret's type.
+    pub async fn create_location(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        team: TeamId,
+        input: LocationInput,
+    ) -> Result<LocationView, CoreError> {
+        self.authorize(subject, team, Action::WriteLocations).await?;
+        let secret = self.find_secret(team, input.secret_id.as_deref()).await?;
+        let known = secret.as_ref().map(|s| KnownSecret {
+            id: s.id,
+            secret_type: s.secret_type,
+        });
+        let new = NewLocation::parse(input, known)?;
+        let secret_name = secret.map(|s| s.name.into_inner()).unwrap_or_default();
+        let now = self.now();
+        let location = Location {
+            id: LocationId::from_uuid(self.ports.ids.new_id()),
+            team_id: team,
+            name: new.name,
+            description: new.description,
+            location_type: new.location_type,
+            bucket_name: new.bucket_name,
+            region: new.region,
+            endpoint_url: new.endpoint_url,
+            secret_id: new.secret_id,
+            created_at: now,
+            created_by: subject.id(),
+            updated_at: now,
+            updated_by: subject.id(),
+        };
+        let audit = self.location_event(subject, ctx, AuditAction::Create, &location);
+        self.ports.locations.create(&location, &audit).await?;
+        Ok(LocationView { location, secret_name })
+    }
+
+    /// A location (viewer).
+    pub async fn get_location(
+        &self,
+        subject: &Subject,
+        team: TeamId,
+        id: LocationId,
+    ) -> Result<LocationView, CoreError> {
+        self.authorize(subject, team, Action::ReadLocations).await?;
+        let location = self.ports.locations.get(team, id).await?;
+        let secret_name = self
+            .ports
+            .secrets
+            .get(team, location.secret_id)
+            .await?
+            .name
+            .into_inner();
+        Ok(LocationView { location, secret_name })
+    }
+
+    /// The team's locations matching `filter` (viewer).
+    pub async fn list_locations(
+        &self,
+        subject: &Subject,
+        team: TeamId,
+        filter: &LocationFilter,
+        page: Page,
+    ) -> Result<Paged<LocationView>, CoreError> {
+        self.authorize(subject, team, Action::ReadLocations).await?;
+        let found = self.ports.locations.list(team, filter, page).await?;
+        let mut names: HashMap<SecretId, String> = HashMap::new();
+        let mut items = Vec::with_capacity(found.items.len());
+        for location in found.items {
+            let secret_name = match names.get(&location.secret_id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = self
+                        .ports
+                        .secrets
+                        .get(team, location.secret_id)
+                        .await?
+                        .name
+                        .into_inner();
+                    names.insert(location.secret_id, name.clone());
+                    name
+                }
+            };
+            items.push(LocationView { location, secret_name });
+        }
+        Ok(Paged {
+            items,
+            total: found.total,
+        })
+    }
+
+    /// Update a location (admin); the resulting type must equal its secret's type.
+    pub async fn update_location(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        team: TeamId,
+        id: LocationId,
+        input: LocationPatchInput,
+    ) -> Result<LocationView, CoreError> {
+        self.authorize(subject, team, Action::WriteLocations).await?;
+        let current = self.ports.locations.get(team, id).await?;
+        let secret = match input.secret_id.as_deref() {
+            Some(sent) => self.find_secret(team, Some(sent)).await?,
+            None => Some(self.ports.secrets.get(team, current.secret_id).await?),
+        };
+        let known = secret.as_ref().map(|s| KnownSecret {
+            id: s.id,
+            secret_type: s.secret_type,
+        });
+        let patch = LocationPatch::parse(input, &current, known)?;
+        let mut next = current;
+        if let Some(name) = patch.name {
+            next.name = name;
+        }
+        if let Some(description) = patch.description {
+            next.description = description;
+        }
+        if let Some(location_type) = patch.location_type {
+            next.location_type = location_type;
+        }
+        if let Some(bucket_name) = patch.bucket_name {
+            next.bucket_name = bucket_name;
+        }
+        if let Some(region) = patch.region {
+            next.region = region;
+        }
+        if let Some(endpoint_url) = patch.endpoint_url {
+            next.endpoint_url = endpoint_url;
+        }
+        if let Some(secret_id) = patch.secret_id {
+            next.secret_id = secret_id;
+        }
+        next.updated_at = self.now();
+        next.updated_by = subject.id();
+        let audit = self.location_event(subject, ctx, AuditAction::Update, &next);
+        self.ports.locations.update(&next, &audit).await?;
+        let secret_name = secret.map(|s| s.name.into_inner()).unwrap_or_default();
+        Ok(LocationView {
+            location: next,
+            secret_name,
+        })
+    }
+
+    /// Delete a location (admin).
+    pub async fn delete_location(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        team: TeamId,
+        id: LocationId,
+    ) -> Result<(), CoreError> {
+        self.authorize(subject, team, Action::WriteLocations).await?;
+        let current = self.ports.locations.get(team, id).await?;
+        let audit = self.location_event(subject, ctx, AuditAction::Delete, &current);
+        self.ports.locations.delete(team, id, &audit).await?;
+        Ok(())
+    }
+
+    /// Verify a location (operator): its secret's credentials are resolved and checked,
+    /// as [`verify_secret`](Self::verify_secret) does; the event names the location.
+    pub async fn verify_location(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        team: TeamId,
+        id: LocationId,
+    ) -> Result<Verification, CoreError> {
+        self.authorize(subject, team, Action::VerifyLocation).await?;
+        let location = self.ports.locations.get(team, id).await?;
+        let secret = self.ports.secrets.get(team, location.secret_id).await?;
+        let resource = (
+            ResourceType::Location,
+            Some(location.id.as_uuid()),
+            Some(location.name.as_str()),
+        );
+        self.verify_and_record(subject, ctx, &secret, resource).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use custodian_domain::{AuthMethod, Role, SecretType, Tier};
+    use custodian_ports::ConflictKind;
+    use secrecy::{ExposeSecret, SecretString};
+
+    use super::*;
+    use crate::Requirement;
+    use crate::test_support::*;
+
+    fn ctx() -> RequestContext {
+        RequestContext::default()
+    }
+
+    fn input(location_type: &str, secret: &str) -> LocationInput {
+        LocationInput {
+            name: Some("raw-bucket".into()),
+            location_type: Some(location_type.into()),
+            bucket_name: Some("raw".into()),
+            secret_id: Some(secret.into()),
+            ..LocationInput::default()
+        }
+    }
+
+    fn admin() -> Mocks {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Admin).team(team(Tier::Pro));
+        mocks
+    }
+
+    #[tokio::test]
+    async fn a_location_uses_a_secret_of_its_team_and_type() {
+        let mut mocks = admin();
+        mocks.secret(managed_secret(1));
+        mocks
+            .locations
+            .expect_create()
+            .withf(|location, audit| {
+                location.secret_id == secret_id()
+                    && location.location_type == SecretType::S3
+                    && audit.resource_type == ResourceType::Location
+                    && audit.resource_name.as_deref() == Some("raw-bucket")
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let view = mocks
+            .build()
+            .create_location(&alice(), &ctx(), team_id(), input("s3", &secret_id().to_string()))
+            .await
+            .unwrap();
+        assert_eq!(view.secret_name, "prod-s3");
+    }
+
+    #[tokio::test]
+    async fn a_secret_of_another_team_is_a_validation_error_on_secret_id() {
+        let mut mocks = admin();
+        mocks.secrets.expect_get().returning(|_, _| Err(RepoError::NotFound));
+        let result = mocks
+            .build()
+            .create_location(&alice(), &ctx(), team_id(), input("s3", &secret_id().to_string()))
+            .await;
+        assert!(matches!(result, Err(CoreError::Validation(e)) if e.has(&["secret_id"])));
+    }
+
+    #[tokio::test]
+    async fn the_location_type_must_equal_the_secrets_type() {
+        let mut mocks = admin();
+        mocks.secret(managed_secret(1));
+        let result = mocks
+            .build()
+            .create_location(&alice(), &ctx(), team_id(), input("gcs", &secret_id().to_string()))
+            .await;
+        assert!(matches!(result, Err(CoreError::Validation(e)) if e.has(&["location_type"])));
+    }
+
+    #[tokio::test]
+    async fn a_viewer_cannot_create_a_location() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Viewer);
+        let result = mocks
+            .build()
+            .create_location(&alice(), &ctx(), team_id(), input("s3", &secret_id().to_string()))
+            .await;
+        assert_eq!(
+            result,
+            Err(CoreError::Forbidden {
+                needed: Requirement::Role(Role::Admin)
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn an_update_keeps_the_type_equal_to_the_secrets() {
+        let mut mocks = admin();
+        mocks.secret(managed_secret(1));
+        mocks
+            .locations
+            .expect_get()
+            .returning(|_, _| Ok(location(SecretType::S3)));
+        let patch = LocationPatchInput {
+            location_type: Some("r2".into()),
+            ..LocationPatchInput::default()
+        };
+        let result = mocks
+            .build()
+            .update_location(&alice(), &ctx(), team_id(), location_id(), patch)
+            .await;
+        assert!(matches!(result, Err(CoreError::Validation(e)) if e.has(&["location_type"])));
+    }
+
+    #[tokio::test]
+    async fn an_update_applies_the_patch() {
+        let mut mocks = admin();
+        mocks.secret(managed_secret(1));
+        mocks
+            .locations
+            .expect_get()
+            .returning(|_, _| Ok(location(SecretType::S3)));
+        mocks
+            .locations
+            .expect_update()
+            .withf(|location, audit| {
+                location.bucket_name.as_str() == "curated"
+                    && location.region.as_ref().map(|r| r.as_str()) == Some("eu-west-1")
+                    && location.updated_at == now()
+                    && audit.action == AuditAction::Update
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let patch = LocationPatchInput {
+            bucket_name: Some("curated".into()),
+            region: Some(Some("eu-west-1".into())),
+            ..LocationPatchInput::default()
+        };
+        let view = mocks
+            .build()
+            .update_location(&alice(), &ctx(), team_id(), location_id(), patch)
+            .await
+            .unwrap();
+        assert_eq!(view.location.bucket_name.as_str(), "curated");
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_name_conflicts() {
+        let mut mocks = admin();
+        mocks.secret(managed_secret(1));
+        mocks
+            .locations
+            .expect_create()
+            .returning(|_, _| Err(RepoError::Conflict(ConflictKind::DuplicateName)));
+        let result = mocks
+            .build()
+            .create_location(&alice(), &ctx(), team_id(), input("s3", &secret_id().to_string()))
+            .await;
+        assert_eq!(result, Err(CoreError::Conflict(ConflictKind::DuplicateName)));
+    }
+
+    #[tokio::test]
+    async fn verifying_a_location_checks_its_secret_and_records_the_location() {
+        let mut mocks = Mocks::new();
+        mocks
+            .member(team_id(), alice_id(), Role::Operator)
+            .secret(managed_secret(1))
+            .audit_anything();
+        mocks
+            .locations
+            .expect_get()
+            .returning(|_, _| Ok(location(SecretType::S3)));
+        let payload =
+            custodian_domain::Credentials::parse(AuthMethod::S3AccessKey, s3_credentials("AKIA1", "s3cr3t"), now())
+                .unwrap()
+                .to_payload()
+                .expose_secret()
+                .to_owned();
+        mocks
+            .store
+            .expect_get()
+            .returning(move |_, _| Ok(SecretString::from(payload.clone())));
+        let verification = mocks
+            .build()
+            .verify_location(&alice(), &ctx(), team_id(), location_id())
+            .await
+            .unwrap();
+        assert!(verification.verified);
+    }
+
+    #[tokio::test]
+    async fn listing_names_each_locations_secret() {
+        let mut mocks = Mocks::new();
+        mocks
+            .member(team_id(), alice_id(), Role::Viewer)
+            .secret(managed_secret(1));
+        mocks.locations.expect_list().returning(|_, _, _| {
+            Ok(Paged {
+                items: vec![location(SecretType::S3), location(SecretType::S3)],
+                total: 2,
+            })
+        });
+        let page = mocks
+            .build()
+            .list_locations(&alice(), team_id(), &LocationFilter::default(), Page::default())
+            .await
+            .unwrap();
+        assert_eq!(page.total, 2);
+        assert!(page.items.iter().all(|v| v.secret_name == "prod-s3"));
+    }
+}
