@@ -19,12 +19,13 @@ use std::any::Any;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use custodian_domain::{AuditEvent, LimitKind};
 use custodian_ports::RepoError;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolBuilder};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -121,8 +122,7 @@ impl Database {
             let mut config = ManagerConfig::<SqliteConn>::default();
             config.custom_setup = Box::new(|path| Box::pin(open_sqlite(path.to_owned())));
             let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
-            let pool = Pool::builder(manager)
-                .max_size(pool_size)
+            let pool = with_timeouts(Pool::builder(manager).max_size(pool_size))
                 .build()
                 .map_err(|e| DatabaseError::Connect(e.to_string()))?;
             Ok(Self {
@@ -134,8 +134,7 @@ impl Database {
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
-            let pool = Pool::builder(manager)
-                .max_size(pool_size)
+            let pool = with_timeouts(Pool::builder(manager).max_size(pool_size))
                 .build()
                 .map_err(|e| DatabaseError::Connect(e.to_string()))?;
             Ok(Self {
@@ -245,6 +244,24 @@ macro_rules! migration_runner {
 }
 migration_runner!(SqliteRunner);
 migration_runner!(PgRunner);
+
+/// How long a caller waits for a free pooled connection, and for a new connection to open,
+/// before the call fails with `Unavailable` (a database that is down or overloaded must not
+/// hang requests).
+const POOL_WAIT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn with_timeouts<C>(builder: PoolBuilder<C>) -> PoolBuilder<C>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
+{
+    builder
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
+}
 
 /// Opens one pooled SQLite connection with the pragmas every connection needs.
 async fn open_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {

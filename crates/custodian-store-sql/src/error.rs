@@ -93,3 +93,71 @@ fn is_busy(info: &dyn DatabaseErrorInformation) -> bool {
     let message = info.message();
     message.contains("database is locked") || message.contains("database is busy")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> DbError {
+        DbError::Query(DieselError::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn unique_violations_name_the_rule_they_broke() {
+        let cases = [
+            ("UNIQUE constraint failed: users.email", ConflictKind::DuplicateEmail),
+            (
+                "UNIQUE constraint failed: memberships.team_id, memberships.user_id",
+                ConflictKind::AlreadyMember,
+            ),
+            ("UNIQUE constraint failed: teams.name", ConflictKind::DuplicateName),
+            (
+                "UNIQUE constraint failed: storage_secrets.team_id, storage_secrets.name",
+                ConflictKind::DuplicateName,
+            ),
+        ];
+        for (message, kind) in cases {
+            let e = database_error(DatabaseErrorKind::UniqueViolation, message);
+            assert_eq!(RepoError::from(e), RepoError::Conflict(kind), "{message}");
+        }
+    }
+
+    #[test]
+    fn foreign_key_violations_and_missing_rows_are_not_found() {
+        let e = database_error(DatabaseErrorKind::ForeignKeyViolation, "FOREIGN KEY constraint failed");
+        assert_eq!(RepoError::from(e), RepoError::NotFound);
+        assert_eq!(
+            RepoError::from(DbError::Query(DieselError::NotFound)),
+            RepoError::NotFound
+        );
+    }
+
+    #[test]
+    fn connection_trouble_and_lock_timeouts_are_unavailable() {
+        for e in [
+            database_error(DatabaseErrorKind::ClosedConnection, "server closed the connection"),
+            database_error(DatabaseErrorKind::SerializationFailure, "could not serialize access"),
+            database_error(DatabaseErrorKind::Unknown, "database is locked"),
+            DbError::Pool("no connection".into()),
+        ] {
+            assert!(matches!(RepoError::from(e), RepoError::Unavailable(_)));
+        }
+    }
+
+    #[test]
+    fn other_errors_are_internal_without_the_database_message() {
+        let e = database_error(
+            DatabaseErrorKind::CheckViolation,
+            "new row violates check constraint: value s3cr3t-value",
+        );
+        match RepoError::from(e) {
+            RepoError::Internal(message) => assert!(!message.contains("s3cr3t"), "{message}"),
+            other => panic!("expected Internal, got {other:?}"),
+        }
+        let corrupt = RepoError::from(DbError::corrupt("users", "email"));
+        assert_eq!(
+            corrupt,
+            RepoError::Internal("stored row of users has an invalid email".into())
+        );
+    }
+}

@@ -13,6 +13,7 @@ pub mod schema;
 
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
+mod credential_gc;
 mod local_store;
 mod locations;
 mod memberships;
@@ -25,6 +26,7 @@ mod vault_connections;
 mod virtual_accounts;
 
 pub use audit::SqlAuditRepository;
+pub use credential_gc::CredentialGcLog;
 pub use local_store::LocalCredentialStore;
 pub use locations::SqlLocationRepository;
 pub use memberships::SqlMembershipRepository;

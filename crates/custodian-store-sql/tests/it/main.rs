@@ -3,10 +3,11 @@
 
 mod concurrency;
 mod contract;
+mod credential_gc;
+mod database;
 mod local_store;
 mod locations;
 mod migrations;
 mod secrets;
 mod support;
-mod teams;
 mod vault_connections;
