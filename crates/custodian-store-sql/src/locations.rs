@@ -106,6 +106,7 @@ pub struct SqlLocationRepository {
 }
 
 impl SqlLocationRepository {
+    /// The locations of `db`.
     pub fn new(db: Database) -> Self {
         Self { db }
     }

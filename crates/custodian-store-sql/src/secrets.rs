@@ -166,6 +166,7 @@ pub struct SqlSecretRepository {
 }
 
 impl SqlSecretRepository {
+    /// The storage secrets of `db`.
     pub fn new(db: Database) -> Self {
         Self { db }
     }
@@ -298,6 +299,9 @@ impl SecretRepository for SqlSecretRepository {
                 .await
                 .optional()?;
             let (version, vault_type) = stored.ok_or(RepoError::NotFound)?;
+            if version != expected_version {
+                return Err(RepoError::Conflict(ConflictKind::Stale).into());
+            }
             let updated = diesel::update(storage_secrets::table)
                 .filter(storage_secrets::team_id.eq(&team))
                 .filter(storage_secrets::id.eq(&id))
@@ -305,7 +309,8 @@ impl SecretRepository for SqlSecretRepository {
                 .set(&changes)
                 .execute(conn)
                 .await?;
-            if updated == 0 || version != expected_version {
+            // Another writer moved the version between the read and this update.
+            if updated == 0 {
                 return Err(RepoError::Conflict(ConflictKind::Stale).into());
             }
             if let (Some(mappings), Some(vault_type)) = (&mappings, &vault_type) {

@@ -142,6 +142,7 @@ pub struct SqlVaultConnectionRepository {
 }
 
 impl SqlVaultConnectionRepository {
+    /// The vault connections of `db`.
     pub fn new(db: Database) -> Self {
         Self { db }
     }

@@ -80,7 +80,7 @@ async fn the_prune_column_migration_really_reverts(db: Database, down_sql: &str)
         .expect("list the applied migrations");
     let version = versions
         .iter()
-        .find(|v| v.ends_with("214600"))
+        .find(|v| v.ends_with("214500"))
         .expect("the migration is recorded");
     execute(
         &db,
@@ -117,7 +117,7 @@ async fn the_prune_column_migration_really_reverts(db: Database, down_sql: &str)
 async fn sqlite_migration_down_keeps_deletions_only() {
     the_prune_column_migration_really_reverts(
         test_support::sqlite().await,
-        include_str!("../../migrations/sqlite/2026-11-25-214600_credential_gc_tasks/down.sql"),
+        include_str!("../../migrations/sqlite/2026-11-25-214500_credential_gc_tasks/down.sql"),
     )
     .await;
 }
@@ -130,7 +130,7 @@ async fn postgres_migration_down_keeps_deletions_only() {
     }
     the_prune_column_migration_really_reverts(
         test_support::postgres().await.expect("PostgreSQL tests run"),
-        include_str!("../../migrations/postgres/2026-11-25-214600_credential_gc_tasks/down.sql"),
+        include_str!("../../migrations/postgres/2026-11-25-214500_credential_gc_tasks/down.sql"),
     )
     .await;
 }

@@ -78,6 +78,44 @@ fn unsupported_urls_are_refused() {
     }
 }
 
+/// The migration folders of one backend, sorted.
+fn migration_dirs(backend: &str) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Diesel identifies a migration by the version before the first `_`: two folders with
+/// one version would let one of them never run.
+#[test]
+fn migration_versions_are_unique_and_the_backends_have_the_same_migrations() {
+    let sqlite = migration_dirs("sqlite");
+    let postgres = migration_dirs("postgres");
+    assert_eq!(sqlite, postgres, "both backends have the same migration folders");
+    let mut versions: Vec<&str> = sqlite.iter().map(|name| name.split('_').next().unwrap()).collect();
+    let count = versions.len();
+    versions.dedup();
+    assert_eq!(versions.len(), count, "two migrations share a version: {sqlite:?}");
+    for name in &sqlite {
+        for file in ["up.sql", "down.sql"] {
+            for backend in ["sqlite", "postgres"] {
+                let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("migrations")
+                    .join(backend)
+                    .join(name)
+                    .join(file);
+                assert!(path.is_file(), "{} is missing", path.display());
+            }
+        }
+    }
+}
+
 /// SQLite migrations run with foreign keys off and check them afterwards: a database whose
 /// rows break a foreign key is reported, not silently kept.
 #[tokio::test(flavor = "multi_thread")]
@@ -101,35 +139,4 @@ async fn sqlite_migrate_reports_rows_that_break_a_foreign_key() {
         matches!(&outcome, Err(custodian_store_sql::DatabaseError::Migration(m)) if m.contains("memberships")),
         "{outcome:?}"
     );
-}
-
-/// diesel identifies a migration by the digits of its folder name before the first `_`:
-/// two folders with the same version would apply only one of them.
-#[test]
-fn every_migration_has_its_own_version() {
-    for backend in ["sqlite", "postgres"] {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations")
-            .join(backend);
-        let mut versions: Vec<String> = std::fs::read_dir(&dir)
-            .expect("list the migrations")
-            .map(|entry| {
-                let name = entry
-                    .expect("a migration folder")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned();
-                let version = name.split('_').next().unwrap_or_default();
-                version.chars().filter(char::is_ascii_digit).collect()
-            })
-            .collect();
-        let count = versions.len();
-        versions.sort();
-        versions.dedup();
-        assert_eq!(
-            versions.len(),
-            count,
-            "{backend}: two migrations share a version: {versions:?}"
-        );
-    }
 }

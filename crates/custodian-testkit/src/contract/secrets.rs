@@ -37,6 +37,7 @@ pub fn cases() -> Vec<Case<RepoSet>> {
         update_replaces_field_mappings_of_external_secret,
         update_never_changes_storage_mode_or_vault_connection,
         update_with_stale_version_conflicts,
+        concurrent_updates_of_one_version_let_exactly_one_through,
         update_to_a_taken_name_conflicts,
         update_absent_or_in_other_team_is_not_found,
         delete_returns_the_record_and_removes_it,
@@ -720,6 +721,38 @@ async fn update_with_stale_version_conflicts(repos: RepoSet) {
     );
     assert_eq!(repos.secrets.get(owned.team, secret.id).await, Ok(rotated));
     assert!(!has_event(&repos, owned.team, &late_event).await);
+}
+
+/// Optimistic concurrency holds under concurrent writers: 10 rotations that all read
+/// version 1 leave exactly one winner and 9 `Conflict(Stale)`.
+async fn concurrent_updates_of_one_version_let_exactly_one_through(repos: RepoSet) {
+    let owned = team(&repos).await;
+    let secret = stored_secret(&repos, owned, "contended").await;
+    let handles: Vec<_> = (0..10)
+        .map(|i| {
+            let repos = repos.clone();
+            let rotated = StorageSecret {
+                description: Some(description(&format!("writer {i}"))),
+                credentials_version: 2,
+                ..secret.clone()
+            };
+            tokio::spawn(async move {
+                let event = secret_audit(owned, &rotated, AuditAction::Rotate);
+                repos.secrets.update(&rotated, 1, &event).await.map(|()| rotated)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut stale = 0;
+    for handle in handles {
+        match handle.await.expect("task finished") {
+            Ok(rotated) => winners.push(rotated),
+            Err(RepoError::Conflict(ConflictKind::Stale)) => stale += 1,
+            Err(other) => panic!("unexpected error from a concurrent update: {other}"),
+        }
+    }
+    assert_eq!((winners.len(), stale), (1, 9));
+    assert_eq!(repos.secrets.get(owned.team, secret.id).await.as_ref(), Ok(&winners[0]));
 }
 
 /// `Conflict(DuplicateName)` when renaming to a name another secret of the team has;

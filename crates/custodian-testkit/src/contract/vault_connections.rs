@@ -29,6 +29,7 @@ pub fn cases() -> Vec<Case<RepoSet>> {
         secret_count_counts_the_secrets_using_it,
         update_replaces_every_mutable_field,
         update_with_stale_version_conflicts,
+        concurrent_rotations_of_one_version_let_exactly_one_through,
         update_to_a_taken_name_conflicts,
         update_absent_or_in_other_team_is_not_found,
         delete_returns_the_record_and_removes_it,
@@ -355,6 +356,45 @@ async fn update_with_stale_version_conflicts(repos: RepoSet) {
         Ok(rotated)
     );
     assert!(!has_event(&repos, owned.team, &late_event).await);
+}
+
+/// Optimistic concurrency holds under concurrent writers: 10 rotations that all read
+/// `secret_version` 1 leave exactly one winner and 9 `Conflict(Stale)`.
+async fn concurrent_rotations_of_one_version_let_exactly_one_through(repos: RepoSet) {
+    let owned = team(&repos).await;
+    let connection = stored_connection(&repos, owned, "contended").await;
+    let handles: Vec<_> = (0..10)
+        .map(|i| {
+            let repos = repos.clone();
+            let rotated = VaultConnection {
+                description: Some(description(&format!("writer {i}"))),
+                secret_version: 2,
+                ..connection.clone()
+            };
+            tokio::spawn(async move {
+                let event = connection_audit(owned, &rotated, AuditAction::Rotate);
+                repos
+                    .vault_connections
+                    .update(&rotated, 1, &event)
+                    .await
+                    .map(|()| rotated)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut stale = 0;
+    for handle in handles {
+        match handle.await.expect("task finished") {
+            Ok(rotated) => winners.push(rotated),
+            Err(RepoError::Conflict(ConflictKind::Stale)) => stale += 1,
+            Err(other) => panic!("unexpected error from a concurrent rotation: {other}"),
+        }
+    }
+    assert_eq!((winners.len(), stale), (1, 9));
+    assert_eq!(
+        repos.vault_connections.get(owned.team, connection.id).await.as_ref(),
+        Ok(&winners[0])
+    );
 }
 
 /// `Conflict(DuplicateName)` when renaming to a name another connection of the team has.
