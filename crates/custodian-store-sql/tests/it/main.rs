@@ -4,11 +4,11 @@
 mod cleanup;
 mod concurrency;
 mod contract;
+mod database;
 mod local_store;
 mod locations;
 mod migrations;
 mod secret_groups;
 mod secrets;
 mod support;
-mod teams;
 mod vault_connections;

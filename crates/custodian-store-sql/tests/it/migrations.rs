@@ -77,3 +77,45 @@ fn unsupported_urls_are_refused() {
         assert!(Database::connect(url).is_err(), "{url} must be refused");
     }
 }
+
+/// The folder names of `migrations/<backend>`, sorted.
+fn migration_folders(backend: &str) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("list the migrations")
+        .map(|entry| {
+            entry
+                .expect("a migrations entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// diesel keys a migration by the version before the first `_` of its folder: two folders
+/// with one version would silently run only one of them. Both backends have the same
+/// migrations.
+#[test]
+fn migration_versions_are_unique_and_alike_on_both_backends() {
+    let sqlite = migration_folders("sqlite");
+    assert_eq!(
+        sqlite,
+        migration_folders("postgres"),
+        "the same migrations on both backends"
+    );
+    let versions: Vec<&str> = sqlite
+        .iter()
+        .map(|name| name.split_once('_').map_or(name.as_str(), |(version, _)| version))
+        .collect();
+    let unique: std::collections::BTreeSet<&str> = versions.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        versions.len(),
+        "each migration has its own version: {sqlite:?}"
+    );
+}

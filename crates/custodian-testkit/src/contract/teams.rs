@@ -1,8 +1,4 @@
 //! Contract of [`TeamRepository`](custodian_ports::TeamRepository).
-//!
-//! `Conflict(TeamNotEmpty)` needs a secret, location or vault connection in the team; it
-//! is checked where those are created (the secret and vault-connection suites) and by the
-//! SQL adapter's own tests.
 
 use custodian_domain::{AuditAction, ResourceType, Role, TeamId, Tier, TokenOwner};
 use custodian_ports::{ConflictKind, Page, RepoError};
@@ -26,6 +22,7 @@ pub fn cases() -> Vec<Case<RepoSet>> {
         update_to_a_taken_name_is_duplicate_name,
         delete_removes_members_virtual_accounts_and_their_tokens,
         delete_absent_is_not_found,
+        delete_while_it_holds_secrets_locations_or_connections_is_team_not_empty,
     ]
 }
 
@@ -228,4 +225,71 @@ async fn delete_absent_is_not_found(repos: RepoSet) {
     let event = team_event(id, AuditAction::Delete, owner.id.into());
     assert_eq!(repos.teams.delete(id, &event).await, Err(RepoError::NotFound));
     assert!(audit_ids(&repos, id).await.is_empty());
+}
+
+/// `Conflict(TeamNotEmpty)` while the team holds a vault connection, a secret or a
+/// location; the team and its members stay. Once they are gone the team can be deleted.
+async fn delete_while_it_holds_secrets_locations_or_connections_is_team_not_empty(repos: RepoSet) {
+    use super::secrets::{stored_connection, stored_location, stored_secret, team};
+
+    let owned = team(&repos).await;
+    let connection = stored_connection(&repos, owned, "vault").await;
+    let delete_team = |action| team_event(owned.team, action, owned.actor);
+    let not_empty = Err(RepoError::Conflict(ConflictKind::TeamNotEmpty));
+    assert_eq!(
+        repos.teams.delete(owned.team, &delete_team(AuditAction::Delete)).await,
+        not_empty
+    );
+    let secret = stored_secret(&repos, owned, "backups").await;
+    let location = stored_location(&repos, owned, "site", secret.id).await;
+    assert_eq!(
+        repos.teams.delete(owned.team, &delete_team(AuditAction::Delete)).await,
+        not_empty
+    );
+    assert!(repos.teams.get(owned.team).await.is_ok(), "the team stays");
+    assert_eq!(repos.memberships.list(owned.team, ALL).await.expect("members").total, 1);
+
+    let event =
+        |resource_type, id: uuid::Uuid| audit(Some(owned.team), AuditAction::Delete, resource_type, id, owned.actor);
+    repos
+        .locations
+        .delete(
+            owned.team,
+            location.id,
+            &event(ResourceType::Location, location.id.as_uuid()),
+        )
+        .await
+        .expect("delete the location");
+    assert_eq!(
+        repos.teams.delete(owned.team, &delete_team(AuditAction::Delete)).await,
+        not_empty
+    );
+    repos
+        .secrets
+        .delete(
+            owned.team,
+            secret.id,
+            &event(ResourceType::StorageSecret, secret.id.as_uuid()),
+        )
+        .await
+        .expect("delete the secret");
+    assert_eq!(
+        repos.teams.delete(owned.team, &delete_team(AuditAction::Delete)).await,
+        not_empty
+    );
+    repos
+        .vault_connections
+        .delete(
+            owned.team,
+            connection.id,
+            &event(ResourceType::VaultConnection, connection.id.as_uuid()),
+        )
+        .await
+        .expect("delete the vault connection");
+    repos
+        .teams
+        .delete(owned.team, &delete_team(AuditAction::Delete))
+        .await
+        .expect("an empty team is deleted");
+    assert_eq!(repos.teams.get(owned.team).await, Err(RepoError::NotFound));
 }
