@@ -46,6 +46,18 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
+/// Set on the connection that runs SQLite migrations: as [`SQLITE_PRAGMAS`], with foreign
+/// keys off.
+const SQLITE_MIGRATION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;";
+
+/// One row of SQLite's `PRAGMA foreign_key_check`.
+#[derive(diesel::QueryableByName)]
+struct ForeignKeyViolation {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    table: String,
+}
+
 /// Default number of pooled connections.
 const DEFAULT_POOL_SIZE: usize = 10;
 
@@ -201,10 +213,24 @@ impl Database {
                     let path = path.to_string_lossy().into_owned();
                     let mut conn =
                         SqliteConnection::establish(&path).map_err(|e| DatabaseError::Connect(e.to_string()))?;
-                    diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)
+                    // Foreign keys stay off while migrating (SQLite's way of changing a
+                    // table is to rebuild it, which must not cascade), and are checked
+                    // afterwards.
+                    diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_MIGRATION_PRAGMAS)
                         .map_err(|e| DatabaseError::Connect(e.to_string()))?;
                     f(&mut SqliteRunner(&mut conn), SQLITE_MIGRATIONS)
-                        .map_err(|e| DatabaseError::Migration(e.to_string()))
+                        .map_err(|e| DatabaseError::Migration(e.to_string()))?;
+                    let violations: Vec<ForeignKeyViolation> =
+                        diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA foreign_key_check"), &mut conn)
+                            .map_err(|e| DatabaseError::Migration(e.to_string()))?;
+                    match <[ForeignKeyViolation]>::first(&violations) {
+                        None => Ok(()),
+                        Some(v) => Err(DatabaseError::Migration(format!(
+                            "{} row(s) break a foreign key after migrating (first in table {})",
+                            violations.len(),
+                            v.table
+                        ))),
+                    }
                 }
                 Pools::Postgres { url, .. } => {
                     let mut conn: diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection> =

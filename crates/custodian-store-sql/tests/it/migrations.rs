@@ -119,3 +119,28 @@ fn migration_versions_are_unique_and_alike_on_both_backends() {
         "each migration has its own version: {sqlite:?}"
     );
 }
+
+/// SQLite migrations run with foreign keys off and check them afterwards: a database whose
+/// rows break a foreign key is reported, not silently kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_migrate_reports_rows_that_break_a_foreign_key() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("custodian.db").display());
+    let db = Database::connect_with(&url, 1).expect("open");
+    db.migrate().await.expect("migrate");
+    custodian_store_sql::test_support::execute(&db, "PRAGMA foreign_keys = OFF")
+        .await
+        .expect("foreign keys off on the only connection");
+    custodian_store_sql::test_support::execute(
+        &db,
+        "INSERT INTO memberships (team_id, user_id, role, created_at) \
+         VALUES ('no-such-team', 'no-such-user', 'owner', '2026-01-01 00:00:00')",
+    )
+    .await
+    .expect("an orphan row");
+    let outcome = db.migrate().await;
+    assert!(
+        matches!(&outcome, Err(custodian_store_sql::DatabaseError::Migration(m)) if m.contains("memberships")),
+        "{outcome:?}"
+    );
+}
