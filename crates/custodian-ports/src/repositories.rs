@@ -64,7 +64,8 @@ pub trait TeamRepository: Send + Sync {
     /// Replace name, description and tier. `NotFound`; `Conflict(DuplicateName)`.
     async fn update(&self, team: &Team, audit: &AuditEvent) -> Result<(), RepoError>;
     /// Delete the team and its memberships and virtual accounts.
-    /// `NotFound`; `Conflict(TeamNotEmpty)` while it holds secrets, locations or vault connections.
+    /// `NotFound`; `Conflict(TeamNotEmpty)` while it holds secrets, locations, vault connections
+    /// or secret groups.
     async fn delete(&self, id: TeamId, audit: &AuditEvent) -> Result<(), RepoError>;
 }
 

@@ -1,9 +1,9 @@
 //! The secret-group contract suite against the in-memory fake, and checks that the suite
 //! can fail.
 //!
-//! The fake needs teams and an audit trail from other ports; `Directory` below keeps just
-//! users, teams and audit events, and the remaining ports of the `RepoSet` are mocks that
-//! the suite never calls.
+//! The fake takes its teams and its audit trail from the in-memory repositories
+//! (`MemoryRepos`); `Directory` below stands in for them where a test needs an audit trail
+//! that fails.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,27 +11,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use custodian_domain::{
-    AuditEvent, Email, GroupChanges, GroupSecretId, Membership, NewGroupKey, Role, SecretGroup, SecretGroupId, Team,
-    TeamId, TokenRecord, User, UserId, VirtualAccountId,
+    AuditEvent, GroupChanges, GroupSecretId, Membership, NewGroupKey, Role, SecretGroup, SecretGroupId, Team, TeamId,
+    UserId, VirtualAccountId,
 };
 use custodian_ports::{
-    AuditFilter, AuditRepository, DeletedGroup, GroupFilter, GroupKeyDetails, KeyFilter, MockLocationRepository,
-    MockMembershipRepository, MockSecretRepository, MockTokenRepository, MockVaultConnectionRepository,
-    MockVirtualAccountRepository, Page, Paged, RepoError, SecretGroupRepository, TeamRepository, TeamScope,
-    UserRepository,
+    AuditFilter, AuditRepository, DeletedGroup, GroupFilter, GroupKeyDetails, KeyFilter, Page, Paged, RepoError,
+    SecretGroupRepository, TeamRepository, TeamScope,
 };
 use custodian_testkit::contract::secret_groups::{GroupStores, cases};
+use custodian_testkit::memory::MemoryRepos;
 use custodian_testkit::memory_groups::MemorySecretGroups;
-use custodian_testkit::{RepoSet, run_cases};
+use custodian_testkit::run_cases;
 
-/// Users, teams and audit events, enough for the suite; `fail_audit` makes every audit
-/// write fail.
+/// Teams and an audit trail that fails every write.
 #[derive(Default)]
 struct Directory {
-    users: Mutex<HashMap<UserId, User>>,
     teams: Mutex<HashMap<TeamId, Team>>,
-    audit: Mutex<Vec<AuditEvent>>,
-    fail_audit: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -40,26 +35,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn not_in_directory() -> RepoError {
     RepoError::Internal("not kept by the test directory".into())
-}
-
-#[async_trait]
-impl UserRepository for Directory {
-    async fn create(&self, user: &User, _: Option<TokenRecord>, _: &AuditEvent) -> Result<(), RepoError> {
-        lock(&self.users).insert(user.id, user.clone());
-        Ok(())
-    }
-    async fn get(&self, id: UserId) -> Result<User, RepoError> {
-        lock(&self.users).get(&id).cloned().ok_or(RepoError::NotFound)
-    }
-    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
-        Ok(lock(&self.users).values().find(|u| &u.email == email).cloned())
-    }
-    async fn list(&self, _: Page) -> Result<Paged<User>, RepoError> {
-        Err(not_in_directory())
-    }
-    async fn count(&self) -> Result<u64, RepoError> {
-        Ok(lock(&self.users).len() as u64)
-    }
 }
 
 #[async_trait]
@@ -87,52 +62,18 @@ impl TeamRepository for Directory {
 
 #[async_trait]
 impl AuditRepository for Directory {
-    async fn record(&self, event: &AuditEvent) -> Result<(), RepoError> {
-        if self.fail_audit {
-            return Err(RepoError::Unavailable("audit trail down".into()));
-        }
-        lock(&self.audit).push(event.clone());
-        Ok(())
+    async fn record(&self, _: &AuditEvent) -> Result<(), RepoError> {
+        Err(RepoError::Unavailable("audit trail down".into()))
     }
-    async fn list(&self, team: TeamId, filter: &AuditFilter, page: Page) -> Result<Paged<AuditEvent>, RepoError> {
-        let events: Vec<AuditEvent> = lock(&self.audit)
-            .iter()
-            .rev()
-            .filter(|e| e.team_id == Some(team))
-            .filter(|e| filter.resource_type.is_none_or(|r| r == e.resource_type))
-            .cloned()
-            .collect();
-        let total = events.len() as u64;
-        let items = events
-            .into_iter()
-            .skip(usize::try_from(page.offset).expect("an offset that fits"))
-            .take(page.limit as usize)
-            .collect();
-        Ok(Paged { items, total })
-    }
-}
-
-fn repo_set(directory: Arc<Directory>) -> RepoSet {
-    RepoSet {
-        users: directory.clone(),
-        teams: directory.clone(),
-        memberships: Arc::new(MockMembershipRepository::new()),
-        virtual_accounts: Arc::new(MockVirtualAccountRepository::new()),
-        tokens: Arc::new(MockTokenRepository::new()),
-        secrets: Arc::new(MockSecretRepository::new()),
-        locations: Arc::new(MockLocationRepository::new()),
-        vault_connections: Arc::new(MockVaultConnectionRepository::new()),
-        audit: directory,
+    async fn list(&self, _: TeamId, _: &AuditFilter, _: Page) -> Result<Paged<AuditEvent>, RepoError> {
+        Err(not_in_directory())
     }
 }
 
 fn memory_stores() -> GroupStores {
-    let directory = Arc::new(Directory::default());
-    let groups = Arc::new(MemorySecretGroups::new(directory.clone(), directory.clone()));
-    GroupStores {
-        repos: repo_set(directory),
-        groups,
-    }
+    let repos = MemoryRepos::new().repo_set();
+    let groups = Arc::new(MemorySecretGroups::new(repos.teams.clone(), repos.audit.clone()));
+    GroupStores { repos, groups }
 }
 
 #[tokio::test]
@@ -175,13 +116,10 @@ fn the_suite_covers_every_method_of_the_port() {
 /// A fake whose audit trail is down writes nothing at all.
 #[tokio::test]
 async fn memory_groups_write_nothing_when_the_audit_event_cannot_be_recorded() {
-    let directory = Arc::new(Directory {
-        fail_audit: true,
-        ..Directory::default()
-    });
+    let directory = Arc::new(Directory::default());
     let groups = MemorySecretGroups::new(directory.clone(), directory.clone());
     let team = sample_team();
-    directory.teams.lock().unwrap().insert(team.id, team.clone());
+    lock(&directory.teams).insert(team.id, team.clone());
     let group = sample_group(team.id);
     let event = sample_event(team.id);
     let outcome = groups.create(&group, &[], &event).await;
@@ -312,10 +250,13 @@ async fn a_repository_that_ignores_staleness_fails_the_suite() {
         .into_iter()
         .find(|c| c.name == "apply_after_a_version_moved_is_stale_and_writes_nothing")
         .expect("the case exists");
-    let directory = Arc::new(Directory::default());
+    let honest = memory_stores();
     let stores = GroupStores {
-        repos: repo_set(directory.clone()),
-        groups: Arc::new(IgnoresStaleness(MemorySecretGroups::new(directory.clone(), directory))),
+        groups: Arc::new(IgnoresStaleness(MemorySecretGroups::new(
+            honest.repos.teams.clone(),
+            honest.repos.audit.clone(),
+        ))),
+        ..honest
     };
     let outcome = tokio::spawn((case.run)(stores)).await;
     assert!(
