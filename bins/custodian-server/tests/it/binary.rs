@@ -150,3 +150,14 @@ async fn first_start_prints_the_token_once_and_a_restart_keeps_it() {
         "{output:#?}"
     );
 }
+
+#[test]
+fn version_names_the_binary_and_its_version() {
+    let output = Command::new(env!("CARGO_BIN_EXE_custodian"))
+        .arg("--version")
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.trim(), format!("custodian {}", env!("CARGO_PKG_VERSION")));
+}
