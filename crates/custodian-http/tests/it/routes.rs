@@ -59,8 +59,8 @@ async fn world() -> World {
     // An operator outside the database creates the first admin, as the server's first start does.
     let operator = Subject::User {
         id: UserId::from_uuid(UuidV7Ids.new_id()),
-        email: Email::parse_at("email", "operator@localhost").unwrap(),
-        display_name: DisplayName::parse_at("display_name", "Operator").unwrap(),
+        email: Email::parse_at("email", "operator@localhost").expect("a valid email"),
+        display_name: DisplayName::parse_at("display_name", "Operator").expect("a valid name"),
         tenant_admin: true,
     };
     let (user, issued) = custodian
@@ -74,7 +74,7 @@ async fn world() -> World {
             },
         )
         .await
-        .unwrap();
+        .expect("the first admin is created");
     World {
         admin: Subject::User {
             id: user.id,
