@@ -1,0 +1,163 @@
+//! The built `custodian` binary: first start prints the token once, SIGTERM stops it, and a
+//! restart on the same data directory keeps the token working without printing a new one.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tempfile::TempDir;
+
+/// A running `custodian serve` and every stderr line it has written so far.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn forward(stderr: ChildStderr, tx: mpsc::Sender<String>) {
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+impl Server {
+    /// Start it and read stderr until a line contains `ready_line`.
+    fn start(data_dir: &Path, port: u16, ready_line: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_custodian"))
+            .arg("serve")
+            .env("CUSTODIAN_DATA_DIR", data_dir)
+            .env("CUSTODIAN_BIND", format!("127.0.0.1:{port}"))
+            .env_remove("CUSTODIAN_DATABASE_URL")
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let (tx, lines) = mpsc::channel();
+        forward(child.stderr.take().expect("stderr is piped"), tx);
+        let mut server = Server {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        server.wait_for(ready_line);
+        server
+    }
+
+    /// Read stderr until a line contains `needle`.
+    fn wait_for(&mut self, needle: &str) {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no {needle:?} in {:#?}", self.seen));
+            let found = line.contains(needle);
+            self.seen.push(line);
+            if found {
+                return;
+            }
+        }
+    }
+
+    /// Every `cus_…` token the output holds.
+    fn tokens(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == '"'))
+            .filter(|w| w.starts_with("cus_"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// SIGTERM, then wait for a clean exit; the rest of stderr is collected.
+    fn terminate(mut self) -> Vec<String> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("the server exits");
+        assert!(exit.success(), "{exit:?}: {:#?}", self.seen);
+        self.seen.extend(self.lines.iter());
+        self.seen
+    }
+}
+
+async fn me(port: u16, token: &str) -> (StatusCode, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+#[tokio::test]
+async fn first_start_prints_the_token_once_and_a_restart_keeps_it() {
+    let dir = TempDir::new().unwrap();
+    let data_dir = dir.path().join("data");
+    let port = free_port();
+
+    // The token message follows the "listening" log line.
+    let first = Server::start(&data_dir, port, "Try it:");
+    let tokens = first.tokens();
+    let token = tokens
+        .first()
+        .expect("the first start prints the admin's token")
+        .clone();
+    assert!(tokens.iter().all(|t| *t == token), "one token only: {tokens:?}");
+    assert!(first.seen.iter().any(|l| l.contains("shown only this once")));
+    let (status, body) = me(port, &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["email"], "admin@localhost");
+    let (status, _) = me(port, "cus_wrong").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let output = first.terminate();
+    // Even at debug level the token appears only in the one printed message.
+    let holding: Vec<&String> = output.iter().filter(|l| l.contains(&token)).collect();
+    assert_eq!(holding.len(), 2, "the token line and the curl example: {holding:#?}");
+    assert!(holding.iter().all(|l| !l.contains("INFO") && !l.contains("DEBUG")));
+
+    let second = Server::start(&data_dir, port, "listening");
+    let (status, body) = me(port, &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["email"], "admin@localhost");
+    let output = second.terminate();
+    assert!(
+        output
+            .iter()
+            .all(|l| !l.contains("cus_") && !l.contains("shown only this once")),
+        "{output:#?}"
+    );
+}
+
+#[test]
+fn version_names_the_binary_and_its_version() {
+    let output = Command::new(env!("CARGO_BIN_EXE_custodian"))
+        .arg("--version")
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.trim(), format!("custodian {}", env!("CARGO_PKG_VERSION")));
+}

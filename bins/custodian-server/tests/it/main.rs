@@ -1,0 +1,4 @@
+//! The server end to end: in process through `Application`, and as the built binary.
+
+mod application;
+mod binary;

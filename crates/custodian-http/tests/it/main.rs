@@ -1,0 +1,3 @@
+//! The routes over the core and the in-memory repositories, through actix's test service.
+
+mod routes;

@@ -1,0 +1,220 @@
+//! `/healthz`, `/readyz` and `/v1/me`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{App, test, web};
+use chrono::{Duration, Utc};
+use custodian_core::{Custodian, NewTeamInput, NewUserInput, NewVirtualAccountInput, Ports, Settings};
+use custodian_crypto::{TokenHasher, generate_token};
+use custodian_domain::{DisplayName, Email, RequestContext, Subject, TokenDigest, UserId};
+use custodian_http::{ApiState, configure};
+use custodian_ports::{IdGenerator, MockUserRepository, RepoError, SystemClock, TokenIssuer, UuidV7Ids};
+use custodian_testkit::memory::MemoryRepos;
+use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
+use custodian_testkit::memory_store::MemoryCredentialStore;
+use secrecy::{ExposeSecret, SecretString};
+
+struct Tokens(TokenHasher);
+
+impl TokenIssuer for Tokens {
+    fn generate(&self) -> SecretString {
+        generate_token()
+    }
+
+    fn digest(&self, token: &str) -> TokenDigest {
+        TokenDigest(self.0.digest(token))
+    }
+}
+
+/// The routes over in-memory ports, with a stored tenant admin and its token.
+struct World {
+    state: ApiState,
+    admin: Subject,
+    admin_token: SecretString,
+}
+
+async fn world() -> World {
+    let repos = MemoryRepos::new();
+    let set = repos.repo_set();
+    let ports = Ports {
+        users: set.users.clone(),
+        teams: set.teams,
+        memberships: set.memberships,
+        virtual_accounts: set.virtual_accounts,
+        tokens: set.tokens,
+        secrets: set.secrets,
+        locations: set.locations,
+        vault_connections: set.vault_connections,
+        audit: set.audit,
+        credential_store: Arc::new(MemoryCredentialStore::default()),
+        cleanup: Arc::new(MemoryCleanupQueue::default()),
+        vault_providers: HashMap::new(),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(UuidV7Ids),
+        token_issuer: Arc::new(Tokens(TokenHasher::new([9; 32]))),
+    };
+    let custodian = Custodian::new(ports, Settings::default());
+    // An operator outside the database creates the first admin, as the server's first start does.
+    let operator = Subject::User {
+        id: UserId::from_uuid(UuidV7Ids.new_id()),
+        email: Email::parse_at("email", "operator@localhost").expect("a valid email"),
+        display_name: DisplayName::parse_at("display_name", "Operator").expect("a valid name"),
+        tenant_admin: true,
+    };
+    let (user, issued) = custodian
+        .create_user(
+            &operator,
+            &RequestContext::default(),
+            NewUserInput {
+                email: Some("admin@example.com".into()),
+                display_name: Some("Ada Admin".into()),
+                tenant_admin: true,
+            },
+        )
+        .await
+        .expect("the first admin is created");
+    World {
+        admin: Subject::User {
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            tenant_admin: true,
+        },
+        admin_token: issued.token,
+        state: ApiState {
+            custodian,
+            readiness: set.users,
+        },
+    }
+}
+
+macro_rules! service {
+    ($state:expr) => {
+        test::init_service(App::new().app_data(web::Data::new($state)).configure(configure)).await
+    };
+}
+
+#[actix_web::test]
+async fn healthz_and_readyz_answer_ok() {
+    let w = world().await;
+    let app = service!(w.state);
+    for path in ["/healthz", "/readyz"] {
+        let response = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["status"], "ok");
+    }
+}
+
+#[actix_web::test]
+async fn readyz_is_503_when_the_database_does_not_answer() {
+    let w = world().await;
+    let mut users = MockUserRepository::new();
+    users
+        .expect_count()
+        .returning(|| Err(RepoError::Unavailable("connection refused".into())));
+    let app = service!(ApiState {
+        custodian: w.state.custodian,
+        readiness: Arc::new(users),
+    });
+    let response = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = test::read_body_json(response).await;
+    assert_eq!(body["code"], "service_unavailable");
+    // Health does not depend on the database.
+    let response = test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn me_needs_a_bearer_token_the_core_accepts() {
+    let w = world().await;
+    let token = w.admin_token.expose_secret().to_owned();
+    let app = service!(w.state);
+    let refused = [
+        None,
+        Some("Bearer".to_owned()),
+        Some("Bearer ".to_owned()),
+        Some("Bearer cus_unknown".to_owned()),
+        Some(format!("Token {token}")),
+        Some(format!("Bearer {token}x")),
+    ];
+    for authorization in refused {
+        let mut request = test::TestRequest::get().uri("/v1/me");
+        if let Some(value) = &authorization {
+            request = request.insert_header((header::AUTHORIZATION, value.as_str()));
+        }
+        let response = test::call_service(&app, request.to_request()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{authorization:?}");
+        assert_eq!(response.headers().get(header::WWW_AUTHENTICATE).unwrap(), "Bearer");
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["code"], "unauthenticated");
+        assert!(!body.to_string().contains(&token));
+    }
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/v1/me")
+            .insert_header((header::AUTHORIZATION, format!("bearer {token}")))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = test::read_body_json(response).await;
+    assert_eq!(body["type"], "user");
+    assert_eq!(body["email"], "admin@example.com");
+    assert_eq!(body["display_name"], "Ada Admin");
+    assert_eq!(body["tenant_admin"], true);
+    assert_eq!(body["teams"], serde_json::json!([]));
+}
+
+#[actix_web::test]
+async fn me_of_a_virtual_account_names_it_and_has_no_email() {
+    let w = world().await;
+    let ctx = RequestContext::default();
+    let custodian = w.state.custodian.clone();
+    let team = custodian
+        .create_team(
+            &w.admin,
+            &ctx,
+            NewTeamInput {
+                name: Some("data-platform".into()),
+                ..NewTeamInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (_, issued) = custodian
+        .create_virtual_account(
+            &w.admin,
+            &ctx,
+            team.id,
+            NewVirtualAccountInput {
+                name: Some("transfer-worker".into()),
+                role: Some("operator".into()),
+                expires_at: Some(Utc::now() + Duration::days(1)),
+            },
+        )
+        .await
+        .unwrap();
+    let app = service!(w.state);
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/v1/me")
+            .insert_header((
+                header::AUTHORIZATION,
+                format!("Bearer {}", issued.token.expose_secret()),
+            ))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = test::read_body_json(response).await;
+    assert_eq!(body["type"], "virtual_account");
+    assert_eq!(body["display_name"], "transfer-worker");
+    assert_eq!(body["tenant_admin"], false);
+    assert!(body.get("email").is_none(), "{body}");
+}
