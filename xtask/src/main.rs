@@ -58,9 +58,16 @@ fn passthrough_args(rest: &[String]) -> &[String] {
 }
 
 /// The workspace root: the parent of this crate's directory.
+///
+/// Read at run time (`cargo run`, hence `cargo xtask`, sets `CARGO_MANIFEST_DIR` for the
+/// process), not only at compile time: checkouts that share one `CARGO_TARGET_DIR` share
+/// the `target/debug/xtask` binary too, and a binary built in another checkout must still
+/// test the checkout it is run from.
 fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.parent().map(Path::to_path_buf).unwrap_or(manifest_dir)
 }
 
 /// The cargo that runs us (`$CARGO`, set by cargo for `cargo run` and tests), so child
