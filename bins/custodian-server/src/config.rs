@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// Where the server listens and keeps its data.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
-    /// `host:port` to listen on (`CUSTODIAN_BIND`, default `127.0.0.1:8080`); port 0 picks
+    /// `host:port` to listen on (`CUSTODIAN_LISTEN`, default `127.0.0.1:8080`); port 0 picks
     /// a free port.
     pub bind: String,
     /// The keyring and the SQLite database live here (`CUSTODIAN_DATA_DIR`, default
@@ -46,7 +46,7 @@ impl Config {
         let database_url = get("CUSTODIAN_DATABASE_URL")
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("custodian.db").display()));
         Self {
-            bind: get("CUSTODIAN_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            bind: get("CUSTODIAN_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,
             database_url,
             tenant_name: get("CUSTODIAN_TENANT_NAME").unwrap_or_else(|| "default".into()),
@@ -78,7 +78,7 @@ mod tests {
     fn the_database_follows_the_data_dir_unless_set() {
         let c = config(&[
             ("CUSTODIAN_DATA_DIR", "/srv/custodian"),
-            ("CUSTODIAN_BIND", "0.0.0.0:9000"),
+            ("CUSTODIAN_LISTEN", "0.0.0.0:9000"),
         ]);
         assert_eq!(c.database_url, "sqlite:///srv/custodian/custodian.db");
         assert_eq!(c.bind, "0.0.0.0:9000");

@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the HTTP API (the default). Configured by `CUSTODIAN_BIND`,
+    /// Serve the HTTP API (the default). Configured by `CUSTODIAN_LISTEN`,
     /// `CUSTODIAN_DATA_DIR`, `CUSTODIAN_DATABASE_URL` and `CUSTODIAN_TENANT_NAME`.
     Serve,
 }

@@ -43,7 +43,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_custodian"))
             .arg("serve")
             .env("CUSTODIAN_DATA_DIR", data_dir)
-            .env("CUSTODIAN_BIND", format!("127.0.0.1:{port}"))
+            .env("CUSTODIAN_LISTEN", format!("127.0.0.1:{port}"))
             .env_remove("CUSTODIAN_DATABASE_URL")
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
