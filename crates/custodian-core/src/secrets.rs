@@ -80,9 +80,32 @@ impl Custodian {
         )
     }
 
+    /// SPEC §8's order for a new credential version: store `value` as `version` of `key`,
+    /// then run `commit` (the row that points at it, with its audit event). When the commit
+    /// fails, the version is removed again, so no row ever points at missing credentials.
+    pub(crate) async fn store_then_commit<T, Commit>(
+        &self,
+        key: &CredentialKey,
+        version: i64,
+        value: &SecretString,
+        commit: impl FnOnce() -> Commit,
+    ) -> Result<T, CoreError>
+    where
+        Commit: Future<Output = Result<T, RepoError>>,
+    {
+        self.ports.credential_store.put(key, version, value).await?;
+        match commit().await {
+            Ok(committed) => Ok(committed),
+            Err(error) => {
+                self.discard_version(key, version).await;
+                Err(error.into())
+            }
+        }
+    }
+
     /// Remove a credential version whose row was not committed. A failure leaves an
     /// orphan that no row points at (harmless, removed by `custodian gc`); it is logged.
-    pub(crate) async fn discard_version(&self, key: &CredentialKey, version: i64) {
+    async fn discard_version(&self, key: &CredentialKey, version: i64) {
         if let Err(error) = self.ports.credential_store.delete_version(key, version).await {
             tracing::error!(%key, version, %error, "could not remove uncommitted credentials; left for `custodian gc`");
         }
@@ -159,15 +182,10 @@ impl Custodian {
         let limit = self.limit(tier, custodian_domain::LimitKind::StorageSecrets);
         let audit = self.secret_event(subject, ctx, AuditAction::Create, &secret, Outcome::Success);
         if let Some(credentials) = credentials {
-            let key = credential_key(&secret);
-            self.ports
-                .credential_store
-                .put(&key, secret.credentials_version, &credentials.to_payload())
+            let commit = || self.ports.secrets.create(&secret, limit, &audit);
+            let payload = credentials.to_payload();
+            self.store_then_commit(&credential_key(&secret), secret.credentials_version, &payload, commit)
                 .await?;
-            if let Err(error) = self.ports.secrets.create(&secret, limit, &audit).await {
-                self.discard_version(&key, secret.credentials_version).await;
-                return Err(error.into());
-            }
         } else {
             self.ports.secrets.create(&secret, limit, &audit).await?;
         }
@@ -271,15 +289,10 @@ impl Custodian {
         next.credentials_version = expected + 1;
         next.credentials_updated_at = now;
         let key = credential_key(&next);
-        self.ports
-            .credential_store
-            .put(&key, next.credentials_version, &credentials.to_payload())
-            .await?;
         let audit = self.secret_event(subject, ctx, AuditAction::Rotate, &next, Outcome::Success);
-        if let Err(error) = self.ports.secrets.update(&next, expected, &audit).await {
-            self.discard_version(&key, next.credentials_version).await;
-            return Err(error.into());
-        }
+        let commit = || self.ports.secrets.update(&next, expected, &audit);
+        self.store_then_commit(&key, next.credentials_version, &credentials.to_payload(), commit)
+            .await?;
         self.clean_up_after_commit(&key, CleanupTask::PruneBelow(next.credentials_version))
             .await;
         Ok(next)

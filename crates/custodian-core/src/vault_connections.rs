@@ -81,17 +81,16 @@ impl Custodian {
             updated_at: now,
             updated_by: subject.id(),
         };
-        let key = connection_key(&connection);
-        self.ports
-            .credential_store
-            .put(&key, connection.secret_version, new.secret.expose())
-            .await?;
         let audit = self.connection_event(subject, ctx, AuditAction::Create, &connection, Outcome::Success);
         let limit = self.limit(tier, LimitKind::VaultConnections);
-        if let Err(error) = self.ports.vault_connections.create(&connection, limit, &audit).await {
-            self.discard_version(&key, connection.secret_version).await;
-            return Err(error.into());
-        }
+        let commit = || self.ports.vault_connections.create(&connection, limit, &audit);
+        self.store_then_commit(
+            &connection_key(&connection),
+            connection.secret_version,
+            new.secret.expose(),
+            commit,
+        )
+        .await?;
         Ok(connection)
     }
 
@@ -195,15 +194,10 @@ impl Custodian {
         next.updated_at = self.now();
         next.updated_by = subject.id();
         let key = connection_key(&next);
-        self.ports
-            .credential_store
-            .put(&key, next.secret_version, rotation.secret.expose())
-            .await?;
         let audit = self.connection_event(subject, ctx, AuditAction::Rotate, &next, Outcome::Success);
-        if let Err(error) = self.ports.vault_connections.update(&next, expected, &audit).await {
-            self.discard_version(&key, next.secret_version).await;
-            return Err(error.into());
-        }
+        let commit = || self.ports.vault_connections.update(&next, expected, &audit);
+        self.store_then_commit(&key, next.secret_version, rotation.secret.expose(), commit)
+            .await?;
         self.clean_up_after_commit(&key, CleanupTask::PruneBelow(next.secret_version))
             .await;
         Ok(next)

@@ -94,6 +94,17 @@ fn is_busy(info: &dyn DatabaseErrorInformation) -> bool {
     message.contains("database is locked") || message.contains("database is busy")
 }
 
+/// For a delete that a foreign key can refuse: the referencing rows appeared after the
+/// in-use check, so the refusal is the port's `Conflict(kind)`, not a `NotFound`.
+pub(crate) fn foreign_key_means(kind: ConflictKind) -> impl Fn(diesel::result::Error) -> DbError {
+    move |error| match error {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
+            RepoError::Conflict(kind).into()
+        }
+        other => other.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

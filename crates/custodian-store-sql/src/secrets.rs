@@ -18,7 +18,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::convert::{checked, count, db_time, id_text, page_bounds, parse_id, parse_text, utc};
 use crate::db::{Conn, Database, check_limit, transaction, with_conn};
-use crate::error::DbError;
+use crate::error::{DbError, foreign_key_means};
 use crate::schema::{locations, storage_secrets, vault_connections};
 use crate::search::{contains_pattern, lower};
 
@@ -348,7 +348,7 @@ impl SecretRepository for SqlSecretRepository {
             diesel::delete(storage_secrets::table.filter(storage_secrets::id.eq(&id)))
                 .execute(conn)
                 .await
-                .map_err(in_use_on_foreign_key)?;
+                .map_err(foreign_key_means(ConflictKind::SecretInUse))?;
             conn.insert_audit(&audit).await?;
             row.into_secret()
         })
@@ -364,16 +364,5 @@ impl SecretRepository for SqlSecretRepository {
                 .await?;
             Ok(count(held))
         })
-    }
-}
-
-/// A location inserted since the check still holds the secret: the foreign key refuses the
-/// delete, which is the same `SecretInUse`.
-fn in_use_on_foreign_key(e: diesel::result::Error) -> DbError {
-    match e {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
-            RepoError::Conflict(ConflictKind::SecretInUse).into()
-        }
-        other => other.into(),
     }
 }

@@ -16,7 +16,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::convert::{checked, count, db_time, id_text, page_bounds, parse_id, parse_text, utc, utc_opt};
 use crate::db::{Conn, Database, check_limit, transaction, with_conn};
-use crate::error::DbError;
+use crate::error::{DbError, foreign_key_means};
 use crate::schema::{storage_secrets, vault_connections};
 
 const T: &str = "vault_connections";
@@ -300,12 +300,7 @@ impl VaultConnectionRepository for SqlVaultConnectionRepository {
             diesel::delete(vault_connections::table.filter(vault_connections::id.eq(&id)))
                 .execute(conn)
                 .await
-                .map_err(|e| match e {
-                    diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
-                        DbError::from(RepoError::Conflict(ConflictKind::VaultConnectionInUse))
-                    }
-                    other => DbError::from(other),
-                })?;
+                .map_err(foreign_key_means(ConflictKind::VaultConnectionInUse))?;
             conn.insert_audit(&audit).await?;
             row.into_connection()
         })
