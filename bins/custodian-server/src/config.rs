@@ -33,6 +33,18 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
+    /// The defaults over `data_dir`, listening on a free loopback port: what tests and
+    /// embedders start from (`Config { database_url, ..Config::for_data_dir(dir) }`).
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            bind: "127.0.0.1:0".into(),
+            database_url: format!("sqlite://{}", data_dir.join("custodian.db").display()),
+            data_dir,
+            tenant_name: "default".into(),
+        }
+    }
+
     /// The configuration of the process environment.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())

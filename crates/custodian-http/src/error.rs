@@ -10,6 +10,7 @@ use custodian_core::CoreError;
 use custodian_domain::ValidationErrors;
 use custodian_ports::VaultError;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A use case's error on its way to the client. Never holds a credential, token or
 /// secret value (neither does [`CoreError`]).
@@ -28,43 +29,53 @@ impl fmt::Display for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct FieldDetail<'a> {
-    loc: &'a [String],
-    msg: &'a str,
+/// One failing field of a 422 answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FieldDetail {
+    /// Where the field is: `["body", "credentials", "access_key_id"]`, `["query", "limit"]`.
+    loc: Vec<String>,
+    /// What is wrong, in a sentence.
+    msg: String,
+    /// The rule that failed (`missing`, `too_long`, `extra_forbidden`, …).
     #[serde(rename = "type")]
-    kind: &'a str,
+    kind: String,
 }
 
-#[derive(Serialize)]
-struct ValidationBody<'a> {
-    detail: Vec<FieldDetail<'a>>,
+/// A 422 answer: every failing field at once.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ValidationBody {
+    detail: Vec<FieldDetail>,
 }
 
-#[derive(Serialize)]
-struct LinkedLocationBody {
+/// A location that blocks a change of a secret's type.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LinkedLocationBody {
     id: String,
     name: String,
     location_type: &'static str,
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
+/// Every error but 422: a sentence and a stable code.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong, in a sentence.
     detail: String,
+    /// A stable `snake_case` code (`not_found`, `forbidden`, `tier_limit_exceeded`, …).
     code: &'static str,
+    /// With `location_type_mismatch`: the locations that block the change.
     #[serde(skip_serializing_if = "Option::is_none")]
     locations: Option<Vec<LinkedLocationBody>>,
 }
 
-fn validation_body(errors: &ValidationErrors) -> ValidationBody<'_> {
+fn validation_body(errors: &ValidationErrors) -> ValidationBody {
     ValidationBody {
         detail: errors
             .errors()
             .iter()
             .map(|e| FieldDetail {
-                loc: &e.loc,
-                msg: &e.msg,
-                kind: e.kind,
+                loc: e.loc.clone(),
+                msg: e.msg.clone(),
+                kind: e.kind.to_owned(),
             })
             .collect(),
     }

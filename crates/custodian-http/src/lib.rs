@@ -1,22 +1,46 @@
-//! Custodian's HTTP API: `GET /healthz`, `GET /readyz` and the `/v1` routes (SPEC §5).
+//! Custodian's HTTP API: the `/v1` routes of SPEC §5, the `/api/svc/v1` routes of SPEC §6,
+//! `GET /healthz`, `GET /readyz` and `GET /openapi.json`.
 //!
 //! The routes read an [`ApiState`] from the application data: register it with
 //! `App::new().app_data(web::Data::new(state)).configure(custodian_http::configure)`.
+//!
+//! **Architecture Invariant:** a handler parses the request into the core's input types,
+//! calls one use case of [`Custodian`] with the authenticated caller, and turns the result
+//! into the response body. Authorization, validation rules and audit events belong to the
+//! core; this crate only maps shapes and errors.
+//!
+//! Each module owns a group of routes: its `configure` registers them (full paths) and its
+//! `Doc` lists them for the OpenAPI document, which [`openapi`] merges.
 
+mod audit;
 mod auth;
 mod error;
+pub mod extract;
+mod locations;
+mod me;
+mod members;
+pub mod pagination;
+mod personal_tokens;
+mod secrets;
+mod service;
+mod teams;
+mod users;
+mod vault_connections;
+mod virtual_accounts;
 
 use std::fmt;
 use std::sync::Arc;
 
-use actix_web::{HttpResponse, web};
-use custodian_core::{Custodian, Me};
-use custodian_domain::Subject;
+use actix_web::web;
+use custodian_core::Custodian;
 use custodian_ports::UserRepository;
-use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 pub use auth::Authenticated;
 pub use error::ApiError;
+pub(crate) use error::{ErrorBody, ValidationBody};
+pub use extract::{ApiJson, ApiQuery, BodyError, MAX_BODY_BYTES};
 
 /// What the handlers share: the core's facade and a cheap read for readiness.
 #[derive(Clone)]
@@ -37,92 +61,58 @@ impl fmt::Debug for ApiState {
 
 /// Register every route. The application must hold a `web::Data<ApiState>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .service(web::scope("/v1").route("/me", web::get().to(me)));
+    cfg.configure(service::configure)
+        .configure(me::configure)
+        .configure(users::configure)
+        .configure(teams::configure)
+        .configure(members::configure)
+        .configure(virtual_accounts::configure)
+        .configure(personal_tokens::configure)
+        .configure(secrets::configure)
+        .configure(locations::configure)
+        .configure(vault_connections::configure)
+        .configure(audit::configure);
 }
 
-#[derive(Serialize)]
-struct Status {
-    status: &'static str,
-}
+/// The document's frame: title, version and the bearer scheme every `/v1` route uses.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Custodian", description = "Storage secrets, vault connections and secret groups."),
+    modifiers(&BearerScheme),
+    components(schemas(ErrorBody, ValidationBody)),
+)]
+struct ApiDoc;
 
-/// The process is up.
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Status { status: "ok" })
-}
+struct BearerScheme;
 
-/// The database answers a cheap read; 503 `service_unavailable` otherwise.
-async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    state
-        .readiness
-        .count()
-        .await
-        .map_err(|e| ApiError::from(custodian_core::CoreError::from(e)))?;
-    Ok(HttpResponse::Ok().json(Status { status: "ok" }))
-}
-
-/// One team of the caller, as `GET /v1/me` lists it.
-#[derive(Debug, Serialize)]
-struct MeTeam {
-    id: String,
-    name: String,
-    role: &'static str,
-}
-
-/// The body of `GET /v1/me`.
-#[derive(Debug, Serialize)]
-struct MeResponse {
-    id: String,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<String>,
-    display_name: String,
-    tenant_admin: bool,
-    teams: Vec<MeTeam>,
-}
-
-impl From<Me> for MeResponse {
-    fn from(me: Me) -> Self {
-        let teams = me
-            .teams
-            .into_iter()
-            .map(|(team, role)| MeTeam {
-                id: team.id.to_string(),
-                name: team.name.as_str().to_owned(),
-                role: role.as_str(),
-            })
-            .collect();
-        let kind = me.subject.kind().as_str();
-        match me.subject {
-            Subject::User {
-                id,
-                email,
-                display_name,
-                tenant_admin,
-            } => MeResponse {
-                id: id.to_string(),
-                kind,
-                email: Some(email.as_str().to_owned()),
-                display_name: display_name.as_str().to_owned(),
-                tenant_admin,
-                teams,
-            },
-            Subject::VirtualAccount { id, name, .. } => MeResponse {
-                id: id.to_string(),
-                kind,
-                email: None,
-                display_name: name.as_str().to_owned(),
-                tenant_admin: false,
-                teams,
-            },
-        }
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
-/// `GET /v1/me`: the caller and their teams.
-async fn me(state: web::Data<ApiState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
-    let me = state.custodian.me(&caller.subject).await?;
-    Ok(HttpResponse::Ok().json(MeResponse::from(me)))
+/// The OpenAPI 3.1 document of every route, generated from the handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    for part in [
+        service::Doc::openapi(),
+        me::Doc::openapi(),
+        users::Doc::openapi(),
+        teams::Doc::openapi(),
+        members::Doc::openapi(),
+        virtual_accounts::Doc::openapi(),
+        personal_tokens::Doc::openapi(),
+        secrets::Doc::openapi(),
+        locations::Doc::openapi(),
+        vault_connections::Doc::openapi(),
+        audit::Doc::openapi(),
+    ] {
+        doc.merge(part);
+    }
+    doc
 }

@@ -8,13 +8,7 @@ use secrecy::ExposeSecret;
 use tempfile::TempDir;
 
 fn config(dir: &TempDir) -> Config {
-    let data_dir = dir.path().join("data");
-    Config {
-        bind: "127.0.0.1:0".into(),
-        database_url: format!("sqlite://{}", data_dir.join("custodian.db").display()),
-        data_dir,
-        tenant_name: "default".into(),
-    }
+    Config::for_data_dir(dir.path().join("data"))
 }
 
 /// Start the server in the background; its base URL and the bootstrap token, if any.

@@ -1,3 +1,5 @@
 //! The routes over the core and the in-memory repositories, through actix's test service.
 
+mod openapi;
 mod routes;
+mod support;

@@ -1,100 +1,18 @@
 //! `/healthz`, `/readyz` and `/v1/me`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{App, test, web};
+use actix_web::test;
 use chrono::{Duration, Utc};
-use custodian_core::{Custodian, NewTeamInput, NewUserInput, NewVirtualAccountInput, Ports, Settings};
-use custodian_crypto::{TokenHasher, generate_token};
-use custodian_domain::{DisplayName, Email, RequestContext, Subject, TokenDigest, UserId};
-use custodian_http::{ApiState, configure};
-use custodian_ports::{IdGenerator, MockUserRepository, RepoError, SystemClock, TokenIssuer, UuidV7Ids};
-use custodian_testkit::memory::MemoryRepos;
-use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
-use custodian_testkit::memory_store::MemoryCredentialStore;
-use secrecy::{ExposeSecret, SecretString};
+use custodian_core::{NewTeamInput, NewVirtualAccountInput};
+use custodian_domain::RequestContext;
+use custodian_http::ApiState;
+use custodian_ports::{MockUserRepository, RepoError};
+use secrecy::ExposeSecret;
 
-struct Tokens(TokenHasher);
-
-impl TokenIssuer for Tokens {
-    fn generate(&self) -> SecretString {
-        generate_token()
-    }
-
-    fn digest(&self, token: &str) -> TokenDigest {
-        TokenDigest(self.0.digest(token))
-    }
-}
-
-/// The routes over in-memory ports, with a stored tenant admin and its token.
-struct World {
-    state: ApiState,
-    admin: Subject,
-    admin_token: SecretString,
-}
-
-async fn world() -> World {
-    let repos = MemoryRepos::new();
-    let set = repos.repo_set();
-    let ports = Ports {
-        users: set.users.clone(),
-        teams: set.teams,
-        memberships: set.memberships,
-        virtual_accounts: set.virtual_accounts,
-        tokens: set.tokens,
-        secrets: set.secrets,
-        locations: set.locations,
-        vault_connections: set.vault_connections,
-        audit: set.audit,
-        credential_store: Arc::new(MemoryCredentialStore::default()),
-        cleanup: Arc::new(MemoryCleanupQueue::default()),
-        vault_providers: HashMap::new(),
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(UuidV7Ids),
-        token_issuer: Arc::new(Tokens(TokenHasher::new([9; 32]))),
-    };
-    let custodian = Custodian::new(ports, Settings::default());
-    // An operator outside the database creates the first admin, as the server's first start does.
-    let operator = Subject::User {
-        id: UserId::from_uuid(UuidV7Ids.new_id()),
-        email: Email::parse_at("email", "operator@localhost").expect("a valid email"),
-        display_name: DisplayName::parse_at("display_name", "Operator").expect("a valid name"),
-        tenant_admin: true,
-    };
-    let (user, issued) = custodian
-        .create_user(
-            &operator,
-            &RequestContext::default(),
-            NewUserInput {
-                email: Some("admin@example.com".into()),
-                display_name: Some("Ada Admin".into()),
-                tenant_admin: true,
-            },
-        )
-        .await
-        .expect("the first admin is created");
-    World {
-        admin: Subject::User {
-            id: user.id,
-            email: user.email,
-            display_name: user.display_name,
-            tenant_admin: true,
-        },
-        admin_token: issued.token,
-        state: ApiState {
-            custodian,
-            readiness: set.users,
-        },
-    }
-}
-
-macro_rules! service {
-    ($state:expr) => {
-        test::init_service(App::new().app_data(web::Data::new($state)).configure(configure)).await
-    };
-}
+use crate::service;
+use crate::support::world;
 
 #[actix_web::test]
 async fn healthz_and_readyz_answer_ok() {

@@ -1,0 +1,333 @@
+//! Request extractors with the API's own error shapes (SPEC §5, §11).
+//!
+//! - [`ApiJson`]: a JSON body of at most [`MAX_BODY_BYTES`] (413 beyond), with
+//!   `Content-Type: application/json` (415 otherwise); a body that does not deserialize
+//!   (unknown field, wrong type, malformed JSON) answers 422 with the failing field's `loc`.
+//! - [`ApiQuery`]: query parameters; a bad one answers 422 under `["query", name]`.
+//! - [`parse_id`]: a path id; one that cannot be an id answers 404, like any id that
+//!   names nothing.
+//!
+//! serde's messages quote the offending value (`invalid type: string "…"`); the messages
+//! built here never do, so a credential sent in the wrong place is not echoed back.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use actix_web::dev::Payload;
+use actix_web::http::{StatusCode, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use custodian_core::CoreError;
+use custodian_domain::{FieldError, ValidationErrors};
+use futures::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+/// The largest request body the API reads (64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A request the API refuses before any use case runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// 413 `payload_too_large`.
+    TooLarge,
+    /// 415 `unsupported_media_type`.
+    NotJson,
+}
+
+#[derive(Serialize)]
+struct BodyErrorBody {
+    detail: String,
+    code: &'static str,
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::TooLarge => write!(f, "the request body is larger than {MAX_BODY_BYTES} bytes"),
+            BodyError::NotJson => f.write_str("the request body must be JSON (Content-Type: application/json)"),
+        }
+    }
+}
+
+impl ResponseError for BodyError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let code = match self {
+            BodyError::TooLarge => "payload_too_large",
+            BodyError::NotJson => "unsupported_media_type",
+        };
+        HttpResponse::build(self.status_code()).json(BodyErrorBody {
+            detail: self.to_string(),
+            code,
+        })
+    }
+}
+
+/// A JSON request body, deserialized with the failing field's path on error.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T> ApiJson<T> {
+    /// The deserialized body.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(req);
+        let too_long = declared_length(req).is_some_and(|n| n > MAX_BODY_BYTES);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if too_long {
+                return Err(BodyError::TooLarge.into());
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk?;
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(BodyError::TooLarge.into());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            if !json {
+                return Err(BodyError::NotJson.into());
+            }
+            decode_body(&body).map(ApiJson).map_err(|e| ApiError::from(e).into())
+        })
+    }
+}
+
+/// Deserialize a JSON body; on failure, a validation error at the failing path.
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CoreError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let failure = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => match de.end() {
+            Ok(()) => return Ok(value),
+            Err(trailing) => (Vec::new(), trailing),
+        },
+        Err(error) => (path_segments(error.path()), error.into_inner()),
+    };
+    let (path, inner) = failure;
+    let mut loc = vec!["body".to_owned()];
+    loc.extend(path);
+    let (kind, msg) = describe(&inner);
+    Err(CoreError::Validation(ValidationErrors::single(field_error(
+        loc, kind, msg,
+    ))))
+}
+
+fn field_error(loc: Vec<String>, kind: &'static str, msg: String) -> FieldError {
+    let parts: Vec<&str> = loc.iter().map(String::as_str).collect();
+    FieldError::new(&parts, kind, msg)
+}
+
+fn path_segments(path: &serde_path_to_error::Path) -> Vec<String> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// A type and message for a serde error that never quote the value that was sent.
+fn describe(error: &serde_json::Error) -> (&'static str, String) {
+    use serde_json::error::Category;
+    let text = error.to_string();
+    // serde_json appends " at line L column C"; the location is of no use to a client.
+    let text = text.split(" at line ").next().unwrap_or("").to_owned();
+    match error.classify() {
+        Category::Syntax | Category::Eof => ("json_invalid", "the body is not valid JSON".to_owned()),
+        Category::Io => ("json_invalid", "the body could not be read".to_owned()),
+        Category::Data => {
+            if let Some(rest) = text.strip_prefix("unknown field ") {
+                let field = rest.split(',').next().unwrap_or("").trim_matches('`');
+                ("extra_forbidden", format!("unknown field `{field}`"))
+            } else if let Some(rest) = text.strip_prefix("missing field ") {
+                let field = rest.trim_matches('`');
+                ("missing", format!("field `{field}` is required"))
+            } else if let Some((_, expected)) = text.rsplit_once(", expected ") {
+                ("type_error", format!("expected {expected}"))
+            } else {
+                ("value_error", "has an invalid value".to_owned())
+            }
+        }
+    }
+}
+
+/// Query parameters, with 422 `["query", name]` when one does not parse.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T> ApiQuery<T> {
+    /// The parsed parameters.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        std::future::ready(decode_query(req.query_string()).map(ApiQuery).map_err(ApiError::from))
+    }
+}
+
+/// Parse a query string; on failure, a validation error under `["query", …]`.
+pub fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, CoreError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(value) => Ok(value),
+        Err(error) => {
+            let mut loc = vec!["query".to_owned()];
+            loc.extend(path_segments(error.path()));
+            let text = error.into_inner().to_string();
+            let (kind, msg) = if let Some(rest) = text.strip_prefix("unknown field ") {
+                let field = rest.split(',').next().unwrap_or("").trim_matches('`').to_owned();
+                if loc.last() != Some(&field) {
+                    loc.push(field.clone());
+                }
+                ("extra_forbidden", format!("unknown parameter `{field}`"))
+            } else if let Some(rest) = text.strip_prefix("missing field ") {
+                let field = rest.trim_matches('`').to_owned();
+                loc.push(field.clone());
+                ("missing", format!("parameter `{field}` is required"))
+            } else {
+                ("type_error", "has an invalid value".to_owned())
+            };
+            Err(CoreError::Validation(ValidationErrors::single(field_error(
+                loc, kind, msg,
+            ))))
+        }
+    }
+}
+
+/// A path id; one that cannot be an id answers 404, as an id that names nothing does.
+pub fn parse_id<T: FromStr>(raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError(CoreError::NotFound))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[allow(dead_code)]
+        name: String,
+        #[allow(dead_code)]
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[allow(dead_code)]
+        count: u32,
+    }
+
+    fn error_of(body: &str) -> FieldError {
+        match decode_body::<Body>(body.as_bytes()) {
+            Err(CoreError::Validation(errors)) => errors.errors()[0].clone(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_path_and_never_quotes_the_value() {
+        let e = error_of(r#"{"name":"n","inner":{"count":"canary-value-7"}}"#);
+        assert_eq!(e.loc, ["body", "inner", "count"]);
+        assert_eq!(e.kind, "type_error");
+        assert!(!e.msg.contains("canary-value-7"), "{}", e.msg);
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let e = error_of(r#"{"name":"n","colour":"red"}"#);
+        assert_eq!(e.kind, "extra_forbidden");
+        assert!(e.msg.contains("colour"), "{}", e.msg);
+    }
+
+    #[test]
+    fn a_missing_field_and_malformed_json_are_validation_errors() {
+        assert_eq!(error_of(r#"{}"#).kind, "missing");
+        let e = error_of(r#"{"name": "secret-canary"#);
+        assert_eq!(e.kind, "json_invalid");
+        assert!(!e.msg.contains("secret-canary"));
+        assert_eq!(error_of(r#"{"name":"n"} trailing"#).kind, "json_invalid");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Query {
+        limit: Option<u32>,
+        search: Option<String>,
+    }
+
+    #[test]
+    fn query_parameters_parse_into_their_types() {
+        let q: Query = decode_query("limit=20&search=a%20b").unwrap();
+        assert_eq!(q.limit, Some(20));
+        assert_eq!(q.search.as_deref(), Some("a b"));
+        let q: Query = decode_query("").unwrap();
+        assert!(q.limit.is_none());
+    }
+
+    #[test]
+    fn a_bad_query_parameter_is_named_under_query() {
+        match decode_query::<Query>("limit=lots") {
+            Err(CoreError::Validation(errors)) => {
+                assert_eq!(errors.errors()[0].loc, ["query", "limit"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match decode_query::<Query>("colour=red") {
+            Err(CoreError::Validation(errors)) => {
+                assert_eq!(errors.errors()[0].loc, ["query", "colour"]);
+                assert_eq!(errors.errors()[0].kind, "extra_forbidden");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
