@@ -2,4 +2,5 @@
 
 mod openapi;
 mod routes;
+mod storage;
 mod support;
