@@ -583,6 +583,19 @@ async fn another_teams_resources_answer_404_and_a_viewer_reads_but_does_not_writ
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // A location in our team cannot use their secret: 422 naming secret_id.
+    let (status, answer) = seen
+        .send(
+            &app,
+            Method::POST,
+            &format!("/v1/teams/{ours}/locations"),
+            &admin,
+            Some(json!({"name": "raw", "location_type": "s3", "bucket_name": "raw", "secret_id": their_id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(locs(&answer), [json!(["body", "secret_id"])]);
+
     // A viewer lists and reads …
     let (status, list) = seen
         .send(&app, Method::GET, &format!("/v1/teams/{ours}/secrets"), &viewer, None)
