@@ -9,7 +9,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::extract::parse_id;
 use crate::pagination::{self, ListBody};
-use crate::teams::{ListQuery, in_body};
+use crate::teams::{ListQuery, in_body, required};
 use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
 #[derive(OpenApi)]
@@ -37,7 +37,9 @@ pub(crate) struct NewMemberBody {
     #[serde(default)]
     user_id: Option<String>,
     /// `viewer`, `operator`, `admin` or `owner` (granting `owner` needs owner).
-    role: String,
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    role: Option<String>,
 }
 
 impl From<NewMemberBody> for AddMemberInput {
@@ -45,7 +47,7 @@ impl From<NewMemberBody> for AddMemberInput {
         AddMemberInput {
             email: body.email,
             user_id: body.user_id,
-            role: Some(body.role),
+            role: body.role,
         }
     }
 }
@@ -55,7 +57,9 @@ impl From<NewMemberBody> for AddMemberInput {
 #[serde(deny_unknown_fields)]
 pub(crate) struct MemberPatchBody {
     /// `viewer`, `operator`, `admin` or `owner` (granting or taking away `owner` needs owner).
-    role: String,
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    role: Option<String>,
 }
 
 /// A member of a team.
@@ -182,15 +186,10 @@ async fn change_member_role(
     let (team_id, user_id) = path.into_inner();
     let team_id: TeamId = parse_id(&team_id)?;
     let user_id: UserId = parse_id(&user_id)?;
+    let role = required(body.into_inner().role, "role")?;
     let custodian = &state.custodian;
     custodian
-        .change_member_role(
-            &caller.subject,
-            &caller.context,
-            team_id,
-            user_id,
-            &body.into_inner().role,
-        )
+        .change_member_role(&caller.subject, &caller.context, team_id, user_id, &role)
         .await
         .map_err(in_body)?;
     let (membership, user) = custodian.get_member(&caller.subject, team_id, user_id).await?;

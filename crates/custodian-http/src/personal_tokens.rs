@@ -32,7 +32,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct NewTokenBody {
     /// 3–36 characters of `[a-z][a-z0-9-]*`.
-    name: String,
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    name: Option<String>,
     /// When the token stops working (RFC 3339, in the future); never when absent.
     #[serde(default)]
     expiration_date: Option<DateTime<Utc>>,
@@ -105,9 +107,10 @@ async fn create_token(
 ) -> Result<HttpResponse, SvcError> {
     let SvcCaller(caller) = caller;
     let body = body.0;
+    let name = crate::teams::required(body.name, "name")?;
     let issued = state
         .custodian
-        .create_personal_token(&caller.subject, &caller.context, &body.name, body.expiration_date)
+        .create_personal_token(&caller.subject, &caller.context, &name, body.expiration_date)
         .await
         .map_err(svc::in_body)?;
     Ok(HttpResponse::Ok().json(CreatedToken {

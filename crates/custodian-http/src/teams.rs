@@ -38,6 +38,21 @@ pub(crate) fn in_body(error: CoreError) -> ApiError {
     }
 }
 
+/// A field the body must hold: 422 `missing` at `["body", field]` when it does not.
+///
+/// Request bodies take every field as optional and leave the "is it there" check to this
+/// function or to the core, so a 422 lists every failing field at once, each at its own
+/// `loc` (serde would stop at the first missing field).
+pub(crate) fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
+    value.ok_or_else(|| {
+        ApiError(CoreError::Validation(ValidationErrors::single(FieldError::new(
+            &["body", field],
+            kind::MISSING,
+            "is required",
+        ))))
+    })
+}
+
 /// `Some(value)` for a field that is present, even as `null` (`Some(None)`); with
 /// `#[serde(default)]`, `None` for a field that is absent.
 pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
@@ -53,7 +68,9 @@ where
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewTeamBody {
     /// 1–255 characters, unique.
-    name: String,
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    name: Option<String>,
     /// At most 2000 characters.
     #[serde(default)]
     description: Option<String>,
@@ -66,7 +83,7 @@ pub(crate) struct NewTeamBody {
 impl From<NewTeamBody> for NewTeamInput {
     fn from(body: NewTeamBody) -> Self {
         NewTeamInput {
-            name: Some(body.name),
+            name: body.name,
             description: body.description,
             tier: body.tier,
         }

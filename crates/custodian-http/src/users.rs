@@ -26,7 +26,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewUserBody {
     /// Unique.
-    email: String,
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    email: Option<String>,
     /// 1–255 characters; the part of the email before `@` when absent.
     #[serde(default)]
     display_name: Option<String>,
@@ -38,7 +40,7 @@ pub(crate) struct NewUserBody {
 impl From<NewUserBody> for NewUserInput {
     fn from(body: NewUserBody) -> Self {
         NewUserInput {
-            email: Some(body.email),
+            email: body.email,
             display_name: body.display_name,
             tenant_admin: body.tenant_admin,
         }

@@ -38,9 +38,13 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewAccountBody {
     /// 1–255 characters, unique in the team.
-    name: String,
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    name: Option<String>,
     /// `viewer`, `operator` or `admin` (never `owner`).
-    role: String,
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    role: Option<String>,
     /// When the account and its tokens stop working (RFC 3339, in the future); never when
     /// absent.
     #[serde(default)]
@@ -50,8 +54,8 @@ pub(crate) struct NewAccountBody {
 impl From<NewAccountBody> for NewVirtualAccountInput {
     fn from(body: NewAccountBody) -> Self {
         NewVirtualAccountInput {
-            name: Some(body.name),
-            role: Some(body.role),
+            name: body.name,
+            role: body.role,
             expires_at: body.expires_at,
         }
     }
