@@ -616,6 +616,23 @@ async fn a_virtual_account_gets_a_token_once_and_regenerates_it_with_a_grace_per
     assert_eq!(status, StatusCode::OK, "{fourth}");
     assert_eq!(me_status(&app, &third_token).await, StatusCode::UNAUTHORIZED);
     let fourth_token = bearer(&fourth["token"]);
+    // An empty JSON request is no body either; a body that is not JSON is refused.
+    let with_type = |content_type: &'static str, payload: &'static str| {
+        test::TestRequest::post()
+            .uri(&regenerate)
+            .insert_header((header::AUTHORIZATION, format!("Bearer {}", bob.expose_secret())))
+            .insert_header((header::CONTENT_TYPE, content_type))
+            .set_payload(payload)
+            .to_request()
+    };
+    let response = test::call_service(&app, with_type("application/json", "")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let fifth: Value = test::read_body_json(response).await;
+    assert_eq!(me_status(&app, &fourth_token).await, StatusCode::UNAUTHORIZED);
+    let fifth_token = bearer(&fifth["token"]);
+    let response = test::call_service(&app, with_type("text/plain", "grace=60")).await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(me_status(&app, &fifth_token).await, StatusCode::OK);
 
     let (status, body) = send(
         &app,
@@ -630,7 +647,7 @@ async fn a_virtual_account_gets_a_token_once_and_regenerates_it_with_a_grace_per
 
     let (status, _) = send(&app, Method::DELETE, &format!("{accounts}/{id}"), Some(&bob), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(me_status(&app, &fourth_token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me_status(&app, &fifth_token).await, StatusCode::UNAUTHORIZED);
     let (status, _) = send(&app, Method::DELETE, &format!("{accounts}/{id}"), Some(&bob), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
