@@ -282,6 +282,19 @@ async fn only_a_tenant_admin_sets_a_teams_tier() {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(team["tier"], "free");
     let path = format!("/v1/teams/{}", team["id"].as_str().unwrap());
+    // A free team has room for one member: its owner.
+    let add_bob = json!({ "email": "bob@example.com", "role": "viewer" });
+    let members = format!("{path}/members");
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        &members,
+        Some(&w.admin_token),
+        Some(add_bob.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], "tier_limit_exceeded");
 
     let (status, body) = send(
         &app,
@@ -321,6 +334,8 @@ async fn only_a_tenant_admin_sets_a_teams_tier() {
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["tier"], "pro");
     assert_eq!(patched["name"], "analytics");
+    let (status, _) = send(&app, Method::POST, &members, Some(&w.admin_token), Some(add_bob)).await;
+    assert_eq!(status, StatusCode::CREATED);
 
     // A tenant admin lists every team, as owner.
     let (_, list) = send(&app, Method::GET, "/v1/teams", Some(&w.admin_token), None).await;
@@ -433,6 +448,16 @@ async fn an_owner_manages_members_and_the_team_keeps_an_owner() {
     let found = locs(&body);
     assert!(found.contains(&json!(["body", "role"])), "{body}");
     assert!(found.contains(&json!(["body", "email"])), "{body}");
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        &members,
+        Some(&bob),
+        Some(json!({ "email": "dan@example.com", "user_id": dan_id, "role": "viewer" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(locs(&body), [json!(["body", "user_id"])]);
 
     // A viewer reads the members but may not change them.
     let (status, list) = send(&app, Method::GET, &members, Some(&carol), None).await;
