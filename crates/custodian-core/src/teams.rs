@@ -327,6 +327,24 @@ impl Custodian {
         Ok(self.ports.memberships.list(team, page).await?)
     }
 
+    /// One member of the team with their user (viewer). `NotFound` when the user is not a
+    /// member.
+    pub async fn get_member(
+        &self,
+        subject: &Subject,
+        team: TeamId,
+        user: UserId,
+    ) -> Result<(Membership, User), CoreError> {
+        self.authorize(subject, team, Action::ReadMembers).await?;
+        let membership = self
+            .ports
+            .memberships
+            .get(team, user)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        Ok((membership, self.ports.users.get(user).await?))
+    }
+
     /// Change a member's role (admin; granting or taking away `owner` needs owner).
     /// `Conflict(LastOwner)` when the team would be left without an owner.
     pub async fn change_member_role(
@@ -1006,6 +1024,35 @@ mod tests {
             .regenerate_virtual_account_token(&alice(), &ctx(), team_id(), account_id(), Some(8 * 24 * 3600))
             .await;
         assert!(matches!(result, Err(CoreError::Validation(e)) if e.has(&["grace_period_seconds"])));
+    }
+
+    #[tokio::test]
+    async fn a_viewer_reads_one_member_with_their_user() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Viewer);
+        mocks.member(team_id(), bob_id(), Role::Admin);
+        mocks
+            .users
+            .expect_get()
+            .withf(|id| *id == bob_id())
+            .returning(|id| Ok(user_record(id, "bob@example.com")));
+        let (membership, user) = mocks.build().get_member(&alice(), team_id(), bob_id()).await.unwrap();
+        assert_eq!(membership.role, Role::Admin);
+        assert_eq!(user.email.as_str(), "bob@example.com");
+    }
+
+    #[tokio::test]
+    async fn a_member_is_not_found_outside_the_team_or_for_a_stranger() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Viewer);
+        mocks.stranger(bob_id());
+        let custodian = mocks.build();
+        let not_a_member = custodian.get_member(&alice(), team_id(), bob_id()).await;
+        assert_eq!(not_a_member, Err(CoreError::NotFound));
+        let other_team = custodian
+            .get_member(&account(other_team_id(), Role::Admin), team_id(), alice_id())
+            .await;
+        assert_eq!(other_team, Err(CoreError::NotFound));
     }
 
     #[tokio::test]
