@@ -14,8 +14,8 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
 
 use crate::extract::parse_id;
+use crate::fields::{parse_query_enum, query_error};
 use crate::pagination::{ListBody, page};
-use crate::secrets::{parse_query_enum, query_error};
 use crate::{ApiError, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
 #[derive(OpenApi)]

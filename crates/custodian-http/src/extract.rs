@@ -143,7 +143,11 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CoreError> {
     let (path, inner) = failure;
     let mut loc = vec!["body".to_owned()];
     loc.extend(path);
-    let (kind, msg) = describe(&inner);
+    let (kind, msg, field) = describe(&inner);
+    // serde names a missing (or unknown) field in its message, not in the path.
+    if let Some(field) = field.filter(|f| loc.last() != Some(f)) {
+        loc.push(field);
+    }
     Err(CoreError::Validation(ValidationErrors::single(field_error(
         loc, kind, msg,
     ))))
@@ -166,26 +170,31 @@ fn path_segments(path: &serde_path_to_error::Path) -> Vec<String> {
         .collect()
 }
 
-/// A type and message for a serde error that never quote the value that was sent.
-fn describe(error: &serde_json::Error) -> (&'static str, String) {
+/// A type and message for a serde error that never quote the value that was sent, and the
+/// field it names when it is about a missing or unknown field.
+fn describe(error: &serde_json::Error) -> (&'static str, String, Option<String>) {
     use serde_json::error::Category;
     let text = error.to_string();
     // serde_json appends " at line L column C"; the location is of no use to a client.
     let text = text.split(" at line ").next().unwrap_or("").to_owned();
     match error.classify() {
-        Category::Syntax | Category::Eof => ("json_invalid", "the body is not valid JSON".to_owned()),
-        Category::Io => ("json_invalid", "the body could not be read".to_owned()),
+        Category::Syntax | Category::Eof => ("json_invalid", "the body is not valid JSON".to_owned(), None),
+        Category::Io => ("json_invalid", "the body could not be read".to_owned(), None),
         Category::Data => {
             if let Some(rest) = text.strip_prefix("unknown field ") {
                 let field = rest.split(',').next().unwrap_or("").trim_matches('`');
-                ("extra_forbidden", format!("unknown field `{field}`"))
+                (
+                    "extra_forbidden",
+                    format!("unknown field `{field}`"),
+                    Some(field.to_owned()),
+                )
             } else if let Some(rest) = text.strip_prefix("missing field ") {
                 let field = rest.trim_matches('`');
-                ("missing", format!("field `{field}` is required"))
+                ("missing", "is required".to_owned(), Some(field.to_owned()))
             } else if let Some((_, expected)) = text.rsplit_once(", expected ") {
-                ("type_error", format!("expected {expected}"))
+                ("type_error", format!("expected {expected}"), None)
             } else {
-                ("value_error", "has an invalid value".to_owned())
+                ("value_error", "has an invalid value".to_owned(), None)
             }
         }
     }
@@ -286,12 +295,16 @@ mod tests {
     fn an_unknown_field_is_named() {
         let e = error_of(r#"{"name":"n","colour":"red"}"#);
         assert_eq!(e.kind, "extra_forbidden");
+        assert_eq!(e.loc, ["body", "colour"]);
         assert!(e.msg.contains("colour"), "{}", e.msg);
     }
 
     #[test]
     fn a_missing_field_and_malformed_json_are_validation_errors() {
-        assert_eq!(error_of(r#"{}"#).kind, "missing");
+        let missing = error_of(r#"{}"#);
+        assert_eq!(missing.kind, "missing");
+        assert_eq!(missing.loc, ["body", "name"]);
+        assert_eq!(error_of(r#"{"name":"n","inner":{}}"#).loc, ["body", "inner", "count"]);
         let e = error_of(r#"{"name": "secret-canary"#);
         assert_eq!(e.kind, "json_invalid");
         assert!(!e.msg.contains("secret-canary"));

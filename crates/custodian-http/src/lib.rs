@@ -16,6 +16,7 @@ mod audit;
 mod auth;
 mod error;
 pub mod extract;
+mod fields;
 mod locations;
 mod me;
 mod members;

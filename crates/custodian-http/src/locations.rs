@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::extract::parse_id;
+use crate::fields::{absent_or_null, in_body, parse_query_enum, query_error};
 use crate::pagination::{ListBody, page};
-use crate::secrets::{SecretTypeName, VerificationBody, absent_or_null, in_body, parse_query_enum, query_error};
+use crate::secrets::{SecretTypeName, VerificationBody};
 use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
 #[derive(OpenApi)]

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::extract::parse_id;
+use crate::fields::{in_body, required};
 use crate::pagination::{self, ListBody};
-use crate::teams::{ListQuery, in_body, required};
+use crate::teams::ListQuery;
 use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
 #[derive(OpenApi)]

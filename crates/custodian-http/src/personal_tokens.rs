@@ -107,7 +107,7 @@ async fn create_token(
 ) -> Result<HttpResponse, SvcError> {
     let SvcCaller(caller) = caller;
     let body = body.0;
-    let name = crate::teams::required(body.name, "name")?;
+    let name = crate::fields::required(body.name, "name")?;
     let issued = state
         .custodian
         .create_personal_token(&caller.subject, &caller.context, &name, body.expiration_date)

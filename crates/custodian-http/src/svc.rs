@@ -221,7 +221,7 @@ pub(crate) struct Empty {}
 
 /// A use case's error on a request body: its failing fields under `body`.
 pub(crate) fn in_body(error: CoreError) -> SvcError {
-    SvcError::from(crate::teams::in_body(error))
+    SvcError::from(crate::fields::in_body(error))
 }
 
 /// The authenticated caller; a refusal answers 401 in this API's shape.

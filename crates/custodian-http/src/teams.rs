@@ -2,12 +2,13 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use custodian_core::{CoreError, NewTeamInput, TeamPatchInput, authz};
-use custodian_domain::{FieldError, Role, Team, TeamId, Tier, ValidationErrors, error::kind};
-use serde::{Deserialize, Deserializer, Serialize};
+use custodian_core::{NewTeamInput, TeamPatchInput, authz};
+use custodian_domain::{FieldError, Role, Team, TeamId, Tier, error::kind};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::extract::parse_id;
+use crate::fields::{absent_or_null, in_body};
 use crate::pagination::{self, ListBody};
 use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
@@ -21,46 +22,6 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/teams/{team_id}", web::get().to(get_team))
         .route("/v1/teams/{team_id}", web::patch().to(update_team))
         .route("/v1/teams/{team_id}", web::delete().to(delete_team));
-}
-
-/// A use case's error on a request body: the core names fields relative to its input
-/// (`["email"]`); the answer names them under `body` (`["body", "email"]`).
-pub(crate) fn in_body(error: CoreError) -> ApiError {
-    match error {
-        CoreError::Validation(errors) => {
-            let mut prefixed = ValidationErrors::new();
-            for e in errors.into_errors() {
-                prefixed.push(e.under("body"));
-            }
-            ApiError(CoreError::Validation(prefixed))
-        }
-        other => ApiError(other),
-    }
-}
-
-/// A field the body must hold: 422 `missing` at `["body", field]` when it does not.
-///
-/// Request bodies take every field as optional and leave the "is it there" check to this
-/// function or to the core, so a 422 lists every failing field at once, each at its own
-/// `loc` (serde would stop at the first missing field).
-pub(crate) fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
-    value.ok_or_else(|| {
-        ApiError(CoreError::Validation(ValidationErrors::single(FieldError::new(
-            &["body", field],
-            kind::MISSING,
-            "is required",
-        ))))
-    })
-}
-
-/// `Some(value)` for a field that is present, even as `null` (`Some(None)`); with
-/// `#[serde(default)]`, `None` for a field that is absent.
-pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// A new team; the caller becomes its owner.
@@ -98,7 +59,7 @@ pub(crate) struct TeamPatchBody {
     #[serde(default)]
     name: Option<String>,
     /// At most 2000 characters; `null` clears it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "absent_or_null")]
     #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     /// `free`, `pro` or `enterprise` (tenant admin only).

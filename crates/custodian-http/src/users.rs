@@ -8,8 +8,9 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
+use crate::fields::in_body;
 use crate::pagination::{self, ListBody};
-use crate::teams::{ListQuery, in_body};
+use crate::teams::ListQuery;
 use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
 #[derive(OpenApi)]

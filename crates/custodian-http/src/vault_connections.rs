@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::extract::parse_id;
+use crate::fields::{absent_or_null, in_body, secret_string};
 use crate::pagination::{ListBody, page};
-use crate::secrets::{VaultTypeName, VerificationBody, absent_or_null, in_body, secret_string};
+use crate::secrets::{VaultTypeName, VerificationBody};
 use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
 #[derive(OpenApi)]
