@@ -11,7 +11,8 @@ use custodian_domain::{
 use std::sync::Arc;
 
 use custodian_ports::{
-    CleanupTask, CredentialKey, CredentialKind, Page, Paged, RepoError, SecretFilter, VaultAccess, VaultProvider,
+    CleanupTask, CredentialKey, CredentialKind, Page, Paged, RepoError, SecretFilter, VaultAccess, VaultError,
+    VaultProvider,
 };
 use secrecy::SecretString;
 
@@ -507,12 +508,17 @@ impl Custodian {
         })
     }
 
-    /// The configured provider of `vault_type`.
-    pub(crate) fn vault_provider(&self, vault_type: VaultType) -> Result<&Arc<dyn VaultProvider>, CoreError> {
+    /// The configured provider of `vault_type`. A deployment without one answers as if the
+    /// provider were unreachable (`vault_unavailable`, naming it), which the caller can
+    /// act on; it is not an internal error.
+    pub(crate) fn vault_provider(&self, vault_type: VaultType) -> Result<&Arc<dyn VaultProvider>, VaultError> {
         self.ports
             .vault_providers
             .get(&vault_type)
-            .ok_or_else(|| CoreError::Internal(format!("no provider is configured for vault type {vault_type}")))
+            .ok_or_else(|| VaultError::Unavailable {
+                provider: vault_type,
+                message: "this deployment has no provider configured for it".into(),
+            })
     }
 }
 

@@ -216,9 +216,12 @@ impl Custodian {
         self.authorize(subject, team, Action::VerifyVaultConnection).await?;
         let connection = self.ports.vault_connections.get(team, id).await?;
         let access = self.vault_access(&connection).await?;
-        let provider = self.vault_provider(connection.vault_type())?;
         let checked_at = self.now();
-        match provider.verify(&access).await {
+        let verified = match self.vault_provider(connection.vault_type()) {
+            Ok(provider) => provider.verify(&access).await,
+            Err(missing) => Err(missing),
+        };
+        match verified {
             Ok(()) => {
                 let mut next = connection.clone();
                 next.last_verified_at = Some(checked_at);
@@ -509,6 +512,32 @@ mod tests {
             .unwrap();
         assert!(!verification.verified);
         assert_eq!(verification.error.unwrap().code, "vault_auth_failed");
+    }
+
+    #[tokio::test]
+    async fn a_vault_type_without_a_provider_is_answered_as_unavailable() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Operator);
+        mocks
+            .vault_connections
+            .expect_get()
+            .returning(|_, _| Ok(doppler_connection()));
+        mocks.store.expect_get().returning(|_, _| Ok(SecretString::from(TOKEN)));
+        mocks
+            .audit
+            .expect_record()
+            .withf(|event| event.outcome == Outcome::Failure && event.detail.as_deref() == Some("vault_unavailable"))
+            .times(1)
+            .returning(|_| Ok(()));
+        let verification = mocks
+            .build()
+            .verify_vault_connection(&alice(), &ctx(), team_id(), vault_id())
+            .await
+            .unwrap();
+        assert!(!verification.verified);
+        let error = verification.error.unwrap();
+        assert_eq!(error.code, "vault_unavailable");
+        assert!(error.message.contains("doppler"), "{}", error.message);
     }
 
     #[tokio::test]

@@ -29,6 +29,10 @@ use crate::ApiError;
 /// The largest request body the API reads (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How much of a too-large body is read and dropped before the 413, so that the client,
+/// still sending, reads the answer instead of a reset connection.
+const DRAIN_LIMIT_BYTES: usize = 4 * 1024 * 1024;
+
 /// A request the API refuses before any use case runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyError {
@@ -111,16 +115,24 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         let too_long = declared_length(req).is_some_and(|n| n > MAX_BODY_BYTES);
         let mut payload = payload.take();
         Box::pin(async move {
-            if too_long {
-                return Err(BodyError::TooLarge.into());
-            }
             let mut body = web::BytesMut::new();
+            let mut read = 0usize;
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk?;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(BodyError::TooLarge.into());
+                read += chunk.len();
+                if too_long || read > MAX_BODY_BYTES {
+                    // Read on (and drop) what the client is still sending, up to a bound:
+                    // closing a socket with unread data resets the connection, and the
+                    // client would never see the 413.
+                    if read > DRAIN_LIMIT_BYTES {
+                        break;
+                    }
+                    continue;
                 }
                 body.extend_from_slice(&chunk);
+            }
+            if too_long || read > MAX_BODY_BYTES {
+                return Err(BodyError::TooLarge.into());
             }
             if !json {
                 return Err(BodyError::NotJson.into());

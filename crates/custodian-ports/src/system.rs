@@ -1,4 +1,4 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use custodian_domain::TokenDigest;
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -25,13 +25,14 @@ pub trait TokenIssuer: Send + Sync {
     fn digest(&self, token: &str) -> TokenDigest;
 }
 
-/// The system clock.
+/// The system clock, to the microsecond: the precision both databases keep, so a time
+/// answered at creation equals the same time read back later.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -42,5 +43,19 @@ pub struct UuidV7Ids;
 impl IdGenerator for UuidV7Ids {
     fn new_id(&self) -> Uuid {
         Uuid::now_v7()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Timelike;
+
+    use super::*;
+
+    #[test]
+    fn the_system_clock_keeps_microseconds_only() {
+        for _ in 0..100 {
+            assert_eq!(SystemClock.now().nanosecond() % 1_000, 0);
+        }
     }
 }
