@@ -30,8 +30,8 @@ fn custodian(data_dir: &Path) -> Command {
 
 fn run(command: &mut Command) -> (Output, String, String) {
     let output = command.output().expect("the binary runs");
-    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
-    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    let stdout = String::from_utf8(output.stdout.clone()).expect("UTF-8 output");
+    let stderr = String::from_utf8(output.stderr.clone()).expect("UTF-8 output");
     (output, stdout, stderr)
 }
 
@@ -288,7 +288,7 @@ impl Served {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the binary starts");
-        let stderr = child.stderr.take().unwrap();
+        let stderr = child.stderr.take().expect("stderr is piped");
         let (tx, lines) = mpsc::channel();
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {

@@ -20,8 +20,8 @@ fn print(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         .expect("the binary runs");
     (
         output.status.success(),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
+        String::from_utf8(output.stdout).expect("UTF-8 output"),
+        String::from_utf8(output.stderr).expect("UTF-8 output"),
     )
 }
 
@@ -33,12 +33,12 @@ fn effective(args: &[&str], env: &[(&str, &str)]) -> toml::Table {
 
 fn write(dir: &TempDir, name: &str, content: &str) -> PathBuf {
     let path = dir.path().join(name);
-    std::fs::write(&path, content).unwrap();
+    std::fs::write(&path, content).expect("a temporary file");
     path
 }
 
 fn text(path: &Path) -> &str {
-    path.to_str().unwrap()
+    path.to_str().expect("a UTF-8 path")
 }
 
 const FILE: &str = r#"
