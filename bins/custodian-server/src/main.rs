@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use custodian_server::{Application, Config, DEFAULT_TEAM, LogFormat, commands};
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 /// A self-hosted secrets service for storage credentials.
 ///
@@ -100,11 +101,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; stdout is for the commands' results.
+/// Logs go to stderr; stdout is for the commands' results. A span's close is a line too:
+/// each request's span closes with its method, route, status and request id (the access
+/// log).
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),

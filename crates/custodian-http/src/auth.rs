@@ -73,3 +73,49 @@ impl FromRequest for Authenticated {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, HttpResponse, test};
+    use tracing_actix_web::TracingLogger;
+
+    use super::*;
+
+    async fn show(req: HttpRequest, id: Option<RequestId>) -> HttpResponse {
+        HttpResponse::Ok().json((request_context(&req).request_id, id.map(|i| i.to_string())))
+    }
+
+    #[actix_web::test]
+    async fn the_request_id_is_the_one_the_tracing_logger_gave() {
+        let app = test::init_service(
+            App::new()
+                .wrap(TracingLogger::default())
+                .route("/", web::get().to(show)),
+        )
+        .await;
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let req = test::TestRequest::get()
+                .uri("/")
+                .insert_header(("x-request-id", "chosen-by-the-client"))
+                .to_request();
+            let (context, logger): (Option<String>, Option<String>) = test::call_and_read_body_json(&app, req).await;
+            assert!(logger.is_some());
+            assert_eq!(context, logger);
+            seen.push(context);
+        }
+        assert_ne!(seen[0], seen[1], "one id per request");
+    }
+
+    #[actix_web::test]
+    async fn without_the_logger_the_client_header_is_used() {
+        let app = test::init_service(App::new().route("/", web::get().to(show))).await;
+        let req = test::TestRequest::get()
+            .uri("/")
+            .insert_header(("x-request-id", "chosen-by-the-client"))
+            .to_request();
+        let (context, logger): (Option<String>, Option<String>) = test::call_and_read_body_json(&app, req).await;
+        assert_eq!(context.as_deref(), Some("chosen-by-the-client"));
+        assert_eq!(logger, None);
+    }
+}
