@@ -438,3 +438,40 @@ async fn serve_on_postgres_logs_json_at_trace_without_secrets_and_stops_on_sigte
         "trace-level logging was on"
     );
 }
+
+#[tokio::test]
+async fn serve_on_sqlite_answers_then_stops_cleanly_on_sigterm() {
+    let dir = TempDir::new().unwrap();
+    let mut command = custodian(&dir.path().join("data"));
+    command.env("CUSTODIAN_LISTEN", "127.0.0.1:0").env("RUST_LOG", "trace");
+    let mut server = Served::start(command);
+    let listening = server.wait_for("the listening line", |l| l.contains("listening address="));
+    let address = listening.split("listening address=").nth(1).unwrap().trim().to_owned();
+    let token_line = server.wait_for("the token", |l| l.trim_start().starts_with("cus_"));
+    let token = token_line.trim().to_owned();
+
+    let me = reqwest::Client::new()
+        .get(format!("http://{address}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let id = me.headers()["x-request-id"].to_str().unwrap().to_owned();
+
+    let lines = server.terminate();
+    assert!(lines.iter().any(|l| l.contains("SIGTERM received")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("stopped")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains(&format!("request_id={id}"))),
+        "the request's span names its id"
+    );
+    // At trace level the token is only in the two lines of the first-start message.
+    let holding: Vec<&String> = lines.iter().filter(|l| l.contains(&token)).collect();
+    assert_eq!(holding.len(), 2, "{holding:#?}");
+    assert!(
+        holding
+            .iter()
+            .all(|l| !l.contains("TRACE") && !l.contains("DEBUG") && !l.contains("INFO"))
+    );
+}
