@@ -2,3 +2,5 @@
 
 mod application;
 mod binary;
+mod commands;
+mod config_file;
