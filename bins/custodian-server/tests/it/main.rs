@@ -2,3 +2,7 @@
 
 mod application;
 mod binary;
+mod canary;
+mod flow;
+mod matrix;
+mod support;
