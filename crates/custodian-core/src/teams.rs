@@ -327,6 +327,24 @@ impl Custodian {
         Ok(self.ports.memberships.list(team, page).await?)
     }
 
+    /// One member of the team with their user (viewer). `NotFound` when the user is not a
+    /// member.
+    pub async fn get_member(
+        &self,
+        subject: &Subject,
+        team: TeamId,
+        user: UserId,
+    ) -> Result<(Membership, User), CoreError> {
+        self.authorize(subject, team, Action::ReadMembers).await?;
+        let membership = self
+            .ports
+            .memberships
+            .get(team, user)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        Ok((membership, self.ports.users.get(user).await?))
+    }
+
     /// Change a member's role (admin; granting or taking away `owner` needs owner).
     /// `Conflict(LastOwner)` when the team would be left without an owner.
     pub async fn change_member_role(

@@ -23,6 +23,7 @@ pub mod pagination;
 mod personal_tokens;
 mod secrets;
 mod service;
+mod svc;
 mod teams;
 mod users;
 mod vault_connections;

@@ -1,10 +1,308 @@
-//! Routes of `teams` (SPEC §5).
+//! `/v1/teams` and `/v1/teams/{team_id}` (SPEC §5): create, list, read, update, delete.
 
-use actix_web::web;
-use utoipa::OpenApi;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use custodian_core::{CoreError, NewTeamInput, TeamPatchInput, authz};
+use custodian_domain::{FieldError, Role, Team, TeamId, Tier, ValidationErrors, error::kind};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::extract::parse_id;
+use crate::pagination::{self, ListBody};
+use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
 #[derive(OpenApi)]
-#[openapi()]
+#[openapi(paths(create_team, list_teams, get_team, update_team, delete_team))]
 pub(crate) struct Doc;
 
-pub(crate) fn configure(_cfg: &mut web::ServiceConfig) {}
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/teams", web::post().to(create_team))
+        .route("/v1/teams", web::get().to(list_teams))
+        .route("/v1/teams/{team_id}", web::get().to(get_team))
+        .route("/v1/teams/{team_id}", web::patch().to(update_team))
+        .route("/v1/teams/{team_id}", web::delete().to(delete_team));
+}
+
+/// A use case's error on a request body: the core names fields relative to its input
+/// (`["email"]`); the answer names them under `body` (`["body", "email"]`).
+pub(crate) fn in_body(error: CoreError) -> ApiError {
+    match error {
+        CoreError::Validation(errors) => {
+            let mut prefixed = ValidationErrors::new();
+            for e in errors.into_errors() {
+                prefixed.push(e.under("body"));
+            }
+            ApiError(CoreError::Validation(prefixed))
+        }
+        other => ApiError(other),
+    }
+}
+
+/// A field the body must hold: 422 `missing` at `["body", field]` when it does not.
+///
+/// Request bodies take every field as optional and leave the "is it there" check to this
+/// function or to the core, so a 422 lists every failing field at once, each at its own
+/// `loc` (serde would stop at the first missing field).
+pub(crate) fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
+    value.ok_or_else(|| {
+        ApiError(CoreError::Validation(ValidationErrors::single(FieldError::new(
+            &["body", field],
+            kind::MISSING,
+            "is required",
+        ))))
+    })
+}
+
+/// `Some(value)` for a field that is present, even as `null` (`Some(None)`); with
+/// `#[serde(default)]`, `None` for a field that is absent.
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A new team; the caller becomes its owner.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewTeamBody {
+    /// 1–255 characters, unique.
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    name: Option<String>,
+    /// At most 2000 characters.
+    #[serde(default)]
+    description: Option<String>,
+    /// `free`, `pro` or `enterprise`; only a tenant admin may choose (default from the
+    /// configuration).
+    #[serde(default)]
+    tier: Option<String>,
+}
+
+impl From<NewTeamBody> for NewTeamInput {
+    fn from(body: NewTeamBody) -> Self {
+        NewTeamInput {
+            name: body.name,
+            description: body.description,
+            tier: body.tier,
+        }
+    }
+}
+
+/// A change to a team: only the fields that are present change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TeamPatchBody {
+    /// 1–255 characters, unique.
+    #[serde(default)]
+    name: Option<String>,
+    /// At most 2000 characters; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<String>>,
+    /// `free`, `pro` or `enterprise` (tenant admin only).
+    #[serde(default)]
+    tier: Option<String>,
+}
+
+/// A team, with the caller's role in it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TeamResponse {
+    id: String,
+    name: String,
+    description: Option<String>,
+    /// `free`, `pro` or `enterprise`.
+    tier: &'static str,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// The caller's role: `viewer`, `operator`, `admin` or `owner` (a tenant admin acts
+    /// as owner everywhere).
+    role: &'static str,
+}
+
+impl TeamResponse {
+    fn new(team: Team, role: Role) -> Self {
+        TeamResponse {
+            id: team.id.to_string(),
+            name: team.name.as_str().to_owned(),
+            description: team.description.map(|d| d.as_str().to_owned()),
+            tier: team.tier.as_str(),
+            created_at: team.created_at,
+            updated_at: team.updated_at,
+            role: role.as_str(),
+        }
+    }
+}
+
+/// A page of a list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// 1–200, default 50.
+    pub(crate) limit: Option<u32>,
+    /// Default 0.
+    pub(crate) offset: Option<u64>,
+}
+
+/// Create a team; the caller becomes its owner.
+#[utoipa::path(
+    post,
+    path = "/v1/teams",
+    tag = "teams",
+    security(("bearer" = [])),
+    request_body = NewTeamBody,
+    responses(
+        (status = 201, description = "The team", body = TeamResponse),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "A virtual account, or `tier` set by someone not a tenant admin", body = ErrorBody),
+        (status = 409, description = "`duplicate_name`", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule", body = ValidationBody),
+    )
+)]
+async fn create_team(
+    state: web::Data<ApiState>,
+    caller: Authenticated,
+    body: ApiJson<NewTeamBody>,
+) -> Result<HttpResponse, ApiError> {
+    let team = state
+        .custodian
+        .create_team(&caller.subject, &caller.context, body.into_inner().into())
+        .await
+        .map_err(in_body)?;
+    Ok(HttpResponse::Created().json(TeamResponse::new(team, Role::Owner)))
+}
+
+/// The caller's teams with their role, by name; every team for a tenant admin.
+#[utoipa::path(
+    get,
+    path = "/v1/teams",
+    tag = "teams",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of teams", body = ListBody<TeamResponse>),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 422, description = "A bad query parameter", body = ValidationBody),
+    )
+)]
+async fn list_teams(
+    state: web::Data<ApiState>,
+    caller: Authenticated,
+    query: ApiQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = pagination::page(query.limit, query.offset)?;
+    let teams = state.custodian.list_teams(&caller.subject, page).await?;
+    Ok(HttpResponse::Ok().json(ListBody::new(teams, page, |(team, role)| TeamResponse::new(team, role))))
+}
+
+/// One team with the caller's role (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/teams/{team_id}",
+    tag = "teams",
+    security(("bearer" = [])),
+    params(("team_id" = String, Path, description = "The team's id")),
+    responses(
+        (status = 200, description = "The team", body = TeamResponse),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "No such team, or not one of the caller's", body = ErrorBody),
+    )
+)]
+async fn get_team(
+    state: web::Data<ApiState>,
+    caller: Authenticated,
+    team_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let team_id: TeamId = parse_id(&team_id)?;
+    let (team, role) = state.custodian.get_team(&caller.subject, team_id).await?;
+    Ok(HttpResponse::Ok().json(TeamResponse::new(team, role)))
+}
+
+/// Change a team's name or description (admin), or its tier (tenant admin).
+#[utoipa::path(
+    patch,
+    path = "/v1/teams/{team_id}",
+    tag = "teams",
+    security(("bearer" = [])),
+    params(("team_id" = String, Path, description = "The team's id")),
+    request_body = TeamPatchBody,
+    responses(
+        (status = 200, description = "The team as it is now", body = TeamResponse),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Below admin, or `tier` set by someone not a tenant admin", body = ErrorBody),
+        (status = 404, description = "No such team, or not one of the caller's", body = ErrorBody),
+        (status = 409, description = "`duplicate_name`", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule", body = ValidationBody),
+    )
+)]
+async fn update_team(
+    state: web::Data<ApiState>,
+    caller: Authenticated,
+    team_id: web::Path<String>,
+    body: ApiJson<TeamPatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let team_id: TeamId = parse_id(&team_id)?;
+    let body = body.into_inner();
+    let custodian = &state.custodian;
+    // A tier change is checked (who, which value) before anything is written, so a refused
+    // tier never leaves a renamed team behind.
+    if let Some(tier) = &body.tier {
+        custodian.get_team(&caller.subject, team_id).await?;
+        authz::require_tenant_admin(&caller.subject)?;
+        tier.parse::<Tier>()
+            .map_err(|e| in_body(FieldError::new(&["tier"], kind::INVALID_ENUM, e.to_string()).into()))?;
+    }
+    if body.name.is_some() || body.description.is_some() || body.tier.is_none() {
+        let patch = TeamPatchInput {
+            name: body.name,
+            description: body.description,
+        };
+        custodian
+            .update_team(&caller.subject, &caller.context, team_id, patch)
+            .await
+            .map_err(in_body)?;
+    }
+    if let Some(tier) = &body.tier {
+        custodian
+            .set_team_tier(&caller.subject, &caller.context, team_id, tier)
+            .await
+            .map_err(in_body)?;
+    }
+    let (team, role) = custodian.get_team(&caller.subject, team_id).await?;
+    Ok(HttpResponse::Ok().json(TeamResponse::new(team, role)))
+}
+
+/// Delete an empty team (owner).
+#[utoipa::path(
+    delete,
+    path = "/v1/teams/{team_id}",
+    tag = "teams",
+    security(("bearer" = [])),
+    params(("team_id" = String, Path, description = "The team's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Below owner", body = ErrorBody),
+        (status = 404, description = "No such team, or not one of the caller's", body = ErrorBody),
+        (status = 409, description = "`team_not_empty`: it still holds secrets, locations, vault connections or secret groups", body = ErrorBody),
+    )
+)]
+async fn delete_team(
+    state: web::Data<ApiState>,
+    caller: Authenticated,
+    team_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let team_id: TeamId = parse_id(&team_id)?;
+    state
+        .custodian
+        .delete_team(&caller.subject, &caller.context, team_id)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

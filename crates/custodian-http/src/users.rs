@@ -1,10 +1,137 @@
-//! Routes of `users` (SPEC §5).
+//! `/v1/users` (SPEC §5): the tenant admin creates and lists users.
 
-use actix_web::web;
-use utoipa::OpenApi;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use custodian_core::NewUserInput;
+use custodian_domain::User;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::pagination::{self, ListBody};
+use crate::teams::{ListQuery, in_body};
+use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
 #[derive(OpenApi)]
-#[openapi()]
+#[openapi(paths(create_user, list_users))]
 pub(crate) struct Doc;
 
-pub(crate) fn configure(_cfg: &mut web::ServiceConfig) {}
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/users", web::post().to(create_user))
+        .route("/v1/users", web::get().to(list_users));
+}
+
+/// A new user.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewUserBody {
+    /// Unique.
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    email: Option<String>,
+    /// 1–255 characters; the part of the email before `@` when absent.
+    #[serde(default)]
+    display_name: Option<String>,
+    /// Default `false`.
+    #[serde(default)]
+    tenant_admin: bool,
+}
+
+impl From<NewUserBody> for NewUserInput {
+    fn from(body: NewUserBody) -> Self {
+        NewUserInput {
+            email: body.email,
+            display_name: body.display_name,
+            tenant_admin: body.tenant_admin,
+        }
+    }
+}
+
+/// A user.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UserResponse {
+    id: String,
+    email: String,
+    display_name: String,
+    tenant_admin: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        UserResponse {
+            id: user.id.to_string(),
+            email: user.email.as_str().to_owned(),
+            display_name: user.display_name.as_str().to_owned(),
+            tenant_admin: user.tenant_admin,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// A created user with a first personal access token, shown this once.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CreatedUser {
+    #[serde(flatten)]
+    user: UserResponse,
+    /// The user's first personal access token (`cus_…`). Only this answer ever holds it.
+    token: String,
+}
+
+/// Create a user with a first personal access token (tenant admin).
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "identity",
+    security(("bearer" = [])),
+    request_body = NewUserBody,
+    responses(
+        (status = 201, description = "The user and their first token, shown once", body = CreatedUser),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Not a tenant admin", body = ErrorBody),
+        (status = 409, description = "`duplicate_email`", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule", body = ValidationBody),
+    )
+)]
+async fn create_user(
+    state: web::Data<ApiState>,
+    caller: Authenticated,
+    body: ApiJson<NewUserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, issued) = state
+        .custodian
+        .create_user(&caller.subject, &caller.context, body.into_inner().into())
+        .await
+        .map_err(in_body)?;
+    Ok(HttpResponse::Created().json(CreatedUser {
+        user: UserResponse::from(user),
+        token: issued.token.expose_secret().to_owned(),
+    }))
+}
+
+/// Every user, by email (tenant admin).
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    tag = "identity",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of users", body = ListBody<UserResponse>),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Not a tenant admin", body = ErrorBody),
+        (status = 422, description = "A bad query parameter", body = ValidationBody),
+    )
+)]
+async fn list_users(
+    state: web::Data<ApiState>,
+    caller: Authenticated,
+    query: ApiQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = pagination::page(query.limit, query.offset)?;
+    let users = state.custodian.list_users(&caller.subject, page).await?;
+    Ok(HttpResponse::Ok().json(ListBody::new(users, page, UserResponse::from)))
+}

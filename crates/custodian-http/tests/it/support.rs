@@ -11,9 +11,9 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::test;
 use custodian_core::{Custodian, NewUserInput, Ports, Settings};
 use custodian_crypto::{TokenHasher, generate_token};
-use custodian_domain::{DisplayName, Email, RequestContext, Subject, TokenDigest, UserId};
+use custodian_domain::{DisplayName, Email, RequestContext, Subject, TokenDigest, UserId, VaultType};
 use custodian_http::ApiState;
-use custodian_ports::{IdGenerator, SystemClock, TokenIssuer, UuidV7Ids};
+use custodian_ports::{IdGenerator, SystemClock, TokenIssuer, UuidV7Ids, VaultProvider};
 use custodian_testkit::memory::MemoryRepos;
 use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
 use custodian_testkit::memory_store::MemoryCredentialStore;
@@ -39,6 +39,11 @@ pub(crate) struct World {
 }
 
 pub(crate) async fn world() -> World {
+    world_with_vaults(HashMap::new()).await
+}
+
+/// [`world`] with these vault providers (for vault connections and external secrets).
+pub(crate) async fn world_with_vaults(vault_providers: HashMap<VaultType, Arc<dyn VaultProvider>>) -> World {
     let repos = MemoryRepos::new();
     let set = repos.repo_set();
     let ports = Ports {
@@ -53,7 +58,7 @@ pub(crate) async fn world() -> World {
         audit: set.audit,
         credential_store: Arc::new(MemoryCredentialStore::default()),
         cleanup: Arc::new(MemoryCleanupQueue::default()),
-        vault_providers: HashMap::new(),
+        vault_providers,
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7Ids),
         token_issuer: Arc::new(Tokens(TokenHasher::new([9; 32]))),
