@@ -183,6 +183,8 @@ async fn the_binary_serves_the_whole_flow_and_keeps_its_data_across_a_restart() 
 
     // The same data directory after a restart: the same token, secret, keyring and trail.
     let second = Server::start(&data_dir, port, "listening");
+    // A new client: the old one's pooled connections went with the first process.
+    let api = Api::new(format!("http://127.0.0.1:{port}"));
     let secret = api.get(&format!("/v1/teams/{team}/secrets/{kept}"), &token).await;
     secret.expect_status(200, "GET the kept secret after a restart");
     assert_eq!(secret.json["credentials_version"], 1);

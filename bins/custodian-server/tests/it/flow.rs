@@ -204,7 +204,10 @@ pub(crate) async fn user_flow(api: &Api, token: &str) -> FlowOutcome {
         .expect("an event");
     assert_eq!(ours["resource_type"], "storage_secret");
     assert_eq!(ours["outcome"], "success");
-    assert_eq!(ours["team_id"], team_id.as_str());
+    // Who, what and when; the secret's name, never its values.
+    assert_eq!(ours["actor_id"], my_id.as_str());
+    assert_eq!(ours["resource_name"], name.as_str());
+    assert!(ours["occurred_at"].is_string(), "{ours}");
 
     // The same trail as CSV.
     let csv = api
