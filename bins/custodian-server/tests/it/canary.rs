@@ -133,6 +133,8 @@ async fn no_canary_reaches_an_answer_a_log_line_or_the_database_file() {
     let vault_token = format!("dp.st.{}", canary("VAULT"));
     let rotated_vault_token = format!("dp.st.{}", canary("VAULTROTATED"));
     let refused_bearer = format!("cus_{}", canary("BEARER"));
+    let client_secret = canary("CLIENTSECRET");
+    let rotated_client_secret = canary("CLIENTSECRETROTATED");
     let canaries = [
         &created_id,
         &created_key,
@@ -142,6 +144,8 @@ async fn no_canary_reaches_an_answer_a_log_line_or_the_database_file() {
         &vault_token,
         &rotated_vault_token,
         &refused_bearer,
+        &client_secret,
+        &rotated_client_secret,
     ];
 
     let team = create_team(&api, &token, "canaries").await;
@@ -229,6 +233,34 @@ async fn no_canary_reaches_an_answer_a_log_line_or_the_database_file() {
     api.call(Method::POST, &format!("{connection}/verify"), Some(&token), None)
         .await;
     api.get(&connection, &token).await.expect_status(200, "the connection");
+    // An Infisical client secret, at create and at rotation.
+    let infisical = api
+        .post(
+            &connections,
+            &token,
+            &json!({
+                "name": "canary-infisical",
+                "vault_type": "infisical",
+                "client_id": "a1b2c3d4-e5f6-7890-abcd-ef1234567890",
+                "client_secret": client_secret,
+                "project_id": "f1e2d3c4-b5a6-7890-abcd-ef1234567890",
+                "environment": "prod",
+                "secret_path": "/exports",
+            }),
+        )
+        .await;
+    infisical.expect_status(201, "create the Infisical connection");
+    let infisical = format!("{connections}/{}", infisical.str("id"));
+    api.post(
+        &format!("{infisical}/rotate"),
+        &token,
+        &json!({ "client_id": "b1b2c3d4-e5f6-7890-abcd-ef1234567890", "client_secret": rotated_client_secret }),
+    )
+    .await
+    .expect_status(200, "rotate the Infisical connection");
+    api.get(&connections, &token)
+        .await
+        .expect_status(200, "the connections");
     let audit = format!("/v1/teams/{team}/audit-events");
     api.get(&audit, &token).await.expect_status(200, "audit events");
     api.call_with(Method::GET, &audit, Some(&token), None, &[("accept", "text/csv")])
@@ -248,6 +280,7 @@ async fn no_canary_reaches_an_answer_a_log_line_or_the_database_file() {
     }
     // The output at trace level holds none of them.
     assert!(output.contains("listening"), "the log is captured:\n{output}");
+    assert!(output.contains("TRACE"), "trace logging is on:\n{output}");
     for value in canaries {
         let leaking: Vec<&str> = output.lines().filter(|l| l.contains(value.as_str())).collect();
         assert!(leaking.is_empty(), "{value} in the output: {leaking:#?}");

@@ -1,6 +1,6 @@
 //! Every `/v1` route of SPEC §5 asked by every caller of the cast: who may (the success
 //! status), who is too low (403 `forbidden`), who is outside the team (404 `not_found`,
-//! never 403) and who has no token (401 `unauthenticated`). SPEC §4 gives the minimum roles.
+//! never 403) and who has no token or an unknown one (401 `unauthenticated`). SPEC §4 gives the minimum roles.
 
 use std::collections::HashMap;
 
@@ -443,9 +443,11 @@ enum Caller {
     Account,
     Outsider,
     Anonymous,
+    /// A well-formed bearer token that no one holds.
+    UnknownToken,
 }
 
-const CALLERS: [Caller; 8] = [
+const CALLERS: [Caller; 9] = [
     Caller::TenantAdmin,
     Caller::Owner,
     Caller::Admin,
@@ -454,6 +456,7 @@ const CALLERS: [Caller; 8] = [
     Caller::Account,
     Caller::Outsider,
     Caller::Anonymous,
+    Caller::UnknownToken,
 ];
 
 /// What a caller must get.
@@ -475,11 +478,11 @@ fn expected(access: Access, caller: Caller) -> Expect {
         Caller::Operator => Some(Role::Operator),
         Caller::Viewer => Some(Role::Viewer),
         Caller::Account => Some(Role::parse(Cast::ACCOUNT_ROLE)),
-        Caller::Outsider | Caller::Anonymous => None,
+        Caller::Outsider | Caller::Anonymous | Caller::UnknownToken => None,
     };
     match (access, caller) {
         (Access::Public, _) => Expect::Success,
-        (_, Caller::Anonymous) => UNAUTHENTICATED,
+        (_, Caller::Anonymous | Caller::UnknownToken) => UNAUTHENTICATED,
         (Access::Anyone, _) => Expect::Success,
         (Access::User, Caller::Account) => FORBIDDEN,
         (Access::User, _) => Expect::Success,
@@ -510,6 +513,7 @@ fn token_of(cast: &Cast, target: &Target, caller: Caller) -> Option<String> {
         }
         Caller::Outsider => &cast.outsider,
         Caller::Anonymous => return None,
+        Caller::UnknownToken => return Some(format!("cus_{}", "x".repeat(43))),
     };
     Some(person.token.clone())
 }
@@ -732,5 +736,9 @@ fn the_expectations_follow_the_spec_table() {
     assert_eq!(expected(Access::User, Caller::Account), FORBIDDEN);
     assert_eq!(expected(Access::Anyone, Caller::Anonymous), UNAUTHENTICATED);
     assert_eq!(expected(Access::Public, Caller::Anonymous), Expect::Success);
+    assert_eq!(
+        expected(Access::Team(Role::Viewer), Caller::UnknownToken),
+        UNAUTHENTICATED
+    );
     assert_eq!(shape("/v1/teams/{team_id}/locations/{id}"), "/v1/teams/{}/locations/{}");
 }
