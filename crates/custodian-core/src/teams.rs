@@ -1027,6 +1027,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_viewer_reads_one_member_with_their_user() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Viewer);
+        mocks.member(team_id(), bob_id(), Role::Admin);
+        mocks
+            .users
+            .expect_get()
+            .withf(|id| *id == bob_id())
+            .returning(|id| Ok(user_record(id, "bob@example.com")));
+        let (membership, user) = mocks.build().get_member(&alice(), team_id(), bob_id()).await.unwrap();
+        assert_eq!(membership.role, Role::Admin);
+        assert_eq!(user.email.as_str(), "bob@example.com");
+    }
+
+    #[tokio::test]
+    async fn a_member_is_not_found_outside_the_team_or_for_a_stranger() {
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Viewer);
+        mocks.stranger(bob_id());
+        let custodian = mocks.build();
+        let not_a_member = custodian.get_member(&alice(), team_id(), bob_id()).await;
+        assert_eq!(not_a_member, Err(CoreError::NotFound));
+        let other_team = custodian
+            .get_member(&account(other_team_id(), Role::Admin), team_id(), alice_id())
+            .await;
+        assert_eq!(other_team, Err(CoreError::NotFound));
+    }
+
+    #[tokio::test]
     async fn a_virtual_account_of_another_team_is_not_found() {
         let result = Mocks::new()
             .build()

@@ -60,6 +60,7 @@ pub(crate) struct AuditQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     until: Option<String>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// Records to skip, default 0.
     offset: Option<u64>,
@@ -112,23 +113,29 @@ pub(crate) struct AuditEventBody {
     id: String,
     occurred_at: DateTime<Utc>,
     /// The user or virtual account that acted; `null` when unknown.
-    #[schema(format = "uuid")]
+    #[schema(required = true, format = "uuid")]
     actor_id: Option<String>,
     /// `user` or `virtual_account`.
+    #[schema(required = true)]
     actor_type: Option<&'static str>,
     /// `create`, `update`, `delete`, `rotate`, `verify`, `resolve`, …
     action: &'static str,
     #[schema(value_type = ResourceTypeName)]
     resource_type: &'static str,
-    #[schema(format = "uuid")]
+    #[schema(required = true, format = "uuid")]
     resource_id: Option<String>,
+    #[schema(required = true)]
     resource_name: Option<String>,
     /// `success`, `failure` or `denied`.
     outcome: &'static str,
     /// A code or short sentence about the outcome (never a value).
+    #[schema(required = true)]
     detail: Option<String>,
+    #[schema(required = true)]
     request_id: Option<String>,
+    #[schema(required = true)]
     client_ip: Option<String>,
+    #[schema(required = true)]
     user_agent: Option<String>,
 }
 

@@ -131,6 +131,7 @@ pub(crate) struct LocationListQuery {
     #[param(value_type = Option<SecretTypeName>)]
     location_type: Option<String>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// Records to skip, default 0.
     offset: Option<u64>,
@@ -142,11 +143,14 @@ pub(crate) struct LocationResponse {
     #[schema(format = "uuid")]
     id: String,
     name: String,
+    #[schema(required = true)]
     description: Option<String>,
     #[schema(value_type = SecretTypeName)]
     location_type: &'static str,
     bucket_name: String,
+    #[schema(required = true)]
     region: Option<String>,
+    #[schema(required = true)]
     endpoint_url: Option<String>,
     #[schema(format = "uuid")]
     secret_id: String,

@@ -151,6 +151,7 @@ pub(crate) struct VerificationBody {
     /// Names of the credential fields found and checked.
     fields: Vec<&'static str>,
     /// Why it failed; `null` when verified.
+    #[schema(required = true)]
     error: Option<VerificationErrorBody>,
 }
 
@@ -415,6 +416,7 @@ pub(crate) struct SecretListQuery {
     /// Case-insensitive part of the name.
     search: Option<String>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// Records to skip, default 0.
     offset: Option<u64>,
@@ -429,6 +431,7 @@ pub(crate) struct SecretResponse {
     #[schema(format = "uuid")]
     id: String,
     name: String,
+    #[schema(required = true)]
     description: Option<String>,
     #[schema(value_type = SecretTypeName)]
     secret_type: &'static str,
@@ -459,6 +462,7 @@ pub(crate) struct SecretListItem {
     #[schema(format = "uuid")]
     id: String,
     name: String,
+    #[schema(required = true)]
     description: Option<String>,
     #[schema(value_type = SecretTypeName)]
     secret_type: &'static str,
@@ -507,6 +511,7 @@ pub(crate) struct SecretDetailsResponse {
     #[schema(format = "uuid")]
     id: String,
     name: String,
+    #[schema(required = true)]
     description: Option<String>,
     #[schema(value_type = SecretTypeName)]
     secret_type: &'static str,
@@ -523,12 +528,14 @@ pub(crate) struct SecretDetailsResponse {
     location_count: usize,
     locations: Vec<SecretLocationRef>,
     /// External secrets: their vault connection; `null` for managed ones.
-    #[schema(format = "uuid")]
+    #[schema(required = true, format = "uuid")]
     vault_connection_id: Option<String>,
+    #[schema(required = true)]
     vault_connection_name: Option<String>,
-    #[schema(value_type = Option<VaultTypeName>)]
+    #[schema(required = true, value_type = Option<VaultTypeName>)]
     vault_type: Option<&'static str>,
     /// External secrets: `{field_name: reference}`; `null` for managed ones.
+    #[schema(required = true)]
     external_field_mappings: Option<BTreeMap<String, String>>,
     /// Starts at 1; grows with every rotation (or change of field mappings).
     credentials_version: i64,

@@ -274,3 +274,97 @@ impl<T: DeserializeOwned> FromRequest for SvcQuery<T> {
 pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, SvcError> {
     crate::extract::parse_id(raw).map_err(SvcError::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use actix_web::body::to_bytes;
+    use actix_web::http::header;
+
+    use super::*;
+
+    async fn answer(error: SvcError) -> (StatusCode, HttpResponse<()>, serde_json::Value) {
+        let response = error.error_response();
+        let status = response.status();
+        let (head, body) = response.into_parts();
+        let bytes = to_bytes(body).await.unwrap();
+        (status, head, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn a_refused_token_is_401_with_the_bearer_challenge_in_the_svc_shape() {
+        let (status, head, body) = answer(CoreError::Unauthenticated.into()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(head.headers().get(header::WWW_AUTHENTICATE).unwrap(), "Bearer");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "statusCode": 401,
+                "message": "a valid bearer token is required",
+                "code": "unauthenticated",
+                "details": [],
+            })
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_validation_error_lists_every_field_in_details() {
+        let mut errors = ValidationErrors::new();
+        errors.push(FieldError::new(&["body", "name"], "too_short", "is too short"));
+        errors.push(FieldError::new(
+            &["body", "expirationDate"],
+            "out_of_range",
+            "must be in the future",
+        ));
+        let (status, _, body) = answer(CoreError::Validation(errors).into()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["statusCode"], 422);
+        assert_eq!(body["code"], "validation_failed");
+        assert_eq!(body["details"][0]["loc"], serde_json::json!(["body", "name"]));
+        assert_eq!(body["details"][0]["type"], "too_short");
+        assert_eq!(body["details"][1]["msg"], "must be in the future");
+    }
+
+    #[actix_web::test]
+    async fn an_internal_error_keeps_its_message_out_of_the_answer() {
+        let (status, _, body) = answer(CoreError::Internal("database: row 7 is corrupt".into()).into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["code"], "internal_error");
+        assert!(!body.to_string().contains("row 7"), "{body}");
+    }
+
+    #[actix_web::test]
+    async fn unavailable_keeps_retry_after_and_refused_bodies_keep_their_status() {
+        let (status, head, body) = answer(
+            CoreError::Unavailable {
+                what: "the database",
+                message: "timed out".into(),
+                retry_after: Some(Duration::from_secs(3)),
+            }
+            .into(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(head.headers().get(header::RETRY_AFTER).unwrap(), "3");
+        assert_eq!(body["code"], "service_unavailable");
+
+        let (status, _, body) = answer(BodyError::TooLarge.into()).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["statusCode"], 413);
+        assert_eq!(body["code"], "payload_too_large");
+        let (status, _, body) = answer(BodyError::NotJson.into()).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(body["code"], "unsupported_media_type");
+    }
+
+    #[test]
+    fn a_list_page_is_sliced_from_the_whole_list() {
+        let page = ListData::slice_of(vec![1, 2, 3, 4, 5], Page { limit: 2, offset: 3 }, |n| n * 10);
+        assert_eq!(page.data, [40, 50]);
+        assert_eq!(page.pagination.total, 5);
+        let past_the_end = ListData::slice_of(vec![1], Page { limit: 2, offset: 9 }, |n: i32| n);
+        assert!(past_the_end.data.is_empty());
+        assert_eq!(past_the_end.pagination.total, 1);
+    }
+}

@@ -152,6 +152,7 @@ impl From<RotateVaultConnectionBody> for VaultRotationInput {
 #[into_params(parameter_in = Query)]
 pub(crate) struct VaultConnectionListQuery {
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// Records to skip, default 0.
     offset: Option<u64>,
@@ -164,11 +165,13 @@ pub(crate) struct VaultConnectionResponse {
     #[schema(format = "uuid")]
     id: String,
     name: String,
+    #[schema(required = true)]
     description: Option<String>,
     #[schema(value_type = VaultTypeName)]
     vault_type: &'static str,
     /// When the connection last authenticated against its vault; `null` until verified
     /// (and again after a rotation).
+    #[schema(required = true)]
     last_verified_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     #[schema(format = "uuid")]
@@ -469,4 +472,29 @@ async fn delete_vault_connection(
         .delete_vault_connection(&caller.subject, &caller.context, team, id)
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::decode_body;
+
+    #[test]
+    fn secret_settings_are_read_as_secrets_and_never_printed() {
+        let body: CreateVaultConnectionBody = decode_body(
+            br#"{"name":"i","vault_type":"infisical","client_id":"id","client_secret":"st.canary-77","project_id":"p","environment":"prod"}"#,
+        )
+        .unwrap();
+        assert!(!format!("{body:?}").contains("canary-77"));
+        let rotation: RotateVaultConnectionBody = decode_body(br#"{"access_token":"ops_canary-88"}"#).unwrap();
+        assert!(!format!("{rotation:?}").contains("canary-88"));
+        let input = VaultConnectionInput::from(body);
+        assert!(input.client_secret.is_some() && input.access_token.is_none());
+    }
+
+    #[test]
+    fn a_patch_takes_only_name_and_description() {
+        assert!(decode_body::<UpdateVaultConnectionBody>(br#"{"description":null}"#).is_ok());
+        assert!(decode_body::<UpdateVaultConnectionBody>(br#"{"project":"other"}"#).is_err());
+    }
 }

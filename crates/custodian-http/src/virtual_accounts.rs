@@ -265,16 +265,17 @@ async fn regenerate_token(
     }))
 }
 
-/// The body as [`ApiJson`] reads it, or the default when the request has none (no
-/// `Content-Type`, no length or a length of 0, not chunked).
+/// The body as [`ApiJson`] reads it, or the default when the request has none: a
+/// `Content-Length` of 0, or neither a length, a chunked body nor a `Content-Type`.
 async fn optional_body<T>(req: &HttpRequest, payload: web::Payload) -> Result<T, actix_web::Error>
 where
     T: Default + DeserializeOwned + 'static,
 {
     let headers = req.headers();
-    let no_body = headers.get(header::CONTENT_TYPE).is_none()
-        && headers.get(header::TRANSFER_ENCODING).is_none()
-        && headers.get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0");
+    let no_body = match headers.get(header::CONTENT_LENGTH) {
+        Some(length) => length.as_bytes() == b"0",
+        None => headers.get(header::TRANSFER_ENCODING).is_none() && headers.get(header::CONTENT_TYPE).is_none(),
+    };
     if no_body {
         return Ok(T::default());
     }

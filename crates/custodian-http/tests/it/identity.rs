@@ -282,6 +282,19 @@ async fn only_a_tenant_admin_sets_a_teams_tier() {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(team["tier"], "free");
     let path = format!("/v1/teams/{}", team["id"].as_str().unwrap());
+    // A free team has room for one member: its owner.
+    let add_bob = json!({ "email": "bob@example.com", "role": "viewer" });
+    let members = format!("{path}/members");
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        &members,
+        Some(&w.admin_token),
+        Some(add_bob.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], "tier_limit_exceeded");
 
     let (status, body) = send(
         &app,
@@ -321,6 +334,8 @@ async fn only_a_tenant_admin_sets_a_teams_tier() {
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["tier"], "pro");
     assert_eq!(patched["name"], "analytics");
+    let (status, _) = send(&app, Method::POST, &members, Some(&w.admin_token), Some(add_bob)).await;
+    assert_eq!(status, StatusCode::CREATED);
 
     // A tenant admin lists every team, as owner.
     let (_, list) = send(&app, Method::GET, "/v1/teams", Some(&w.admin_token), None).await;
@@ -433,6 +448,16 @@ async fn an_owner_manages_members_and_the_team_keeps_an_owner() {
     let found = locs(&body);
     assert!(found.contains(&json!(["body", "role"])), "{body}");
     assert!(found.contains(&json!(["body", "email"])), "{body}");
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        &members,
+        Some(&bob),
+        Some(json!({ "email": "dan@example.com", "user_id": dan_id, "role": "viewer" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(locs(&body), [json!(["body", "user_id"])]);
 
     // A viewer reads the members but may not change them.
     let (status, list) = send(&app, Method::GET, &members, Some(&carol), None).await;
@@ -616,6 +641,23 @@ async fn a_virtual_account_gets_a_token_once_and_regenerates_it_with_a_grace_per
     assert_eq!(status, StatusCode::OK, "{fourth}");
     assert_eq!(me_status(&app, &third_token).await, StatusCode::UNAUTHORIZED);
     let fourth_token = bearer(&fourth["token"]);
+    // An empty JSON request is no body either; a body that is not JSON is refused.
+    let with_type = |content_type: &'static str, payload: &'static str| {
+        test::TestRequest::post()
+            .uri(&regenerate)
+            .insert_header((header::AUTHORIZATION, format!("Bearer {}", bob.expose_secret())))
+            .insert_header((header::CONTENT_TYPE, content_type))
+            .set_payload(payload)
+            .to_request()
+    };
+    let response = test::call_service(&app, with_type("application/json", "")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let fifth: Value = test::read_body_json(response).await;
+    assert_eq!(me_status(&app, &fourth_token).await, StatusCode::UNAUTHORIZED);
+    let fifth_token = bearer(&fifth["token"]);
+    let response = test::call_service(&app, with_type("text/plain", "grace=60")).await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(me_status(&app, &fifth_token).await, StatusCode::OK);
 
     let (status, body) = send(
         &app,
@@ -630,7 +672,7 @@ async fn a_virtual_account_gets_a_token_once_and_regenerates_it_with_a_grace_per
 
     let (status, _) = send(&app, Method::DELETE, &format!("{accounts}/{id}"), Some(&bob), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(me_status(&app, &fourth_token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me_status(&app, &fifth_token).await, StatusCode::UNAUTHORIZED);
     let (status, _) = send(&app, Method::DELETE, &format!("{accounts}/{id}"), Some(&bob), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -583,6 +583,19 @@ async fn another_teams_resources_answer_404_and_a_viewer_reads_but_does_not_writ
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // A location in our team cannot use their secret: 422 naming secret_id.
+    let (status, answer) = seen
+        .send(
+            &app,
+            Method::POST,
+            &format!("/v1/teams/{ours}/locations"),
+            &admin,
+            Some(json!({"name": "raw", "location_type": "s3", "bucket_name": "raw", "secret_id": their_id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(locs(&answer), [json!(["body", "secret_id"])]);
+
     // A viewer lists and reads …
     let (status, list) = seen
         .send(&app, Method::GET, &format!("/v1/teams/{ours}/secrets"), &viewer, None)
@@ -1049,4 +1062,37 @@ async fn the_document_describes_every_storage_route() {
         let name = reference.split('"').next().unwrap();
         assert!(schemas[name].is_object(), "{name} is referenced but not defined");
     }
+}
+
+#[actix_web::test]
+async fn a_free_team_gets_one_vault_connection() {
+    let w = world().await;
+    let custodian = w.state.custodian.clone();
+    let team = custodian
+        .create_team(
+            &w.admin,
+            &ctx(),
+            NewTeamInput {
+                name: Some("hobby".into()),
+                tier: Some("free".into()),
+                ..NewTeamInput::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let token = w.admin_token.clone();
+    let app = service!(w.state);
+    let mut seen = Seen::default();
+    let base = format!("/v1/teams/{team}/vault-connections");
+    let body = |name: &str| json!({"name": name, "vault_type": "onepassword", "access_token": "ops_canary-free-tier"});
+    let (status, _) = seen.send(&app, Method::POST, &base, &token, Some(body("first"))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, refused) = seen.send(&app, Method::POST, &base, &token, Some(body("second"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(refused["code"], "tier_limit_exceeded");
+    let (_, list) = seen.send(&app, Method::GET, &base, &token, None).await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["vault_type"], "onepassword");
+    assert!(seen.0.iter().all(|b| !b.contains("ops_canary-free-tier")));
 }
