@@ -5,15 +5,21 @@ use std::fmt;
 use std::fs::DirBuilder;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpMessage, HttpServer, web};
 use anyhow::Context;
-use custodian_core::{Custodian, Ports, Settings};
+use custodian_core::{Custodian, Ports};
 use custodian_crypto::Keyring;
 use custodian_http::ApiState;
-use custodian_ports::{Clock, IdGenerator, SystemClock, TokenIssuer, UserRepository, UuidV7Ids};
+use custodian_ports::{
+    Clock, CredentialStore, IdGenerator, SystemClock, TeamRepository, TokenIssuer, UserRepository, UuidV7Ids,
+};
 use custodian_store_sql::{
     Database, LocalCredentialStore, SqlAuditRepository, SqlCleanupQueue, SqlLocationRepository,
     SqlMembershipRepository, SqlSecretRepository, SqlTeamRepository, SqlTokenRepository, SqlUserRepository,
@@ -21,7 +27,124 @@ use custodian_store_sql::{
 };
 
 use crate::bootstrap::{Bootstrap, BootstrapPorts, bootstrap_if_empty};
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::config::CredentialStoreKind;
 use crate::{Config, PepperedTokens};
+
+/// What every command works over: the data directory prepared (mode 0700), the keyring
+/// loaded or created, the database migrated, and the core wired to the SQL storage.
+pub struct Services {
+    pub(crate) config: Config,
+    pub(crate) keyring_path: PathBuf,
+    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) db: Database,
+    applied_migrations: Vec<String>,
+    pub(crate) custodian: Custodian,
+    pub(crate) users: Arc<dyn UserRepository>,
+    pub(crate) teams: Arc<dyn TeamRepository>,
+    pub(crate) token_issuer: Arc<dyn TokenIssuer>,
+    pub(crate) ids: Arc<dyn IdGenerator>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Services {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Services")
+            .field("config", &self.config)
+            .field("keyring", &self.keyring)
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// Prepare the data directory (mode 0700), load or create the keyring, connect to and
+    /// migrate the database, and wire the core with the configuration's settings.
+    pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        let keyring_path = config.data_dir.join("keyring.json");
+        let (keyring, created) = Keyring::load_or_create(&keyring_path)
+            .with_context(|| format!("cannot load the keyring {}", keyring_path.display()))?;
+        if created {
+            tracing::info!(path = %keyring_path.display(), "created a new keyring");
+        }
+        let keyring = Arc::new(keyring);
+
+        let db = Database::connect(&config.database_url).context("cannot open the database")?;
+        let applied_migrations = db.applied_migrations().await.context("cannot migrate the database")?;
+        tracing::info!(backend = ?db.backend(), applied = applied_migrations.len(), "database migrated");
+
+        let users: Arc<dyn UserRepository> = Arc::new(SqlUserRepository::new(db.clone()));
+        let teams: Arc<dyn TeamRepository> = Arc::new(SqlTeamRepository::new(db.clone()));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
+        let token_issuer: Arc<dyn TokenIssuer> = Arc::new(PepperedTokens::new(keyring.token_hasher()));
+        let credential_store: Arc<dyn CredentialStore> = match config.credential_store {
+            CredentialStoreKind::Local => Arc::new(LocalCredentialStore::new(
+                db.clone(),
+                keyring.clone(),
+                config.tenant_name.clone(),
+            )),
+        };
+        let ports = Ports {
+            users: users.clone(),
+            teams: teams.clone(),
+            memberships: Arc::new(SqlMembershipRepository::new(db.clone())),
+            virtual_accounts: Arc::new(SqlVirtualAccountRepository::new(db.clone())),
+            tokens: Arc::new(SqlTokenRepository::new(db.clone())),
+            secrets: Arc::new(SqlSecretRepository::new(db.clone())),
+            locations: Arc::new(SqlLocationRepository::new(db.clone())),
+            vault_connections: Arc::new(SqlVaultConnectionRepository::new(db.clone())),
+            audit: Arc::new(SqlAuditRepository::new(db.clone())),
+            credential_store,
+            cleanup: Arc::new(SqlCleanupQueue::new(db.clone())),
+            vault_providers: HashMap::new(),
+            clock: clock.clone(),
+            ids: ids.clone(),
+            token_issuer: token_issuer.clone(),
+        };
+        let custodian = Custodian::new(ports, config.settings());
+        Ok(Self {
+            config: config.clone(),
+            keyring_path,
+            keyring,
+            db,
+            applied_migrations,
+            custodian,
+            users,
+            teams,
+            token_issuer,
+            ids,
+            clock,
+        })
+    }
+
+    /// The core, for embedding and tests.
+    pub fn custodian(&self) -> &Custodian {
+        &self.custodian
+    }
+
+    /// The versions of the migrations this open applied, in order (empty when the schema
+    /// was current).
+    pub fn applied_migrations(&self) -> &[String] {
+        &self.applied_migrations
+    }
+
+    pub(crate) fn bootstrap_ports(&self) -> BootstrapPorts<'_> {
+        BootstrapPorts {
+            users: self.users.as_ref(),
+            teams: self.teams.as_ref(),
+            issuer: self.token_issuer.as_ref(),
+            ids: self.ids.as_ref(),
+            clock: self.clock.as_ref(),
+        }
+    }
+}
 
 /// The server, bound and ready to run.
 pub struct Application {
@@ -40,71 +163,13 @@ impl fmt::Debug for Application {
 }
 
 impl Application {
-    /// Prepare the data directory (mode 0700), load or create the keyring, connect to and
-    /// migrate the database, wire the core, create the tenant admin on an empty database,
-    /// and bind the listener. Nothing is served until [`run`](Self::run).
+    /// Open the [`Services`], create the tenant admin on an empty database, and bind the
+    /// listener. Nothing is served until [`run`](Self::run).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&config.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-        let keyring_path = config.data_dir.join("keyring.json");
-        let (keyring, created) = Keyring::load_or_create(&keyring_path)
-            .with_context(|| format!("cannot load the keyring {}", keyring_path.display()))?;
-        if created {
-            tracing::info!(path = %keyring_path.display(), "created a new keyring");
-        }
-        let keyring = Arc::new(keyring);
-
-        let db = Database::connect(&config.database_url).context("cannot open the database")?;
-        db.migrate().await.context("cannot migrate the database")?;
-        tracing::info!(backend = ?db.backend(), "database migrated");
-
-        let users: Arc<dyn UserRepository> = Arc::new(SqlUserRepository::new(db.clone()));
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
-        let token_issuer: Arc<dyn TokenIssuer> = Arc::new(PepperedTokens::new(keyring.token_hasher()));
-        let ports = Ports {
-            users: users.clone(),
-            teams: Arc::new(SqlTeamRepository::new(db.clone())),
-            memberships: Arc::new(SqlMembershipRepository::new(db.clone())),
-            virtual_accounts: Arc::new(SqlVirtualAccountRepository::new(db.clone())),
-            tokens: Arc::new(SqlTokenRepository::new(db.clone())),
-            secrets: Arc::new(SqlSecretRepository::new(db.clone())),
-            locations: Arc::new(SqlLocationRepository::new(db.clone())),
-            vault_connections: Arc::new(SqlVaultConnectionRepository::new(db.clone())),
-            audit: Arc::new(SqlAuditRepository::new(db.clone())),
-            credential_store: Arc::new(LocalCredentialStore::new(
-                db.clone(),
-                keyring.clone(),
-                config.tenant_name.clone(),
-            )),
-            cleanup: Arc::new(SqlCleanupQueue::new(db.clone())),
-            vault_providers: HashMap::new(),
-            clock: clock.clone(),
-            ids: ids.clone(),
-            token_issuer: token_issuer.clone(),
-        };
-        let custodian = Custodian::new(
-            ports,
-            Settings {
-                tenant_name: config.tenant_name.clone(),
-                ..Settings::default()
-            },
-        );
-
-        let bootstrap = bootstrap_if_empty(
-            BootstrapPorts {
-                users: users.as_ref(),
-                issuer: token_issuer.as_ref(),
-                ids: ids.as_ref(),
-                clock: clock.as_ref(),
-            },
-            &custodian,
-        )
-        .await
-        .context("cannot create the tenant admin")?;
+        let services = Services::open(&config).await?;
+        let bootstrap = bootstrap_if_empty(services.bootstrap_ports(), &services.custodian)
+            .await
+            .context("cannot create the tenant admin")?;
         if let Some(b) = &bootstrap {
             tracing::info!(user_id = %b.user.id, email = %b.user.email, "created the tenant admin");
         }
@@ -112,13 +177,21 @@ impl Application {
         let listener = TcpListener::bind(&config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
         let local_addr = listener.local_addr().context("cannot read the listening address")?;
         let state = web::Data::new(ApiState {
-            custodian,
-            readiness: users,
+            custodian: services.custodian.clone(),
+            readiness: services.users.clone(),
         });
-        let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(custodian_http::configure))
-            .listen(listener)
-            .with_context(|| format!("cannot serve on {local_addr}"))?
-            .run();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(custodian_http::configure)
+                // Outermost: every request gets its id and span first, and the id is
+                // echoed on every answer, errors included.
+                .wrap(from_fn(echo_request_id))
+                .wrap(TracingLogger::default())
+        })
+        .listen(listener)
+        .with_context(|| format!("cannot serve on {local_addr}"))?
+        .run();
         tracing::info!(address = %local_addr, "listening");
         Ok(Self {
             server,
@@ -141,4 +214,25 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The name of the header that carries the request id back to the client.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Answer with the request's id (set by [`TracingLogger`]) in `X-Request-Id`: the id of its
+/// log span and of its audit events.
+async fn echo_request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().copied();
+    let mut response = next.call(req).await?;
+    if let Some(id) = id
+        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+    {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    Ok(response)
 }

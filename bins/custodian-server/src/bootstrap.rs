@@ -3,12 +3,12 @@
 
 use std::fmt;
 
-use custodian_core::{CoreError, Custodian, NewTeamInput};
+use custodian_core::{AddMemberInput, CoreError, Custodian, NewTeamInput};
 use custodian_domain::{
-    AuditAction, AuditEvent, AuditEventId, DisplayName, Email, Outcome, RequestContext, ResourceType, Subject, TokenId,
-    TokenName, TokenOwner, TokenRecord, User, UserId,
+    AuditAction, AuditEvent, AuditEventId, DisplayName, Email, Name, Outcome, RequestContext, ResourceType, Role,
+    Subject, Team, Tier, TokenId, TokenName, TokenOwner, TokenRecord, User, UserId,
 };
-use custodian_ports::{Clock, ConflictKind, IdGenerator, RepoError, TokenIssuer, UserRepository};
+use custodian_ports::{Clock, ConflictKind, IdGenerator, Page, RepoError, TeamRepository, TokenIssuer, UserRepository};
 use secrecy::{ExposeSecret, SecretString};
 
 /// The email of the tenant admin created on first start.
@@ -36,6 +36,7 @@ impl fmt::Debug for Bootstrap {
 /// The ports bootstrap writes through.
 pub(crate) struct BootstrapPorts<'a> {
     pub(crate) users: &'a dyn UserRepository,
+    pub(crate) teams: &'a dyn TeamRepository,
     pub(crate) issuer: &'a dyn TokenIssuer,
     pub(crate) ids: &'a dyn IdGenerator,
     pub(crate) clock: &'a dyn Clock,
@@ -50,11 +51,174 @@ pub(crate) async fn bootstrap_if_empty(
     if ports.users.count().await? > 0 {
         return Ok(None);
     }
+    let email = Email::parse_at("email", ADMIN_EMAIL)?;
+    let display_name = DisplayName::parse_at("display_name", "Admin")?;
+    let (user, token) = match create_admin(&ports, email, display_name, "first start: the tenant admin").await {
+        Ok(created) => created,
+        // Another process starting on the same database created it first.
+        Err(CoreError::Conflict(ConflictKind::DuplicateEmail)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    custodian
+        .create_team(
+            &admin_subject(&user),
+            &RequestContext::default(),
+            NewTeamInput {
+                name: Some(DEFAULT_TEAM.into()),
+                ..NewTeamInput::default()
+            },
+        )
+        .await?;
+    Ok(Some(Bootstrap { user, token }))
+}
+
+/// What `custodian bootstrap` made: a tenant admin, the team it owns, and its token.
+pub struct BootstrapOutcome {
+    /// The new tenant admin.
+    pub user: User,
+    /// The team it owns (created, or joined when the name was taken).
+    pub team: Team,
+    /// Its personal access token, to be shown once.
+    pub token: SecretString,
+}
+
+impl fmt::Debug for BootstrapOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BootstrapOutcome")
+            .field("user", &self.user)
+            .field("team", &self.team)
+            .field("token", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// Why `custodian bootstrap` made nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// A user already has this email.
+    #[error("a user with the email {0} already exists")]
+    DuplicateEmail(String),
+    /// The email, team name or tier is not valid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The core or the storage failed.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+/// Create a tenant admin `email` with a personal access token, on any database, and make
+/// it the owner of the team `team`: created with `tier` (the configured default when
+/// `None`), or, when a team already has that name, joined as owner (and set to `tier`
+/// when given). The email, name and tier are checked before anything is written.
+pub(crate) async fn bootstrap_admin(
+    ports: BootstrapPorts<'_>,
+    custodian: &Custodian,
+    email: &str,
+    team: &str,
+    tier: Option<&str>,
+) -> Result<BootstrapOutcome, BootstrapError> {
+    let email = Email::parse_at("email", email).map_err(|e| BootstrapError::Invalid(format!("--email: {e}")))?;
+    let team_name = Name::parse_at("name", team).map_err(|e| BootstrapError::Invalid(format!("--team: {e}")))?;
+    if let Some(tier) = tier {
+        tier.parse::<Tier>()
+            .map_err(|e| BootstrapError::Invalid(format!("--tier: {e}")))?;
+    }
+    if ports
+        .users
+        .find_by_email(&email)
+        .await
+        .map_err(CoreError::from)?
+        .is_some()
+    {
+        return Err(BootstrapError::DuplicateEmail(email.as_str().to_owned()));
+    }
+    let existing = find_team(ports.teams, team_name.as_str()).await?;
+    let local = email.as_str().split('@').next().unwrap_or_default().to_owned();
+    let display_name = DisplayName::parse_at("display_name", local)
+        .or_else(|_| DisplayName::parse_at("display_name", "Admin"))
+        .map_err(CoreError::from)?;
+    let shown = email.as_str().to_owned();
+    let (user, token) = match create_admin(&ports, email, display_name, "custodian bootstrap: a tenant admin").await {
+        Ok(created) => created,
+        Err(CoreError::Conflict(ConflictKind::DuplicateEmail)) => return Err(BootstrapError::DuplicateEmail(shown)),
+        Err(e) => return Err(e.into()),
+    };
+    let admin = admin_subject(&user);
+    let ctx = RequestContext::default();
+    let team = match existing {
+        None => {
+            custodian
+                .create_team(
+                    &admin,
+                    &ctx,
+                    NewTeamInput {
+                        name: Some(team_name.as_str().to_owned()),
+                        tier: tier.map(str::to_owned),
+                        ..NewTeamInput::default()
+                    },
+                )
+                .await?
+        }
+        Some(team) => {
+            custodian
+                .add_member(
+                    &admin,
+                    &ctx,
+                    team.id,
+                    AddMemberInput {
+                        user_id: Some(user.id.to_string()),
+                        role: Some(Role::Owner.as_str().to_owned()),
+                        email: None,
+                    },
+                )
+                .await?;
+            match tier {
+                Some(tier) => custodian.set_team_tier(&admin, &ctx, team.id, tier).await?,
+                None => team,
+            }
+        }
+    };
+    Ok(BootstrapOutcome { user, team, token })
+}
+
+/// The team named `name`, if any.
+async fn find_team(teams: &dyn TeamRepository, name: &str) -> Result<Option<Team>, CoreError> {
+    let mut offset = 0;
+    loop {
+        let page = teams.list_all(Page { limit: 100, offset }).await?;
+        if let Some(team) = page.items.iter().find(|t| t.name.as_str() == name) {
+            return Ok(Some(team.clone()));
+        }
+        if page.items.is_empty() {
+            return Ok(None);
+        }
+        offset += page.items.len() as u64;
+    }
+}
+
+fn admin_subject(user: &User) -> Subject {
+    Subject::User {
+        id: user.id,
+        email: user.email.clone(),
+        display_name: user.display_name.clone(),
+        tenant_admin: true,
+    }
+}
+
+/// Store a tenant admin with a personal access token named `bootstrap`, and the audit
+/// event of its creation (no actor: the operator at the console). `Conflict(DuplicateEmail)`
+/// when the email is taken.
+async fn create_admin(
+    ports: &BootstrapPorts<'_>,
+    email: Email,
+    display_name: DisplayName,
+    detail: &str,
+) -> Result<(User, SecretString), CoreError> {
     let now = ports.clock.now();
     let user = User {
         id: UserId::from_uuid(ports.ids.new_id()),
-        email: Email::parse_at("email", ADMIN_EMAIL)?,
-        display_name: DisplayName::parse_at("display_name", "Admin")?,
+        email,
+        display_name,
         tenant_admin: true,
         created_at: now,
     };
@@ -80,30 +244,14 @@ pub(crate) async fn bootstrap_if_empty(
         resource_id: Some(user.id.as_uuid()),
         resource_name: Some(user.email.as_str().to_owned()),
         outcome: Outcome::Success,
-        detail: Some("first start: the tenant admin".into()),
+        detail: Some(detail.into()),
         context: RequestContext::default(),
     };
     match ports.users.create(&user, Some(record), &audit).await {
-        Ok(()) => {}
-        // Another process starting on the same database created it first.
-        Err(RepoError::Conflict(ConflictKind::DuplicateEmail)) => return Ok(None),
-        Err(e) => return Err(e.into()),
+        Ok(()) => Ok((user, token)),
+        Err(RepoError::Conflict(ConflictKind::DuplicateEmail)) => {
+            Err(CoreError::Conflict(ConflictKind::DuplicateEmail))
+        }
+        Err(e) => Err(e.into()),
     }
-    let admin = Subject::User {
-        id: user.id,
-        email: user.email.clone(),
-        display_name: user.display_name.clone(),
-        tenant_admin: true,
-    };
-    custodian
-        .create_team(
-            &admin,
-            &RequestContext::default(),
-            NewTeamInput {
-                name: Some(DEFAULT_TEAM.into()),
-                ..NewTeamInput::default()
-            },
-        )
-        .await?;
-    Ok(Some(Bootstrap { user, token }))
 }

@@ -1,12 +1,14 @@
-//! The `custodian` server: configuration, composition of the SQL storage and the core,
-//! first-start bootstrap, and the HTTP server ([`Application`]).
+//! The `custodian` server: layered configuration, composition of the SQL storage and the
+//! core ([`Services`]), first-start bootstrap, the operator [`commands`], and the HTTP
+//! server ([`Application`]).
 
 mod app;
 mod bootstrap;
+pub mod commands;
 mod config;
 mod tokens;
 
-pub use app::Application;
-pub use bootstrap::{ADMIN_EMAIL, Bootstrap, DEFAULT_TEAM};
-pub use config::Config;
+pub use app::{Application, REQUEST_ID_HEADER, Services};
+pub use bootstrap::{ADMIN_EMAIL, Bootstrap, BootstrapError, BootstrapOutcome, DEFAULT_TEAM};
+pub use config::{CONFIG_ENV, Config, ConfigError, CredentialStoreKind, LogFormat};
 pub use tokens::PepperedTokens;

@@ -1,37 +1,95 @@
-//! `custodian`: the Custodian server.
+//! `custodian`: the Custodian server and its operator commands.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use custodian_server::{Application, Config};
+use custodian_server::{Application, Config, DEFAULT_TEAM, LogFormat, commands};
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
 /// A self-hosted secrets service for storage credentials.
+///
+/// Configuration: defaults < TOML file (`--config` or `CUSTODIAN_CONFIG`) < `CUSTODIAN_*`
+/// environment variables (nested keys joined with `__`, e.g.
+/// `CUSTODIAN_TIERS__FREE__STORAGE_SECRETS=3`); a secret setting also accepts
+/// `CUSTODIAN_<NAME>_FILE`.
 #[derive(Debug, Parser)]
 #[command(name = "custodian", version, about)]
 struct Cli {
+    /// The TOML configuration file (default: the file `CUSTODIAN_CONFIG` names, if any).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the HTTP API (the default). Configured by `CUSTODIAN_LISTEN`,
-    /// `CUSTODIAN_DATA_DIR`, `CUSTODIAN_DATABASE_URL` and `CUSTODIAN_TENANT_NAME`.
+    /// Serve the HTTP API (the default).
     Serve,
+    /// Run the pending database migrations, print each one applied, and exit.
+    Migrate,
+    /// Create a tenant admin owning a team; prints {"user_id","team_id","token"} on stdout.
+    Bootstrap {
+        /// The new admin's email; must not belong to a user yet.
+        #[arg(long)]
+        email: String,
+        /// The team it owns: created, or joined as owner when the name is taken.
+        #[arg(long, default_value = DEFAULT_TEAM)]
+        team: String,
+        /// The team's tier (free, pro or enterprise; default: the configured default_tier).
+        #[arg(long)]
+        tier: Option<String>,
+    },
+    /// Manage the keyring of the data directory.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Show the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Retry the credential clean-ups that failed after a commit, and print the counts.
+    Gc {
+        /// At most this many tasks, oldest first.
+        #[arg(long, default_value_t = commands::GC_DEFAULT_LIMIT)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a new active key, re-wrap every stored credential under it, then drop the old
+    /// keys. Stop the servers first: they load the keyring at start.
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration as TOML, secrets shown as [REDACTED].
+    Print,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => actix_web::rt::System::new().block_on(serve(Config::from_env())),
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("custodian: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(config.log_format);
+    let command = cli.command.unwrap_or(Command::Serve);
+    let result = match command {
+        Command::Config {
+            command: ConfigCommand::Print,
+        } => print(&config.to_redacted_toml()),
+        command => actix_web::rt::System::new().block_on(run(command, config)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,6 +97,75 @@ fn main() -> ExitCode {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to stderr; stdout is for the commands' results.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+    }
+}
+
+/// Write `text` to stdout, with a final newline.
+fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let applied = commands::migrate(&config).await?;
+            if applied.is_empty() {
+                print("no pending migration: the database is up to date")
+            } else {
+                let lines: Vec<String> = applied.iter().map(|v| format!("applied {v}")).collect();
+                print(&lines.join("\n"))
+            }
+        }
+        Command::Bootstrap { email, team, tier } => {
+            let outcome = commands::bootstrap(&config, &email, &team, tier.as_deref()).await?;
+            let shown = serde_json::json!({
+                "user_id": outcome.user.id.to_string(),
+                "team_id": outcome.team.id.to_string(),
+                "token": outcome.token.expose_secret(),
+            });
+            print(&shown.to_string())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let rotation = commands::rotate_keys(&config).await?;
+            let mut lines = vec![
+                format!("active key: {}", rotation.active_key),
+                format!("re-wrapped credentials: {}", rotation.rewrapped),
+                format!("removed keys: {}", rotation.removed_keys.len()),
+            ];
+            if !rotation.kept_keys.is_empty() {
+                lines.push(format!(
+                    "kept keys: {} (values were still written under them; stop the servers and run `custodian keys rotate` again)",
+                    rotation.kept_keys.join(", ")
+                ));
+            }
+            print(&lines.join("\n"))
+        }
+        Command::Gc { limit } => {
+            let report = commands::gc(&config, limit).await?;
+            print(&format!("done: {}\nfailed: {}", report.done, report.failed))
+        }
+        Command::Config { .. } => print(&config.to_redacted_toml()),
     }
 }
 

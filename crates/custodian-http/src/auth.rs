@@ -5,10 +5,11 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use custodian_core::CoreError;
 use custodian_domain::{RequestContext, Subject};
 use secrecy::SecretString;
+use tracing_actix_web::RequestId;
 
 use crate::{ApiError, ApiState};
 
@@ -24,7 +25,12 @@ pub struct Authenticated {
     pub context: RequestContext,
 }
 
-/// The request's audit context: its `X-Request-Id`, peer address and user agent.
+/// The request's audit context: its id, peer address and user agent.
+///
+/// The id is the one `tracing_actix_web::TracingLogger` gave the request (its log span's
+/// `request_id`, echoed to the client in `X-Request-Id`), so an audit event and the log
+/// lines of its request share it. Without that middleware (an embedder's own app), the
+/// client's `X-Request-Id` header is used, if any.
 pub(crate) fn request_context(req: &HttpRequest) -> RequestContext {
     let header_text = |name: &str| {
         req.headers()
@@ -32,8 +38,9 @@ pub(crate) fn request_context(req: &HttpRequest) -> RequestContext {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(255).collect::<String>())
     };
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
     RequestContext {
-        request_id: header_text("x-request-id"),
+        request_id: request_id.or_else(|| header_text("x-request-id")),
         client_ip: req.peer_addr().map(|a| a.ip().to_string()),
         user_agent: header_text(header::USER_AGENT.as_str()),
     }

@@ -190,24 +190,32 @@ impl Database {
 
     /// Run every pending embedded migration of this backend.
     pub async fn migrate(&self) -> Result<(), DatabaseError> {
-        self.with_migration_harness(|harness, migrations| harness.run_pending_migrations(migrations).map(|_| ()))
+        self.applied_migrations().await.map(|_| ())
+    }
+
+    /// [`Database::migrate`], returning the version of each migration it applied, in
+    /// order (empty when the schema was already current).
+    pub async fn applied_migrations(&self) -> Result<Vec<String>, DatabaseError> {
+        self.with_migration_harness(|harness, migrations| harness.run_pending_migrations(migrations))
             .await
     }
 
     /// Revert every applied migration (used to check that each `down.sql` really reverts).
     pub async fn revert_all(&self) -> Result<(), DatabaseError> {
-        self.with_migration_harness(|harness, migrations| harness.revert_all_migrations(migrations).map(|_| ()))
+        self.with_migration_harness(|harness, migrations| harness.revert_all_migrations(migrations))
             .await
+            .map(|_| ())
     }
 
     /// Runs `f` on a dedicated connection in a blocking thread (diesel's migration harness
     /// is synchronous).
-    async fn with_migration_harness<F>(&self, f: F) -> Result<(), DatabaseError>
+    async fn with_migration_harness<F, T>(&self, f: F) -> Result<T, DatabaseError>
     where
-        F: for<'h> FnOnce(&'h mut dyn MigrationRunner, EmbeddedMigrations) -> MigrationResult + Send + 'static,
+        F: for<'h> FnOnce(&'h mut dyn MigrationRunner, EmbeddedMigrations) -> MigrationResult<T> + Send + 'static,
+        T: Send + 'static,
     {
         let pools = self.pools.clone();
-        let outcome = tokio::task::spawn_blocking(move || -> Result<(), DatabaseError> {
+        let outcome = tokio::task::spawn_blocking(move || -> Result<T, DatabaseError> {
             match pools {
                 Pools::Sqlite { path, .. } => {
                     let path = path.to_string_lossy().into_owned();
@@ -218,13 +226,13 @@ impl Database {
                     // afterwards.
                     diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_MIGRATION_PRAGMAS)
                         .map_err(|e| DatabaseError::Connect(e.to_string()))?;
-                    f(&mut SqliteRunner(&mut conn), SQLITE_MIGRATIONS)
+                    let done = f(&mut SqliteRunner(&mut conn), SQLITE_MIGRATIONS)
                         .map_err(|e| DatabaseError::Migration(e.to_string()))?;
                     let violations: Vec<ForeignKeyViolation> =
                         diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA foreign_key_check"), &mut conn)
                             .map_err(|e| DatabaseError::Migration(e.to_string()))?;
                     match <[ForeignKeyViolation]>::first(&violations) {
-                        None => Ok(()),
+                        None => Ok(done),
                         Some(v) => Err(DatabaseError::Migration(format!(
                             "{} row(s) break a foreign key after migrating (first in table {})",
                             violations.len(),
@@ -245,12 +253,12 @@ impl Database {
     }
 }
 
-type MigrationResult = diesel::migration::Result<()>;
+type MigrationResult<T> = diesel::migration::Result<T>;
 
-/// A migration harness of either backend, object-safe.
+/// A migration harness of either backend, object-safe. Each returns the versions it ran.
 pub(crate) trait MigrationRunner {
-    fn run_pending_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult;
-    fn revert_all_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult;
+    fn run_pending_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult<Vec<String>>;
+    fn revert_all_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult<Vec<String>>;
 }
 
 struct SqliteRunner<'c>(&'c mut SqliteConnection);
@@ -259,11 +267,13 @@ struct PgRunner<'c>(&'c mut diesel_async::async_connection_wrapper::AsyncConnect
 macro_rules! migration_runner {
     ($runner:ident) => {
         impl MigrationRunner for $runner<'_> {
-            fn run_pending_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult {
-                MigrationHarness::run_pending_migrations(self.0, migrations).map(|_| ())
+            fn run_pending_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult<Vec<String>> {
+                MigrationHarness::run_pending_migrations(self.0, migrations)
+                    .map(|done| done.iter().map(ToString::to_string).collect())
             }
-            fn revert_all_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult {
-                MigrationHarness::revert_all_migrations(self.0, migrations).map(|_| ())
+            fn revert_all_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult<Vec<String>> {
+                MigrationHarness::revert_all_migrations(self.0, migrations)
+                    .map(|done| done.iter().map(ToString::to_string).collect())
             }
         }
     };

@@ -1,0 +1,141 @@
+//! The operator commands besides `serve` (SPEC §10): `migrate`, `bootstrap`, `keys rotate`
+//! and `gc`. Each opens the [`Services`] of a configuration, does its work and returns what
+//! `main` prints.
+
+use std::fmt;
+use std::sync::Arc;
+
+use anyhow::Context;
+use custodian_core::CleanupReport;
+use custodian_store_sql::LocalCredentialStore;
+
+use crate::Config;
+use crate::app::Services;
+use crate::bootstrap::{BootstrapOutcome, bootstrap_admin};
+use crate::config::CredentialStoreKind;
+
+/// How many clean-up tasks one `custodian gc` run takes on by default.
+pub const GC_DEFAULT_LIMIT: u32 = 10_000;
+/// How many extra passes `keys rotate` makes for values written under an old key while it
+/// ran (by a server that was not stopped) before it gives up removing the old keys.
+const REWRAP_PASSES: usize = 3;
+
+/// Run the pending migrations; the version of each one applied, in order.
+pub async fn migrate(config: &Config) -> anyhow::Result<Vec<String>> {
+    let services = Services::open(config).await?;
+    Ok(services.applied_migrations().to_vec())
+}
+
+/// Create the tenant admin `email` with a personal access token, owner of the team `team`
+/// (created with `tier`, or joined when the name is taken). Works on a database that has
+/// users; a taken email is an error and writes nothing.
+pub async fn bootstrap(
+    config: &Config,
+    email: &str,
+    team: &str,
+    tier: Option<&str>,
+) -> anyhow::Result<BootstrapOutcome> {
+    let services = Services::open(config).await?;
+    let outcome = bootstrap_admin(services.bootstrap_ports(), services.custodian(), email, team, tier).await?;
+    tracing::info!(user_id = %outcome.user.id, team_id = %outcome.team.id, "created a tenant admin");
+    Ok(outcome)
+}
+
+/// What `keys rotate` did.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// The id of the new active key.
+    pub active_key: String,
+    /// How many stored credential values were re-wrapped under it.
+    pub rewrapped: u64,
+    /// The old keys removed from the keyring once nothing used them any more.
+    pub removed_keys: Vec<String>,
+    /// The old keys kept because values under them remained (a server wrote some while
+    /// the rotation ran); run `keys rotate` again with the servers stopped.
+    pub kept_keys: Vec<String>,
+}
+
+impl fmt::Debug for KeyRotation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Key ids only, never key material.
+        f.debug_struct("KeyRotation")
+            .field("active_key", &self.active_key)
+            .field("rewrapped", &self.rewrapped)
+            .field("removed_keys", &self.removed_keys)
+            .field("kept_keys", &self.kept_keys)
+            .finish()
+    }
+}
+
+/// Add a new active key to the keyring, re-wrap every stored credential under it, then
+/// drop the old keys. The keyring file holds the old keys until every value is
+/// re-wrapped, so a failure at any step leaves every value readable; running it again
+/// finishes the work. Servers load the keyring at start: stop them while it runs.
+pub async fn rotate_keys(config: &Config) -> anyhow::Result<KeyRotation> {
+    let services = Services::open(config).await?;
+    match config.credential_store {
+        CredentialStoreKind::Local => {}
+    }
+    let mut keyring = (*services.keyring).clone();
+    let old_keys = keyring.key_ids();
+    let active_key = keyring.rotate();
+    keyring
+        .save(&services.keyring_path)
+        .with_context(|| format!("cannot save the keyring {}", services.keyring_path.display()))?;
+    tracing::info!(active_key = %active_key, "added a new active key to the keyring");
+
+    let keyring = Arc::new(keyring);
+    let store = LocalCredentialStore::new(services.db.clone(), keyring.clone(), config.tenant_name.clone());
+    let mut rewrapped = store
+        .rewrap_all()
+        .await
+        .context("cannot re-wrap the stored credentials; the old keys stay in the keyring")?;
+    let mut settled = false;
+    for _ in 0..REWRAP_PASSES {
+        let more = store
+            .rewrap_all()
+            .await
+            .context("cannot re-wrap the stored credentials; the old keys stay in the keyring")?;
+        rewrapped += more;
+        if more == 0 {
+            settled = true;
+            break;
+        }
+    }
+    if !settled {
+        tracing::warn!("values are still being written under an old key; the old keys stay in the keyring");
+        return Ok(KeyRotation {
+            active_key,
+            rewrapped,
+            removed_keys: Vec::new(),
+            kept_keys: old_keys,
+        });
+    }
+    let mut keyring = (*keyring).clone();
+    for id in &old_keys {
+        keyring
+            .remove_key(id)
+            .with_context(|| format!("cannot remove the old key {id}"))?;
+    }
+    keyring
+        .save(&services.keyring_path)
+        .with_context(|| format!("cannot save the keyring {}", services.keyring_path.display()))?;
+    tracing::info!(rewrapped, removed = old_keys.len(), "key rotation finished");
+    Ok(KeyRotation {
+        active_key,
+        rewrapped,
+        removed_keys: old_keys,
+        kept_keys: Vec::new(),
+    })
+}
+
+/// Retry up to `limit` pending credential clean-up tasks, oldest first.
+pub async fn gc(config: &Config, limit: u32) -> anyhow::Result<CleanupReport> {
+    let services = Services::open(config).await?;
+    let report = services
+        .custodian()
+        .run_cleanup(limit)
+        .await
+        .context("cannot read the clean-up queue")?;
+    Ok(report)
+}
