@@ -573,6 +573,42 @@ async fn prepare(server: &TestServer, cast: &Cast, fixture: Fixture) -> Target {
     target
 }
 
+/// After a `DELETE`, ask the tenant admin whether the resource is still there: gone after
+/// an allowed delete, untouched after a refused one. Resources without a read route of their
+/// own (members, virtual accounts) are looked up in their list.
+async fn check_deleted(server: &TestServer, template: &str, target: &Target, allowed: bool) -> Option<String> {
+    let listed = [
+        ("/v1/teams/{team_id}/members/{user_id}", "user_id"),
+        ("/v1/teams/{team_id}/virtual-accounts/{id}", "id"),
+    ];
+    let present = match listed.iter().find(|(path, _)| *path == template) {
+        Some((path, key)) => {
+            let list = path.rsplit_once('/').map_or(*path, |(list, _)| list);
+            let reply = server
+                .api
+                .get(&format!("{}?limit=200", target.path(list)), &server.admin_token)
+                .await;
+            if reply.status.as_u16() != 200 {
+                return Some(format!("listing {list}: {} {}", reply.status, reply.text));
+            }
+            reply.text.contains(target.get(key))
+        }
+        None => {
+            let reply = server.api.get(&target.path(template), &server.admin_token).await;
+            match reply.status.as_u16() {
+                200 => true,
+                404 => false,
+                _ => return Some(format!("reading it back: {} {}", reply.status, reply.text)),
+            }
+        }
+    };
+    match (allowed, present) {
+        (true, true) => Some("still there after the delete".to_owned()),
+        (false, false) => Some("gone although the delete was refused".to_owned()),
+        _ => None,
+    }
+}
+
 async fn run_matrix(backend: Backend) {
     let Some(server) = TestServer::start(backend).await else {
         return;
@@ -625,6 +661,12 @@ async fn run_matrix(backend: Backend) {
             };
             if let Some(problem) = problem {
                 failures.push(format!("{label}: {problem}"));
+            }
+            if row.method == Method::DELETE {
+                let allowed = expected(row.access, caller) == Expect::Success;
+                if let Some(problem) = check_deleted(&server, row.path, target, allowed).await {
+                    failures.push(format!("{label}: {problem}"));
+                }
             }
         }
     }
