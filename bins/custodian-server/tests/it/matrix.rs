@@ -662,6 +662,21 @@ async fn run_matrix(backend: Backend) {
             if let Some(problem) = problem {
                 failures.push(format!("{label}: {problem}"));
             }
+            if let Some(sent) = body
+                .as_ref()
+                .and_then(|b| b.get("description"))
+                .filter(|_| row.method == Method::PATCH)
+            {
+                // A refused change leaves the description as it was; an allowed one sets it.
+                let allowed = expected(row.access, caller) == Expect::Success;
+                let now = server.api.get(&path, &server.admin_token).await;
+                if (now.json["description"] == *sent) != allowed {
+                    failures.push(format!(
+                        "{label}: the description after the PATCH is {}",
+                        now.json["description"]
+                    ));
+                }
+            }
             if row.method == Method::DELETE {
                 let allowed = expected(row.access, caller) == Expect::Success;
                 if let Some(problem) = check_deleted(&server, row.path, target, allowed).await {
