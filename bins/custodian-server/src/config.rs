@@ -333,7 +333,7 @@ fn insert_nested(dict: &mut Dict, path: &[&str], value: Value) {
     match path {
         [] => {}
         [last] => {
-            if !dict.get(*last).is_some_and(|v| v.as_dict().is_some()) {
+            if dict.get(*last).is_none_or(|v| v.as_dict().is_none()) {
                 dict.insert((*last).to_owned(), value);
             }
         }

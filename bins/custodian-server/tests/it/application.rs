@@ -108,3 +108,27 @@ async fn an_address_in_use_is_a_clear_error() {
     let error = Application::build(config).await.unwrap_err();
     assert!(format!("{error:#}").contains("cannot listen on"), "{error:#}");
 }
+
+#[actix_web::test]
+async fn every_answer_carries_its_own_request_id() {
+    let dir = TempDir::new().unwrap();
+    let (base, _) = start(config(&dir)).await;
+    let client = reqwest::Client::new();
+    let mut seen = Vec::new();
+    for path in ["/healthz", "/v1/me", "/v1/me", "/no-such-route"] {
+        let response = client
+            .get(format!("{base}{path}"))
+            .header("x-request-id", "chosen-by-the-client")
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()[custodian_server::REQUEST_ID_HEADER]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        // The server's own id, not the client's.
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{path}: {id}");
+        assert!(!seen.contains(&id), "{path}: {id} again");
+        seen.push(id);
+    }
+}

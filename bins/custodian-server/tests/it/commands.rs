@@ -1,0 +1,440 @@
+//! The operator commands of the built binary (`migrate`, `bootstrap`, `keys rotate`, `gc`,
+//! `--version`), and `serve` end to end: request ids in answers, logs and audit events,
+//! nothing secret in trace-level logs, and a clean stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use custodian_core::NewTeamInput;
+use custodian_domain::{CreateSecretInput, CredentialField, RequestContext, Subject, Tier};
+use custodian_server::{Application, Config, Services, commands};
+use custodian_test_db::TestPostgres;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use tempfile::TempDir;
+
+/// The binary with a clean environment: only what a test sets reaches it.
+fn custodian(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_custodian"));
+    command
+        .env_clear()
+        .env("CUSTODIAN_DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+    command
+}
+
+fn run(command: &mut Command) -> (Output, String, String) {
+    let output = command.output().expect("the binary runs");
+    let stdout = String::from_utf8(output.stdout.clone()).expect("UTF-8 output");
+    let stderr = String::from_utf8(output.stderr.clone()).expect("UTF-8 output");
+    (output, stdout, stderr)
+}
+
+fn succeed(command: &mut Command) -> String {
+    let (output, stdout, stderr) = run(command);
+    assert!(
+        output.status.success(),
+        "{:?}\nstdout: {stdout}\nstderr: {stderr}",
+        output.status
+    );
+    stdout
+}
+
+#[test]
+fn migrate_on_a_fresh_data_dir_applies_every_migration_once() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let first = succeed(custodian(&data).arg("migrate"));
+    let applied: Vec<&str> = first.lines().collect();
+    assert!(!applied.is_empty(), "{first}");
+    assert!(applied.iter().all(|l| l.starts_with("applied ")), "{first}");
+    assert!(data.join("custodian.db").exists());
+    assert!(data.join("keyring.json").exists());
+
+    let second = succeed(custodian(&data).arg("migrate"));
+    assert_eq!(second.trim(), "no pending migration: the database is up to date");
+}
+
+#[test]
+fn gc_runs_over_an_empty_queue() {
+    let dir = TempDir::new().unwrap();
+    let out = succeed(custodian(&dir.path().join("data")).args(["gc", "--limit", "50"]));
+    assert_eq!(out, "done: 0\nfailed: 0\n");
+}
+
+#[test]
+fn version_needs_no_configuration() {
+    let dir = TempDir::new().unwrap();
+    let out = succeed(
+        custodian(dir.path())
+            .arg("--version")
+            .env("CUSTODIAN_CONFIG", dir.path().join("missing.toml")),
+    );
+    assert_eq!(out.trim(), format!("custodian {}", env!("CARGO_PKG_VERSION")));
+    // Anything that needs the configuration refuses the missing file clearly.
+    let (output, stdout, stderr) = run(custodian(dir.path())
+        .arg("gc")
+        .env("CUSTODIAN_CONFIG", dir.path().join("missing.toml")));
+    assert!(!output.status.success());
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+}
+
+/// The one JSON object `bootstrap` prints.
+fn bootstrap(data: &Path, args: &[&str]) -> serde_json::Value {
+    let out = succeed(custodian(data).arg("bootstrap").args(args));
+    assert_eq!(out.lines().count(), 1, "one line: {out}");
+    let value: serde_json::Value = serde_json::from_str(&out).expect("a JSON object");
+    let keys: Vec<&String> = value.as_object().expect("an object").keys().collect();
+    assert_eq!(keys, ["team_id", "token", "user_id"]);
+    value
+}
+
+async fn start(config: Config) -> String {
+    let app = Application::build(config).await.expect("the server starts");
+    let base = format!("http://{}", app.local_addr());
+    actix_web::rt::spawn(app.run());
+    base
+}
+
+#[actix_web::test]
+async fn bootstrap_prints_a_token_that_the_server_accepts() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let ops = bootstrap(
+        &data,
+        &["--email", "ops@example.com", "--team", "platform", "--tier", "pro"],
+    );
+    let token = ops["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("cus_"));
+
+    // A server on that database accepts the token; no first-start admin appears.
+    let base = start(Config::for_data_dir(&data)).await;
+    let me: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "ops@example.com");
+    assert_eq!(me["id"], ops["user_id"]);
+    assert_eq!(me["tenant_admin"], true);
+    assert_eq!(me["teams"].as_array().unwrap().len(), 1, "{me}");
+    assert_eq!(me["teams"][0]["id"], ops["team_id"]);
+    assert_eq!(me["teams"][0]["name"], "platform");
+    assert_eq!(me["teams"][0]["role"], "owner");
+
+    // On a database with users: a new team `default`, then joining it as owner.
+    let second = bootstrap(&data, &["--email", "second@example.com"]);
+    let third = bootstrap(&data, &["--email", "third@example.com"]);
+    assert_ne!(second["team_id"], ops["team_id"]);
+    assert_eq!(third["team_id"], second["team_id"]);
+    assert_ne!(third["token"], second["token"]);
+    let me: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(third["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["teams"][0]["name"], "default");
+    assert_eq!(me["teams"][0]["role"], "owner");
+
+    // A taken email: a clear error, nothing on stdout, a failing exit code.
+    let (output, stdout, stderr) = run(custodian(&data).args(["bootstrap", "--email", "ops@example.com"]));
+    assert!(!output.status.success());
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("already exists"), "{stderr}");
+    // Bad input is refused before anything is written.
+    for args in [
+        ["--email", "not-an-email", "--tier", "pro"],
+        ["--email", "fourth@example.com", "--tier", "gold"],
+    ] {
+        let (output, stdout, stderr) = run(custodian(&data).arg("bootstrap").args(args));
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stdout.is_empty());
+        assert!(
+            stderr.contains(if args[1] == "not-an-email" { "--email" } else { "--tier" }),
+            "{stderr}"
+        );
+    }
+    let again = bootstrap(&data, &["--email", "fourth@example.com"]);
+    assert_eq!(again["team_id"], second["team_id"]);
+}
+
+#[actix_web::test]
+async fn keys_rotate_rewraps_every_credential_and_they_still_resolve() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let config = Config::for_data_dir(&data);
+    let admin = commands::bootstrap(&config, "ops@example.com", "platform", Some("free"))
+        .await
+        .unwrap();
+    assert_eq!(admin.team.tier, Tier::Free);
+    let subject = Subject::User {
+        id: admin.user.id,
+        email: admin.user.email.clone(),
+        display_name: admin.user.display_name.clone(),
+        tenant_admin: true,
+    };
+    let ctx = RequestContext::default();
+    let services = Services::open(&config).await.unwrap();
+    let core = services.custodian();
+    let other_team = core
+        .create_team(
+            &subject,
+            &ctx,
+            NewTeamInput {
+                name: Some("analytics".into()),
+                ..NewTeamInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut secrets = Vec::new();
+    for (team, name, key_id, secret) in [
+        (admin.team.id, "backups", "AKIABACKUPS", "backups-s3cr3t"),
+        (other_team.id, "lake", "AKIALAKE", "lake-s3cr3t"),
+    ] {
+        let created = core
+            .create_secret(
+                &subject,
+                &ctx,
+                team,
+                CreateSecretInput {
+                    name: Some(name.into()),
+                    secret_type: Some("s3".into()),
+                    auth_method: Some("s3_access_key".into()),
+                    credentials: Some(vec![
+                        ("access_key_id".into(), SecretString::from(key_id)),
+                        ("secret_access_key".into(), SecretString::from(secret)),
+                    ]),
+                    ..CreateSecretInput::default()
+                },
+            )
+            .await
+            .unwrap();
+        secrets.push((team, created.id, key_id, secret));
+    }
+    drop(services);
+    let keyring_before: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("keyring.json")).unwrap()).unwrap();
+
+    let out = succeed(custodian(&data).args(["keys", "rotate"]));
+    let keyring_after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("keyring.json")).unwrap()).unwrap();
+    let active = keyring_after["active"].as_str().unwrap();
+    assert_ne!(active, keyring_before["active"].as_str().unwrap());
+    assert_eq!(
+        out,
+        format!("active key: {active}\nre-wrapped credentials: 2\nremoved keys: 1\n")
+    );
+    assert_eq!(
+        keyring_after["keys"].as_array().unwrap().len(),
+        1,
+        "the old key is gone"
+    );
+    assert_eq!(keyring_after["token_pepper"], keyring_before["token_pepper"]);
+    assert!(!out.contains("s3cr3t"));
+
+    // A server started on the rotated keyring reads every credential and every token.
+    let services = Services::open(&config).await.unwrap();
+    let core = services.custodian();
+    let caller = core.authenticate(&admin.token).await.expect("the token still works");
+    assert_eq!(caller.id(), subject.id());
+    for (team, id, key_id, secret) in secrets {
+        let credentials = core.resolve(&subject, team, id).await.expect("resolves");
+        assert_eq!(
+            credentials.get(CredentialField::AccessKeyId).unwrap().expose_secret(),
+            key_id
+        );
+        assert_eq!(
+            credentials
+                .get(CredentialField::SecretAccessKey)
+                .unwrap()
+                .expose_secret(),
+            secret
+        );
+    }
+    drop(services);
+
+    // Rotating again with nothing under the old key is fine too.
+    let out = succeed(custodian(&data).args(["keys", "rotate"]));
+    assert!(out.contains("re-wrapped credentials: 2\nremoved keys: 1"), "{out}");
+}
+
+/// A running `custodian serve` and what it wrote to stderr.
+struct Served {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Served {
+    fn start(mut command: Command) -> Self {
+        let mut child = command
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Read stderr until a line satisfies `found`; that line.
+    fn wait_for(&mut self, what: &str, found: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(120))
+                .unwrap_or_else(|_| panic!("no {what} in {:#?}", self.seen));
+            self.seen.push(line.clone());
+            if found(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// SIGTERM; the exit must be a success. Everything it wrote.
+    fn terminate(mut self) -> Vec<String> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("the server exits");
+        self.seen.extend(self.lines.iter());
+        assert!(exit.success(), "{exit:?}: {:#?}", self.seen);
+        self.seen
+    }
+}
+
+/// A log line as JSON, if it is one.
+fn json_line(line: &str) -> Option<serde_json::Value> {
+    line.starts_with('{').then(|| serde_json::from_str(line).ok()).flatten()
+}
+
+#[tokio::test]
+async fn serve_on_postgres_logs_json_at_trace_without_secrets_and_stops_on_sigterm() {
+    let Some(db) = TestPostgres::start("custodian_server_blank", |_| async { Ok(()) }).await else {
+        return;
+    };
+    // The test server trusts local connections, so a password in the URL is accepted and
+    // stands for a real one: it must never reach a log line.
+    let password = "pg-pa55word-never-logged";
+    let url = db
+        .url()
+        .replacen("://postgres@", &format!("://postgres:{password}@"), 1);
+    assert!(
+        url.contains(password),
+        "the test database URL has the expected form: {}",
+        db.url()
+    );
+    let dir = TempDir::new().unwrap();
+    let url_file = dir.path().join("database-url");
+    std::fs::write(&url_file, format!("{url}\n")).unwrap();
+
+    let mut command = custodian(&dir.path().join("data"));
+    command
+        .env("CUSTODIAN_LISTEN", "127.0.0.1:0")
+        .env("CUSTODIAN_DATABASE_URL_FILE", &url_file)
+        .env("CUSTODIAN_LOG_FORMAT", "json")
+        .env("RUST_LOG", "trace");
+    let mut server = Served::start(command);
+    let listening = server.wait_for("the listening line", |l| {
+        json_line(l).is_some_and(|v| v["fields"]["message"] == "listening")
+    });
+    let address = json_line(&listening).unwrap()["fields"]["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token_line = server.wait_for("the token", |l| l.trim_start().starts_with("cus_"));
+    let token = token_line.trim().to_owned();
+
+    let client = reqwest::Client::new();
+    let me = client
+        .get(format!("http://{address}/v1/me"))
+        .bearer_auth(&token)
+        .header("x-request-id", "chosen-by-the-client")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let ok_id = me.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&ok_id).is_ok(), "{ok_id}");
+
+    let wrong_token = format!("{token}x");
+    let refused = client
+        .get(format!("http://{address}/v1/me"))
+        .bearer_auth(&wrong_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let refused_id = refused.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(refused_id, ok_id);
+
+    // The refusal's audit event carries the id the client saw.
+    let (client_db, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let rows = client_db
+        .query(
+            "SELECT request_id::text FROM audit_events WHERE action = 'authenticate'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let ids: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(ids, [Some(refused_id.clone())]);
+
+    let lines = server.terminate();
+    // The request's log span carries the same id.
+    assert!(
+        lines
+            .iter()
+            .filter_map(|l| json_line(l))
+            .any(|v| v.to_string().contains(&refused_id)),
+        "no log line names the request id {refused_id}"
+    );
+    // Every log line is JSON; none holds the token, a wrong token or the password. The
+    // token appears only in the first-start message, which is not a log line.
+    for line in &lines {
+        assert!(!line.contains(password), "{line}");
+        assert!(!line.contains(&wrong_token), "{line}");
+        if line.contains(&token) {
+            assert!(json_line(line).is_none(), "{line}");
+        }
+    }
+    assert!(lines.iter().filter_map(|l| json_line(l)).count() > 5);
+    assert!(
+        lines
+            .iter()
+            .filter_map(|l| json_line(l))
+            .any(|v| v["level"] == "TRACE" || v["level"] == "DEBUG"),
+        "trace-level logging was on"
+    );
+}
