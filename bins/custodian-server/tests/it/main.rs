@@ -2,5 +2,9 @@
 
 mod application;
 mod binary;
+mod canary;
 mod commands;
 mod config_file;
+mod flow;
+mod matrix;
+mod support;

@@ -1,0 +1,404 @@
+//! Shared set-up of the HTTP tests: the real `Application` on port 0 over SQLite or
+//! PostgreSQL, a client that keeps every answer it received, and the "cast" of callers
+//! (a tenant admin, one member of each role, a virtual account and an outsider).
+
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use custodian_server::{Application, Config};
+use custodian_test_db::TestPostgres;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// The database a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The one way these tests build a configuration: the defaults over `data_dir`, with the
+/// database at `database_url` when one is given (SQLite in the data dir otherwise).
+pub(crate) fn config(data_dir: &Path, database_url: Option<&str>) -> Config {
+    let defaults = Config::for_data_dir(data_dir);
+    let database_url = database_url.map_or_else(|| defaults.database_url.clone(), str::to_owned);
+    Config {
+        database_url,
+        ..defaults
+    }
+}
+
+/// A number no other call in this process returns, for unique names.
+pub(crate) fn unique() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A running server and the tenant admin's token. The data directory and the PostgreSQL
+/// database live as long as this value.
+pub(crate) struct TestServer {
+    pub(crate) api: Api,
+    pub(crate) admin_token: String,
+    pub(crate) backend: Backend,
+    _dir: TempDir,
+    _postgres: Option<TestPostgres>,
+}
+
+impl fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestServer")
+            .field("base", &self.api.base)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestServer {
+    /// Start the server on `backend`; `None` when PostgreSQL tests are skipped
+    /// (`CUSTODIAN_TEST_POSTGRES=skip`, which prints a `SKIPPED (postgres)` line).
+    pub(crate) async fn start(backend: Backend) -> Option<Self> {
+        let dir = TempDir::new().expect("a temporary directory");
+        let postgres = match backend {
+            Backend::Sqlite => None,
+            // An empty database: the server migrates it at start, as in production.
+            Backend::Postgres => Some(TestPostgres::start("custodian_server_empty", |_| async { Ok(()) }).await?),
+        };
+        let config = config(&dir.path().join("data"), postgres.as_ref().map(TestPostgres::url));
+        let mut app = Application::build(config).await.expect("the server starts");
+        let base = format!("http://{}", app.local_addr());
+        let admin_token = app
+            .take_bootstrap()
+            .map(|b| b.token.expose_secret().to_owned())
+            .expect("a first start creates the tenant admin");
+        actix_web::rt::spawn(app.run());
+        Some(Self {
+            api: Api::new(base),
+            admin_token,
+            backend,
+            _dir: dir,
+            _postgres: postgres,
+        })
+    }
+}
+
+/// One answer: status, headers and body (JSON when it parses, `Value::Null` otherwise).
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) text: String,
+    pub(crate) json: Value,
+}
+
+impl Reply {
+    /// The string at `key` of the JSON body; panics naming the body when it is missing.
+    pub(crate) fn str(&self, key: &str) -> String {
+        self.json[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {key:?} in {}", self.text))
+            .to_owned()
+    }
+
+    /// Panics unless the status is `expected`, showing what came back.
+    #[track_caller]
+    pub(crate) fn expect_status(&self, expected: u16, what: &str) -> &Self {
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "{what}: expected {expected}, got {} {}",
+            self.status,
+            self.text
+        );
+        self
+    }
+}
+
+/// A client of one server that records every answer (status line, headers and body), so
+/// a test can search all of them afterwards.
+#[derive(Clone)]
+pub(crate) struct Api {
+    pub(crate) base: String,
+    client: reqwest::Client,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl fmt::Debug for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Api").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    pub(crate) fn new(base: String) -> Self {
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            seen: Arc::default(),
+        }
+    }
+
+    /// Send `method path` with an optional bearer token and JSON body.
+    pub(crate) async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// Like [`call`](Self::call), with extra request headers.
+    pub(crate) async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.client.request(method.clone(), format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a readable body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let mut record = format!("{method} {path} -> {status}\n");
+        for (name, value) in &headers {
+            record.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
+        }
+        record.push_str(&text);
+        self.seen.lock().expect("the record is not poisoned").push(record);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub(crate) async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub(crate) async fn patch(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub(crate) async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Every answer received so far, one text each (status line, headers, body).
+    pub(crate) fn seen(&self) -> Vec<String> {
+        self.seen.lock().expect("the record is not poisoned").clone()
+    }
+}
+
+/// A user of the cast: id, email and bearer token.
+#[derive(Debug, Clone)]
+pub(crate) struct Person {
+    pub(crate) id: String,
+    pub(crate) email: String,
+    pub(crate) token: String,
+}
+
+/// Everyone the matrix asks: the tenant admin; a team with an owner, an admin, an
+/// operator and a viewer (users created through `POST /v1/users`, added through the
+/// members routes) and a virtual account; and the owner of another team.
+#[derive(Debug, Clone)]
+pub(crate) struct Cast {
+    pub(crate) tenant_admin: Person,
+    pub(crate) team_id: String,
+    pub(crate) owner: Person,
+    pub(crate) admin: Person,
+    pub(crate) operator: Person,
+    pub(crate) viewer: Person,
+    /// A virtual account of the team; its role is [`Cast::ACCOUNT_ROLE`].
+    pub(crate) account: Person,
+    pub(crate) outsider: Person,
+    pub(crate) outsider_team_id: String,
+}
+
+impl Cast {
+    /// The virtual account's role in the cast's team.
+    pub(crate) const ACCOUNT_ROLE: &'static str = "admin";
+
+    pub(crate) async fn create(server: &TestServer) -> Self {
+        let api = &server.api;
+        let admin_token = server.admin_token.as_str();
+        let me = api.get("/v1/me", admin_token).await;
+        me.expect_status(200, "GET /v1/me as the tenant admin");
+        let tenant_admin = Person {
+            id: me.str("id"),
+            email: me.str("email"),
+            token: admin_token.to_owned(),
+        };
+
+        let team_id = create_team(api, admin_token, &format!("cast-{}", unique())).await;
+        let mut members = Vec::new();
+        for role in ["owner", "admin", "operator", "viewer"] {
+            let person = create_user(api, admin_token, role).await;
+            add_member(api, admin_token, &team_id, &person.id, role).await;
+            members.push(person);
+        }
+        let account = create_virtual_account(api, admin_token, &team_id, Self::ACCOUNT_ROLE).await;
+
+        let outsider = create_user(api, admin_token, "outsider").await;
+        let outsider_team_id = create_team(api, &outsider.token, &format!("elsewhere-{}", unique())).await;
+
+        let mut members = members.into_iter();
+        let mut next = || members.next().expect("four members");
+        Self {
+            tenant_admin,
+            team_id,
+            owner: next(),
+            admin: next(),
+            operator: next(),
+            viewer: next(),
+            account,
+            outsider,
+            outsider_team_id,
+        }
+    }
+}
+
+/// `POST /v1/teams` as `token`; the new team's id.
+pub(crate) async fn create_team(api: &Api, token: &str, name: &str) -> String {
+    let reply = api.post("/v1/teams", token, &json!({ "name": name })).await;
+    reply.expect_status(201, "POST /v1/teams");
+    reply.str("id")
+}
+
+/// `POST /v1/users` as the tenant admin: a user whose email starts with `label`.
+pub(crate) async fn create_user(api: &Api, admin_token: &str, label: &str) -> Person {
+    let email = format!("{label}-{}@example.com", unique());
+    let reply = api
+        .post(
+            "/v1/users",
+            admin_token,
+            &json!({ "email": email, "display_name": format!("{label} of the cast") }),
+        )
+        .await;
+    reply.expect_status(201, "POST /v1/users");
+    assert_eq!(reply.json["email"], email.as_str());
+    let token = reply.str("token");
+    assert!(token.starts_with("cus_"), "{token}");
+    Person {
+        id: reply.str("id"),
+        email,
+        token,
+    }
+}
+
+/// `POST /v1/teams/{team_id}/members` with the user's id and `role`.
+pub(crate) async fn add_member(api: &Api, token: &str, team_id: &str, user_id: &str, role: &str) {
+    api.post(
+        &format!("/v1/teams/{team_id}/members"),
+        token,
+        &json!({ "user_id": user_id, "role": role }),
+    )
+    .await
+    .expect_status(201, "POST /v1/teams/{team_id}/members");
+}
+
+/// `POST /v1/teams/{team_id}/virtual-accounts` with `role`; the account and its token.
+pub(crate) async fn create_virtual_account(api: &Api, token: &str, team_id: &str, role: &str) -> Person {
+    let name = format!("worker-{}", unique());
+    let reply = api
+        .post(
+            &format!("/v1/teams/{team_id}/virtual-accounts"),
+            token,
+            &json!({ "name": name, "role": role }),
+        )
+        .await;
+    reply.expect_status(201, "POST /v1/teams/{team_id}/virtual-accounts");
+    Person {
+        id: reply.str("id"),
+        email: name,
+        token: reply.str("token"),
+    }
+}
+
+/// A managed S3 secret body with these credential values.
+pub(crate) fn s3_secret_body(name: &str, access_key_id: &str, secret_access_key: &str) -> Value {
+    json!({
+        "name": name,
+        "secret_type": "s3",
+        "auth_method": "s3_access_key",
+        "description": "bucket credentials of the nightly export",
+        "credentials": {
+            "access_key_id": access_key_id,
+            "secret_access_key": secret_access_key,
+        },
+    })
+}
+
+/// `POST /v1/teams/{team_id}/secrets`: a managed S3 secret; its id.
+pub(crate) async fn create_secret(api: &Api, token: &str, team_id: &str) -> String {
+    let n = unique();
+    let body = s3_secret_body(
+        &format!("export-{n}"),
+        &format!("AKIAEXAMPLE{n}"),
+        &format!("wJalrXUtnFEMI/K7MDENG/bPxRfiCY{n}"),
+    );
+    let reply = api.post(&format!("/v1/teams/{team_id}/secrets"), token, &body).await;
+    reply.expect_status(201, "POST /v1/teams/{team_id}/secrets");
+    reply.str("id")
+}
+
+/// A location body of type `s3` that uses `secret_id`.
+pub(crate) fn location_body(name: &str, secret_id: &str) -> Value {
+    json!({
+        "name": name,
+        "location_type": "s3",
+        "bucket_name": "nightly-exports",
+        "region": "eu-west-1",
+        "secret_id": secret_id,
+    })
+}
+
+/// `POST /v1/teams/{team_id}/locations` over `secret_id`; its id.
+pub(crate) async fn create_location(api: &Api, token: &str, team_id: &str, secret_id: &str) -> String {
+    let body = location_body(&format!("exports-{}", unique()), secret_id);
+    let reply = api.post(&format!("/v1/teams/{team_id}/locations"), token, &body).await;
+    reply.expect_status(201, "POST /v1/teams/{team_id}/locations");
+    reply.str("id")
+}
+
+/// A Doppler vault connection body with `access_token`.
+pub(crate) fn doppler_body(name: &str, access_token: &str) -> Value {
+    json!({
+        "name": name,
+        "vault_type": "doppler",
+        "access_token": access_token,
+        "project": "exports",
+        "config": "production",
+    })
+}
+
+/// `POST /v1/teams/{team_id}/vault-connections` (Doppler); its id.
+pub(crate) async fn create_vault_connection(api: &Api, token: &str, team_id: &str) -> String {
+    let n = unique();
+    let body = doppler_body(&format!("doppler-{n}"), &format!("dp.st.production.example{n}"));
+    let reply = api
+        .post(&format!("/v1/teams/{team_id}/vault-connections"), token, &body)
+        .await;
+    reply.expect_status(201, "POST /v1/teams/{team_id}/vault-connections");
+    reply.str("id")
+}
