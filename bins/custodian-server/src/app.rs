@@ -27,6 +27,7 @@ use custodian_store_sql::{
 };
 
 use crate::bootstrap::{Bootstrap, BootstrapPorts, bootstrap_if_empty};
+use tracing::Instrument;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::config::CredentialStoreKind;
@@ -184,6 +185,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .configure(custodian_http::configure)
+                .wrap(from_fn(run_to_completion))
                 // Outermost: every request gets its id and span first, and the id is
                 // echoed on every answer, errors included.
                 .wrap(from_fn(echo_request_id))
@@ -235,4 +237,21 @@ async fn echo_request_id(
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     Ok(response)
+}
+
+/// Runs the rest of the request as its own task, so that a client that hangs up does not
+/// drop a use case half-way: a database call dropped in flight is what SQLite's blocking
+/// connection wrapper (diesel-async) cannot take on a worker's single-threaded runtime, and
+/// a use case is better finished (with its audit event) than cut between two writes.
+async fn run_to_completion(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let handling = actix_web::rt::spawn(next.call(req).instrument(tracing::Span::current()));
+    match handling.await {
+        Ok(answer) => answer,
+        Err(_) => Err(actix_web::error::ErrorInternalServerError(
+            "the request's task was cancelled",
+        )),
+    }
 }

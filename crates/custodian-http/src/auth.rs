@@ -9,6 +9,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use custodian_core::CoreError;
 use custodian_domain::{RequestContext, Subject};
 use secrecy::SecretString;
+use tracing::Instrument;
 use tracing_actix_web::RequestId;
 
 use crate::{ApiError, ApiState};
@@ -68,8 +69,21 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let state = state.ok_or_else(|| CoreError::Internal("the API state is not configured".into()))?;
             let token = token.ok_or(CoreError::Unauthenticated)?;
-            let subject = state.custodian.authenticate_with_context(&token, &context).await?;
-            Ok(Authenticated { subject, context })
+            // Its own task: when another extractor of the request fails first, actix drops
+            // this future, and a database call dropped half-way is what SQLite's blocking
+            // connection wrapper cannot take on a worker's single-threaded runtime. The
+            // task finishes the lookup (and its audit event) whatever happens here.
+            let authenticating = actix_web::rt::spawn(
+                async move {
+                    let subject = state.custodian.authenticate_with_context(&token, &context).await?;
+                    Ok::<_, CoreError>(Authenticated { subject, context })
+                }
+                .instrument(tracing::Span::current()),
+            );
+            match authenticating.await {
+                Ok(outcome) => Ok(outcome?),
+                Err(_) => Err(CoreError::Internal("the authentication task was cancelled".into()).into()),
+            }
         })
     }
 }

@@ -132,3 +132,52 @@ async fn every_answer_carries_its_own_request_id() {
         seen.push(id);
     }
 }
+
+/// Requests that end early — a body over 64 KiB refused while the token is still being
+/// looked up, a client that hangs up mid-request — get their answer (413) or nothing,
+/// and the server goes on answering: no worker is lost to a database call cut half-way.
+#[actix_web::test]
+async fn requests_cut_short_leave_the_server_answering() {
+    let dir = TempDir::new().unwrap();
+    let (base, token) = start(config(&dir)).await;
+    let token = token.unwrap();
+    let client = reqwest::Client::new();
+    for size in [65 * 1024, 70_000, 2 * 1024 * 1024] {
+        for _ in 0..5 {
+            let body = format!("{{\"name\":\"{}\"}}", "x".repeat(size));
+            let answer = client
+                .post(format!("{base}/v1/teams"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE, "{size} bytes");
+            let detail: serde_json::Value = answer.json().await.unwrap();
+            assert_eq!(detail["code"], "payload_too_large");
+        }
+    }
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_micros(300))
+        .build()
+        .unwrap();
+    for i in 0..30 {
+        // Most of these are dropped by the client before the server answers.
+        let _ = impatient
+            .post(format!("{base}/v1/teams"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": format!("hasty-{i}")}))
+            .send()
+            .await;
+    }
+    for _ in 0..10 {
+        let me = client
+            .get(format!("{base}/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), StatusCode::OK);
+    }
+}
