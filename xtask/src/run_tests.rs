@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context as _, Result, bail};
 use custodian_test_db::{DATABASE_URL_ENV, POSTGRES_MODE_ENV};
 
+use crate::moto::{self, MOTO_URL_ENV, MotoServer, Venv};
 use crate::postgres::{self, AdminUrl};
 use crate::{cargo, is_ci, workspace_root};
 
@@ -34,10 +35,18 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         }
     }
 
-    // Step 2: the other services the tests need start here, each exporting its endpoint
-    // through `env` and returning a guard that stops it once the tests are done (kept
-    // alive until the end of this function). Next: moto_server (AWS SSM, for the SSM
-    // credential store's contract suite), run from a Python venv under `target/`.
+    // Step 2: moto_server for the AWS SSM tests, from a venv under the target directory.
+    // The guard stops it when this function returns, whether the tests passed, failed or
+    // an error ended the run early.
+    let moto = prepare_moto(ci, &root)?;
+    match &moto {
+        Moto::Run { url, .. } => env.set(MOTO_URL_ENV, url),
+        Moto::Given { url } => env.set(MOTO_URL_ENV, url),
+        Moto::Skipped { banner } => {
+            eprintln!("{banner}");
+            env.remove(MOTO_URL_ENV);
+        }
+    }
 
     // Step 3: say what runs.
     eprintln!("xtask: backends for this run:");
@@ -49,6 +58,11 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         ),
     }
     eprintln!("  sqlite: bundled");
+    match &moto {
+        Moto::Run { url, version, .. } => eprintln!("  moto (AWS SSM): {url} (moto {version}, started for this run)"),
+        Moto::Given { url } => eprintln!("  moto (AWS SSM): {url} (from {MOTO_URL_ENV})"),
+        Moto::Skipped { .. } => eprintln!("  moto (AWS SSM): NOT SET UP: AWS SSM tests SKIPPED"),
+    }
 
     // Step 4: the tests.
     let mut code = ExitCode::SUCCESS;
@@ -76,7 +90,62 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
     if let Postgres::Skipped { banner } = &postgres {
         eprintln!("{banner}");
     }
+    match moto {
+        Moto::Run { server, .. } => server.stop(),
+        Moto::Skipped { banner } => eprintln!("{banner}"),
+        Moto::Given { .. } => {}
+    }
     Ok(code)
+}
+
+/// Whether the AWS SSM tests run against moto.
+#[derive(Debug)]
+enum Moto {
+    /// A moto_server started for this run (stopped when dropped).
+    Run {
+        url: String,
+        version: String,
+        server: MotoServer,
+    },
+    /// `CUSTODIAN_TEST_MOTO_URL` was already set: that server is used as it is.
+    Given {
+        url: String,
+    },
+    Skipped {
+        banner: String,
+    },
+}
+
+fn prepare_moto(ci: bool, root: &Path) -> Result<Moto> {
+    if let Ok(url) = std::env::var(MOTO_URL_ENV)
+        && !url.trim().is_empty()
+    {
+        return Ok(Moto::Given {
+            url: url.trim().to_owned(),
+        });
+    }
+    let target = moto::target_dir(root, std::env::var_os("CARGO_TARGET_DIR"));
+    let venv = Venv::under(&target);
+    let started = venv.ensure().and_then(|version| {
+        let server = MotoServer::start(&venv, &target.join("moto-server.log"))?;
+        Ok((version, server))
+    });
+    match started {
+        Ok((version, server)) => Ok(Moto::Run {
+            url: server.url.clone(),
+            version,
+            server,
+        }),
+        Err(e) if ci => bail!(
+            "moto could not be set up, and CI (CI=true) runs the AWS SSM tests against it; they are never skipped there.\n\
+             {e:#}\n\
+             fix: make `python3 -m venv` work (Debian: apt-get install python3-venv) and PyPI reachable, or \
+             start `moto_server -p PORT` and set {MOTO_URL_ENV}=http://127.0.0.1:PORT."
+        ),
+        Err(e) => Ok(Moto::Skipped {
+            banner: moto::skip_banner(&format!("{e:#}")),
+        }),
+    }
 }
 
 /// Whether the PostgreSQL tests run.
