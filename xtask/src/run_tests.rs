@@ -117,12 +117,8 @@ enum Moto {
 }
 
 fn prepare_moto(ci: bool, root: &Path) -> Result<Moto> {
-    if let Ok(url) = std::env::var(MOTO_URL_ENV)
-        && !url.trim().is_empty()
-    {
-        return Ok(Moto::Given {
-            url: url.trim().to_owned(),
-        });
+    if let Some(url) = given_moto_url(std::env::var(MOTO_URL_ENV).ok().as_deref()) {
+        return Ok(Moto::Given { url });
     }
     let target = moto::target_dir(root, std::env::var_os("CARGO_TARGET_DIR"));
     let venv = Venv::under(&target);
@@ -136,16 +132,28 @@ fn prepare_moto(ci: bool, root: &Path) -> Result<Moto> {
             version,
             server,
         }),
-        Err(e) if ci => bail!(
+        Err(e) => moto_not_set_up(ci, &e),
+    }
+}
+
+/// A moto URL given in the environment (blank counts as unset).
+fn given_moto_url(value: Option<&str>) -> Option<String> {
+    value.map(str::trim).filter(|url| !url.is_empty()).map(str::to_owned)
+}
+
+/// moto could not be set up: an error under CI, a loud skip elsewhere.
+fn moto_not_set_up(ci: bool, e: &anyhow::Error) -> Result<Moto> {
+    if ci {
+        bail!(
             "moto could not be set up, and CI (CI=true) runs the AWS SSM tests against it; they are never skipped there.\n\
              {e:#}\n\
              fix: make `python3 -m venv` work (Debian: apt-get install python3-venv) and PyPI reachable, or \
              start `moto_server -p PORT` and set {MOTO_URL_ENV}=http://127.0.0.1:PORT."
-        ),
-        Err(e) => Ok(Moto::Skipped {
-            banner: moto::skip_banner(&format!("{e:#}")),
-        }),
+        );
     }
+    Ok(Moto::Skipped {
+        banner: moto::skip_banner(&format!("{e:#}")),
+    })
 }
 
 /// Whether the PostgreSQL tests run.
@@ -311,6 +319,32 @@ mod tests {
         assert_eq!(failure_code(None), 1, "killed by a signal");
         assert_eq!(failure_code(Some(300)), 1);
         assert_eq!(failure_code(Some(0)), 1, "only called for failures");
+    }
+
+    #[test]
+    fn a_given_moto_url_is_used_unless_blank() {
+        assert_eq!(
+            given_moto_url(Some(" http://127.0.0.1:5000 ")).as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(given_moto_url(Some("  ")), None);
+        assert_eq!(given_moto_url(None), None);
+    }
+
+    #[test]
+    fn moto_failing_to_set_up_fails_ci_and_is_skipped_loudly_elsewhere() {
+        let cause = anyhow::anyhow!("`python3 -m venv` failed: ensurepip is not available");
+        let error = moto_not_set_up(true, &cause).unwrap_err().to_string();
+        assert!(error.contains("CI=true"), "{error}");
+        assert!(error.contains("ensurepip is not available"), "{error}");
+        assert!(error.contains(MOTO_URL_ENV), "{error}");
+        match moto_not_set_up(false, &cause).unwrap() {
+            Moto::Skipped { banner } => {
+                assert!(banner.contains("AWS SSM TESTS ARE SKIPPED"), "{banner}");
+                assert!(banner.contains("ensurepip is not available"), "{banner}");
+            }
+            other => panic!("expected a skip, got {other:?}"),
+        }
     }
 
     #[test]
