@@ -11,6 +11,11 @@
 //! [`StoreError::Rejected`]. Throttling, 5xx answers and timeouts are retried by the SDK
 //! (standard mode: jittered exponential backoff, bounded attempts, an operation timeout)
 //! and then surface as [`StoreError::Unavailable`].
+//!
+//! AWS permissions the store needs, on `arn:aws:ssm:<region>:<account>:parameter<prefix>/*`:
+//! `ssm:PutParameter`, `ssm:GetParameter`, `ssm:GetParametersByPath`, `ssm:DeleteParameter`,
+//! `ssm:DeleteParameters`; and on the KMS key (`alias/aws/ssm` unless configured):
+//! `kms:Encrypt`, `kms:Decrypt` (and `kms:GenerateDataKey` for Advanced-tier values).
 
 use std::fmt;
 use std::time::Duration;
