@@ -1,6 +1,7 @@
 //! Repository automation (`cargo xtask …`, an alias in `.cargo/config.toml`).
 //!
-//! - `cargo xtask test [-- ARGS]`: finds (or starts) PostgreSQL, then runs every test of
+//! - `cargo xtask test [-- ARGS]`: finds (or starts) PostgreSQL, starts moto_server (from a
+//!   venv under the target directory) for the AWS SSM tests, then runs every test of
 //!   the workspace — `cargo test --workspace --all-targets ARGS`, then
 //!   `cargo test --workspace --doc ARGS`. This is the whole CI (`.ci/run`).
 //! - `cargo xtask tidy`: the repository checks (dependency direction, formatting). They
@@ -10,6 +11,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod moto;
 mod postgres;
 mod run_tests;
 mod tidy;
@@ -18,13 +20,16 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test [-- ARGS]   find or start PostgreSQL, then run every test of the workspace;
+  test [-- ARGS]   find or start PostgreSQL, start moto_server (venv under the target dir),
+                   then run every test of the workspace;
                    ARGS go to both `cargo test` runs (e.g. `-- -- --nocapture`)
   tidy             check the architecture invariants and formatting
 
 environment:
   CUSTODIAN_TEST_DATABASE_URL  PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
-  CI=true                      an unreachable PostgreSQL fails the run instead of skipping its tests";
+  CUSTODIAN_TEST_MOTO_URL      use this moto_server instead of starting one
+  CI=true                      an unreachable PostgreSQL, or moto failing to set up, fails the run
+                               instead of skipping those tests";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

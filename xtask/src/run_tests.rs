@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context as _, Result, bail};
 use custodian_test_db::{DATABASE_URL_ENV, POSTGRES_MODE_ENV};
 
+use crate::moto::{self, MOTO_URL_ENV, MotoServer, Venv};
 use crate::postgres::{self, AdminUrl};
 use crate::{cargo, is_ci, workspace_root};
 
@@ -34,10 +35,18 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         }
     }
 
-    // Step 2: the other services the tests need start here, each exporting its endpoint
-    // through `env` and returning a guard that stops it once the tests are done (kept
-    // alive until the end of this function). Next: moto_server (AWS SSM, for the SSM
-    // credential store's contract suite), run from a Python venv under `target/`.
+    // Step 2: moto_server for the AWS SSM tests, from a venv under the target directory.
+    // The guard stops it when this function returns, whether the tests passed, failed or
+    // an error ended the run early.
+    let moto = prepare_moto(ci, &root)?;
+    match &moto {
+        Moto::Run { url, .. } => env.set(MOTO_URL_ENV, url),
+        Moto::Given { url } => env.set(MOTO_URL_ENV, url),
+        Moto::Skipped { banner } => {
+            eprintln!("{banner}");
+            env.remove(MOTO_URL_ENV);
+        }
+    }
 
     // Step 3: say what runs.
     eprintln!("xtask: backends for this run:");
@@ -49,6 +58,11 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         ),
     }
     eprintln!("  sqlite: bundled");
+    match &moto {
+        Moto::Run { url, version, .. } => eprintln!("  moto (AWS SSM): {url} (moto {version}, started for this run)"),
+        Moto::Given { url } => eprintln!("  moto (AWS SSM): {url} (from {MOTO_URL_ENV})"),
+        Moto::Skipped { .. } => eprintln!("  moto (AWS SSM): NOT SET UP: AWS SSM tests SKIPPED"),
+    }
 
     // Step 4: the tests.
     let mut code = ExitCode::SUCCESS;
@@ -76,7 +90,70 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
     if let Postgres::Skipped { banner } = &postgres {
         eprintln!("{banner}");
     }
+    match moto {
+        Moto::Run { server, .. } => server.stop(),
+        Moto::Skipped { banner } => eprintln!("{banner}"),
+        Moto::Given { .. } => {}
+    }
     Ok(code)
+}
+
+/// Whether the AWS SSM tests run against moto.
+#[derive(Debug)]
+enum Moto {
+    /// A moto_server started for this run (stopped when dropped).
+    Run {
+        url: String,
+        version: String,
+        server: MotoServer,
+    },
+    /// `CUSTODIAN_TEST_MOTO_URL` was already set: that server is used as it is.
+    Given {
+        url: String,
+    },
+    Skipped {
+        banner: String,
+    },
+}
+
+fn prepare_moto(ci: bool, root: &Path) -> Result<Moto> {
+    if let Some(url) = given_moto_url(std::env::var(MOTO_URL_ENV).ok().as_deref()) {
+        return Ok(Moto::Given { url });
+    }
+    let target = moto::target_dir(root, std::env::var_os("CARGO_TARGET_DIR"));
+    let venv = Venv::under(&target);
+    let started = venv.ensure().and_then(|version| {
+        let server = MotoServer::start(&venv, &target.join("moto-server.log"))?;
+        Ok((version, server))
+    });
+    match started {
+        Ok((version, server)) => Ok(Moto::Run {
+            url: server.url.clone(),
+            version,
+            server,
+        }),
+        Err(e) => moto_not_set_up(ci, &e),
+    }
+}
+
+/// A moto URL given in the environment (blank counts as unset).
+fn given_moto_url(value: Option<&str>) -> Option<String> {
+    value.map(str::trim).filter(|url| !url.is_empty()).map(str::to_owned)
+}
+
+/// moto could not be set up: an error under CI, a loud skip elsewhere.
+fn moto_not_set_up(ci: bool, e: &anyhow::Error) -> Result<Moto> {
+    if ci {
+        bail!(
+            "moto could not be set up, and CI (CI=true) runs the AWS SSM tests against it; they are never skipped there.\n\
+             {e:#}\n\
+             fix: make `python3 -m venv` work (Debian: apt-get install python3-venv) and PyPI reachable, or \
+             start `moto_server -p PORT` and set {MOTO_URL_ENV}=http://127.0.0.1:PORT."
+        );
+    }
+    Ok(Moto::Skipped {
+        banner: moto::skip_banner(&format!("{e:#}")),
+    })
 }
 
 /// Whether the PostgreSQL tests run.
@@ -242,6 +319,32 @@ mod tests {
         assert_eq!(failure_code(None), 1, "killed by a signal");
         assert_eq!(failure_code(Some(300)), 1);
         assert_eq!(failure_code(Some(0)), 1, "only called for failures");
+    }
+
+    #[test]
+    fn a_given_moto_url_is_used_unless_blank() {
+        assert_eq!(
+            given_moto_url(Some(" http://127.0.0.1:5000 ")).as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(given_moto_url(Some("  ")), None);
+        assert_eq!(given_moto_url(None), None);
+    }
+
+    #[test]
+    fn moto_failing_to_set_up_fails_ci_and_is_skipped_loudly_elsewhere() {
+        let cause = anyhow::anyhow!("`python3 -m venv` failed: ensurepip is not available");
+        let error = moto_not_set_up(true, &cause).unwrap_err().to_string();
+        assert!(error.contains("CI=true"), "{error}");
+        assert!(error.contains("ensurepip is not available"), "{error}");
+        assert!(error.contains(MOTO_URL_ENV), "{error}");
+        match moto_not_set_up(false, &cause).unwrap() {
+            Moto::Skipped { banner } => {
+                assert!(banner.contains("AWS SSM TESTS ARE SKIPPED"), "{banner}");
+                assert!(banner.contains("ensurepip is not available"), "{banner}");
+            }
+            other => panic!("expected a skip, got {other:?}"),
+        }
     }
 
     #[test]

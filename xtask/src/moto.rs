@@ -1,0 +1,442 @@
+//! moto for the AWS SSM tests: a Python virtual environment with `moto[server]` under the
+//! target directory (made once, reused while it works), and a `moto_server` on a free
+//! loopback port for the duration of the test run.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+
+/// The moto URL the SSM tests read (custodian-store-ssm `tests/it/support.rs` names it too).
+pub(crate) const MOTO_URL_ENV: &str = "CUSTODIAN_TEST_MOTO_URL";
+/// What pip installs into the venv.
+const MOTO_REQUIREMENT: &str = "moto[server]";
+/// The venv's directory under the target directory.
+const VENV_DIR: &str = "moto-venv";
+/// How long a started moto_server gets to answer.
+const READY_WAIT: Duration = Duration::from_secs(30);
+/// Ports tried before giving up (another process can take a port between our probe and
+/// moto's bind).
+const PORT_TRIES: usize = 3;
+
+/// The target directory cargo builds into: `CARGO_TARGET_DIR` (relative to the workspace
+/// root when relative), else `<root>/target`.
+pub(crate) fn target_dir(root: &Path, cargo_target_dir: Option<OsString>) -> PathBuf {
+    match cargo_target_dir.filter(|dir| !dir.is_empty()) {
+        Some(dir) => root.join(PathBuf::from(dir)),
+        None => root.join("target"),
+    }
+}
+
+/// The venv's paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Venv {
+    pub(crate) dir: PathBuf,
+}
+
+impl Venv {
+    pub(crate) fn under(target_dir: &Path) -> Venv {
+        Venv {
+            dir: target_dir.join(VENV_DIR),
+        }
+    }
+
+    pub(crate) fn python(&self) -> PathBuf {
+        self.dir.join("bin").join("python")
+    }
+
+    pub(crate) fn moto_server(&self) -> PathBuf {
+        self.dir.join("bin").join("moto_server")
+    }
+
+    /// The installed moto version when the venv works (its python imports moto's server
+    /// and the `moto_server` script exists).
+    fn working_moto_version(&self) -> Option<String> {
+        if !self.moto_server().is_file() {
+            return None;
+        }
+        let output = Command::new(self.python())
+            .args([
+                "-c",
+                "import moto, moto.server, flask, werkzeug; print(moto.__version__)",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    /// Reuses a working venv, or (re)creates it with `python3 -m venv --clear` and installs
+    /// `moto[server]` with pip. Returns the moto version.
+    pub(crate) fn ensure(&self) -> Result<String> {
+        if let Some(version) = self.working_moto_version() {
+            return Ok(version);
+        }
+        eprintln!(
+            "xtask: creating the moto venv at {} (python3 -m venv; pip install \"{MOTO_REQUIREMENT}\")",
+            self.dir.display()
+        );
+        if let Some(parent) = self.dir.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let python3 = std::env::var_os("PYTHON").unwrap_or_else(|| OsString::from("python3"));
+        run_quietly(
+            Command::new(&python3)
+                .arg("-m")
+                .arg("venv")
+                .arg("--clear")
+                .arg(&self.dir),
+            &format!("{} -m venv --clear {}", python3.to_string_lossy(), self.dir.display()),
+        )?;
+        run_quietly(
+            Command::new(self.python()).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                MOTO_REQUIREMENT,
+            ]),
+            &format!("{} -m pip install \"{MOTO_REQUIREMENT}\"", self.python().display()),
+        )?;
+        self.working_moto_version().ok_or_else(|| {
+            anyhow!(
+                "the venv at {} was created and moto installed, but `import moto.server` still fails or \
+                 {} is missing",
+                self.dir.display(),
+                self.moto_server().display()
+            )
+        })
+    }
+}
+
+/// Runs `command`; on failure, the error holds its output.
+fn run_quietly(command: &mut Command, shown: &str) -> Result<()> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run `{shown}`"))?;
+    if !output.status.success() {
+        bail!(
+            "`{shown}` failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout).trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// A running moto_server, stopped (killed and reaped) when dropped.
+#[derive(Debug)]
+pub(crate) struct MotoServer {
+    pub(crate) url: String,
+    child: ChildGuard,
+}
+
+impl MotoServer {
+    /// Starts `moto_server` on a free loopback port and waits until it answers; tries
+    /// another port when moto exits before answering (the port was taken meanwhile). Its
+    /// output goes to `log`.
+    pub(crate) fn start(venv: &Venv, log: &Path) -> Result<MotoServer> {
+        let mut failures = Vec::new();
+        for _ in 0..PORT_TRIES {
+            let port = free_port().context("cannot find a free loopback port")?;
+            let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+            let err = out.try_clone().context("cannot share the moto log file")?;
+            let child = Command::new(venv.moto_server())
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .with_context(|| format!("cannot start {}", venv.moto_server().display()))?;
+            let mut child = ChildGuard(Some(child));
+            let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            match wait_until_answers(address, &mut child, READY_WAIT) {
+                Ok(()) => {
+                    return Ok(MotoServer {
+                        url: format!("http://{address}"),
+                        child,
+                    });
+                }
+                Err(e) => failures.push(format!("port {port}: {e}")),
+            }
+        }
+        let tail = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = tail.lines().rev().take(15).collect();
+        bail!(
+            "moto_server did not start:\n  {}\nlast lines of {}:\n{}",
+            failures.join("\n  "),
+            log.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    }
+
+    /// Stops the server now (also done on drop).
+    pub(crate) fn stop(mut self) {
+        self.child.stop();
+    }
+}
+
+/// Kills and reaps its child when dropped, whichever way the run ends.
+#[derive(Debug)]
+struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    fn stop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the child has exited (then it is reaped).
+    fn exited(&mut self) -> Option<String> {
+        let child = self.0.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) | Err(_) => None,
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A loopback port nothing listened on a moment ago (bound, then released).
+pub(crate) fn free_port() -> std::io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Polls `address` with an HTTP request until something answers with an HTTP status line,
+/// the child exits, or `wait` passes.
+fn wait_until_answers(address: SocketAddr, child: &mut ChildGuard, wait: Duration) -> Result<()> {
+    let deadline = Instant::now() + wait;
+    let mut last = String::from("not tried");
+    loop {
+        if let Some(status) = child.exited() {
+            bail!("moto_server exited ({status}) before answering; last probe: {last}");
+        }
+        match probe(address) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+        if Instant::now() >= deadline {
+            bail!("no answer at {address} within {wait:?}; last probe: {last}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// One `GET /moto-api/data.json`: Ok when an HTTP status line comes back.
+pub(crate) fn probe(address: SocketAddr) -> Result<(), String> {
+    let timeout = Duration::from_secs(2);
+    let mut stream = TcpStream::connect_timeout(&address, timeout).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|e| format!("socket: {e}"))?;
+    stream
+        .write_all(b"GET /moto-api/data.json HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .map_err(|e| format!("send: {e}"))?;
+    let mut head = [0u8; 16];
+    let mut read = 0;
+    while read < head.len() {
+        match stream.read(&mut head[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+    if is_http_status_line(&head[..read]) {
+        Ok(())
+    } else {
+        Err(format!(
+            "not an HTTP answer: {:?}",
+            String::from_utf8_lossy(&head[..read])
+        ))
+    }
+}
+
+pub(crate) fn is_http_status_line(head: &[u8]) -> bool {
+    head.starts_with(b"HTTP/1.") && head.len() >= 12 && head[9..12].iter().all(u8::is_ascii_digit)
+}
+
+/// The banner printed before and after a run whose SSM tests are skipped.
+pub(crate) fn skip_banner(reason: &str) -> String {
+    let rule = "!".repeat(88);
+    [
+        rule.clone(),
+        "!!  AWS SSM TESTS ARE SKIPPED: this run does NOT test the aws-ssm credential store on moto.".to_owned(),
+        format!(
+            "!!  moto could not be set up: {}",
+            reason.lines().next().unwrap_or(reason)
+        ),
+        "!!  Skipped: the tests of custodian-store-ssm that need moto; each prints".to_owned(),
+        "!!    `SKIPPED (moto): <test>` and passes without testing anything.".to_owned(),
+        "!!  To run them: make `python3 -m venv` and `pip install \"moto[server]\"` work (python3-venv),".to_owned(),
+        format!("!!    or start `moto_server -p PORT` and set {MOTO_URL_ENV}=http://127.0.0.1:PORT,"),
+        "!!    then run `cargo xtask test` again. In CI (CI=true) this is an error, not a skip.".to_owned(),
+        rule,
+    ]
+    .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_dir_follows_cargo_target_dir() {
+        let root = Path::new("/repo");
+        assert_eq!(target_dir(root, None), PathBuf::from("/repo/target"));
+        assert_eq!(target_dir(root, Some(OsString::new())), PathBuf::from("/repo/target"));
+        assert_eq!(
+            target_dir(root, Some(OsString::from("/cache/target"))),
+            PathBuf::from("/cache/target")
+        );
+        assert_eq!(
+            target_dir(root, Some(OsString::from("out"))),
+            PathBuf::from("/repo/out")
+        );
+    }
+
+    #[test]
+    fn the_venv_lives_under_the_target_dir() {
+        let venv = Venv::under(Path::new("/cache/target"));
+        assert_eq!(venv.dir, PathBuf::from("/cache/target/moto-venv"));
+        assert_eq!(venv.python(), PathBuf::from("/cache/target/moto-venv/bin/python"));
+        assert_eq!(
+            venv.moto_server(),
+            PathBuf::from("/cache/target/moto-venv/bin/moto_server")
+        );
+    }
+
+    #[test]
+    fn a_venv_without_moto_is_not_reused() {
+        let dir = std::env::temp_dir().join(format!("xtask-moto-{}", std::process::id()));
+        let venv = Venv::under(&dir);
+        assert_eq!(venv.working_moto_version(), None);
+    }
+
+    #[test]
+    fn status_lines_are_recognised() {
+        assert!(is_http_status_line(b"HTTP/1.1 200 OK\r\n"));
+        assert!(is_http_status_line(b"HTTP/1.0 404 NOT"));
+        assert!(!is_http_status_line(b"SSH-2.0-OpenSSH"));
+        assert!(!is_http_status_line(b"HTTP/1.1"));
+        assert!(!is_http_status_line(b""));
+    }
+
+    #[test]
+    fn a_free_port_can_be_bound() {
+        let port = free_port().unwrap();
+        assert_ne!(port, 0);
+        TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+    }
+
+    #[test]
+    fn the_probe_needs_an_http_answer() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            for answer in [
+                &b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"[..],
+                b"garbage garbage!",
+            ] {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut request = [0u8; 256];
+                let _ = stream.read(&mut request).unwrap();
+                stream.write_all(answer).unwrap();
+            }
+        });
+        assert_eq!(probe(address), Ok(()));
+        assert!(probe(address).unwrap_err().contains("not an HTTP answer"));
+        server.join().unwrap();
+        let closed = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port().unwrap()));
+        assert!(probe(closed).unwrap_err().starts_with("connect"));
+    }
+
+    #[test]
+    fn waiting_stops_when_the_child_exits_and_the_guard_reaps_it() {
+        let closed = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port().unwrap()));
+        let mut exits = ChildGuard(Some(Command::new("true").spawn().unwrap()));
+        let error = wait_until_answers(closed, &mut exits, Duration::from_secs(60)).unwrap_err();
+        assert!(error.to_string().contains("exited"), "{error}");
+
+        let mut sleeper = ChildGuard(Some(Command::new("sleep").arg("600").spawn().unwrap()));
+        assert_eq!(sleeper.exited(), None, "still running");
+        sleeper.stop();
+        assert!(sleeper.0.is_none(), "stopped and reaped");
+    }
+
+    /// A venv whose `moto_server` is the given shell script (called `-H HOST -p PORT`).
+    fn fake_venv(name: &str, script: &str) -> Venv {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("xtask-moto-{name}-{}", std::process::id()));
+        let venv = Venv::under(&dir);
+        std::fs::create_dir_all(venv.dir.join("bin")).unwrap();
+        std::fs::write(venv.moto_server(), format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(venv.moto_server(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        venv
+    }
+
+    #[test]
+    fn a_started_server_answers_on_its_url_and_is_gone_once_stopped() {
+        // Any HTTP server on the port stands in for moto here.
+        let venv = fake_venv("http", r#"exec python3 -m http.server --bind "$2" "$4""#);
+        let server = MotoServer::start(&venv, &venv.dir.join("server.log")).unwrap();
+        let address: SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+        assert!(address.ip().is_loopback());
+        assert_eq!(probe(address), Ok(()));
+        server.stop();
+        assert!(probe(address).is_err(), "nothing answers after stop");
+        std::fs::remove_dir_all(venv.dir.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_server_that_exits_at_once_fails_with_its_output() {
+        let venv = fake_venv("exits", "echo 'Address already in use' >&2; exit 3");
+        let error = MotoServer::start(&venv, &venv.dir.join("server.log"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("moto_server did not start"), "{error}");
+        assert_eq!(
+            error.matches("exited").count(),
+            PORT_TRIES,
+            "every port is tried: {error}"
+        );
+        assert!(
+            error.contains("Address already in use"),
+            "the log's last lines: {error}"
+        );
+        std::fs::remove_dir_all(venv.dir.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn the_skip_banner_says_what_is_skipped_and_how_to_enable_it() {
+        let banner = skip_banner("`python3 -m venv` failed: ensurepip is not available\nsecond-line-detail");
+        assert!(banner.contains("AWS SSM TESTS ARE SKIPPED"));
+        assert!(banner.contains("ensurepip is not available"));
+        assert!(
+            !banner.contains("second-line-detail"),
+            "only the first line of the reason"
+        );
+        assert!(banner.contains(MOTO_URL_ENV));
+        assert!(banner.contains("moto[server]"));
+        assert!(banner.contains("CI=true"));
+    }
+}
