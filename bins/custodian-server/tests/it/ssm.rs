@@ -413,9 +413,9 @@ fn throttle_connection(mut stream: TcpStream, requests: &AtomicUsize) {
 
 #[tokio::test]
 async fn a_store_that_is_down_answers_503_with_retry_after_and_creates_nothing() {
-    // Nothing listens on a port that was free a moment ago.
-    let closed = format!("http://127.0.0.1:{}", free_port());
     let (throttling, requests) = always_throttling_ssm();
+    // Nothing listens on a port that was free a moment ago (not the fake's: it is bound).
+    let closed = format!("http://127.0.0.1:{}", free_port());
     for (endpoint, retry_after) in [(closed.as_str(), "1"), (throttling.as_str(), "2")] {
         let dir = TempDir::new().expect("a temporary directory");
         let server = SsmServer::start(&dir.path().join("data"), endpoint, "/custodian");
