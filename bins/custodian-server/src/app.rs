@@ -25,6 +25,7 @@ use custodian_store_sql::{
     SqlMembershipRepository, SqlSecretRepository, SqlTeamRepository, SqlTokenRepository, SqlUserRepository,
     SqlVaultConnectionRepository, SqlVirtualAccountRepository,
 };
+use custodian_store_ssm::{SsmCredentialStore, SsmSettings};
 
 use crate::bootstrap::{Bootstrap, BootstrapPorts, bootstrap_if_empty};
 use tracing::Instrument;
@@ -91,6 +92,7 @@ impl Services {
                 keyring.clone(),
                 config.tenant_name.clone(),
             )),
+            CredentialStoreKind::AwsSsm => Arc::new(ssm_store(config).await?),
         };
         let ports = Ports {
             users: users.clone(),
@@ -145,6 +147,30 @@ impl Services {
             clock: self.clock.as_ref(),
         }
     }
+}
+
+/// The `aws-ssm` store of the configuration: its `[ssm]` settings, the tenant as the level
+/// under the prefix, AWS credentials (and the region when unset) from the SDK's chain. A
+/// prefix or tenant SSM would refuse, or no region at all, stops the start here.
+async fn ssm_store(config: &Config) -> anyhow::Result<SsmCredentialStore> {
+    let ssm = &config.ssm;
+    let settings = SsmSettings {
+        region: ssm.region.clone(),
+        endpoint_url: ssm.endpoint_url.clone(),
+        prefix: ssm.prefix.clone(),
+        kms_key_id: ssm.kms_key_id.clone(),
+        ..SsmSettings::new(config.tenant_name.clone())
+    };
+    let store = SsmCredentialStore::connect(settings)
+        .await
+        .context("cannot set up the aws-ssm credential store")?;
+    tracing::info!(
+        prefix = %ssm.prefix,
+        region = ssm.region.as_deref().unwrap_or("(from the AWS environment)"),
+        endpoint_url = ssm.endpoint_url.as_deref().unwrap_or("(AWS)"),
+        "credentials are kept in AWS SSM Parameter Store"
+    );
+    Ok(store)
 }
 
 /// The server, bound and ready to run.

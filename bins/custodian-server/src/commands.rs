@@ -75,6 +75,12 @@ pub async fn rotate_keys(config: &Config) -> anyhow::Result<KeyRotation> {
     let services = Services::open(config).await?;
     match config.credential_store {
         CredentialStoreKind::Local => {}
+        // The keyring still wraps whatever the database holds (values written before the
+        // switch); the parameters in SSM are encrypted by KMS and untouched by this.
+        CredentialStoreKind::AwsSsm => tracing::warn!(
+            "the credential store is aws-ssm: its parameters are encrypted by the KMS key, which this \
+             command does not rotate; only values still in the database are re-wrapped"
+        ),
     }
     let mut keyring = (*services.keyring).clone();
     let old_keys = keyring.key_ids();

@@ -38,6 +38,7 @@ const KEYS: &[&str] = &[
     "max_token_grace_period",
     "log_format",
     "credential_store",
+    "ssm",
 ];
 
 /// How log lines are written to stderr (`log_format`, `CUSTODIAN_LOG_FORMAT`).
@@ -51,19 +52,61 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where managed credentials are kept (`credential_store`). Only `local` exists so far:
-/// envelope-encrypted in the database under the keyring of the data directory.
+/// Where managed credentials are kept (`credential_store`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CredentialStoreKind {
+    /// Envelope-encrypted in the database under the keyring of the data directory.
     #[default]
     Local,
+    /// One SecureString parameter per credential version in AWS SSM Parameter Store,
+    /// configured by the `[ssm]` table.
+    AwsSsm,
 }
 
 impl CredentialStoreKind {
+    /// Every spelling the configuration accepts.
+    pub const ALL: [CredentialStoreKind; 2] = [CredentialStoreKind::Local, CredentialStoreKind::AwsSsm];
+
     /// The spelling in the configuration.
     pub const fn as_str(self) -> &'static str {
         match self {
             CredentialStoreKind::Local => "local",
+            CredentialStoreKind::AwsSsm => "aws-ssm",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+}
+
+/// The prefix of every SSM parameter name unless `ssm.prefix` says otherwise.
+pub(crate) const DEFAULT_SSM_PREFIX: &str = "/custodian";
+
+/// Where the `aws-ssm` credential store keeps its parameters (the `[ssm]` table,
+/// `CUSTODIAN_SSM__*`). Read and checked whatever the credential store, used only when it
+/// is `aws-ssm`. AWS credentials are not settings: they come from the SDK's standard chain
+/// (environment, profile, web identity, ECS, instance metadata).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsmConfig {
+    /// AWS region (`ssm.region`); `None` takes the SDK's chain (`AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// Another endpoint than AWS's (`ssm.endpoint_url`): a VPC endpoint, moto, LocalStack.
+    pub endpoint_url: Option<String>,
+    /// The absolute path every parameter name starts with (`ssm.prefix`).
+    pub prefix: String,
+    /// The KMS key (id, ARN or alias) encrypting the parameters (`ssm.kms_key_id`);
+    /// `None` is SSM's default key `alias/aws/ssm`.
+    pub kms_key_id: Option<String>,
+}
+
+impl Default for SsmConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint_url: None,
+            prefix: DEFAULT_SSM_PREFIX.to_owned(),
+            kms_key_id: None,
         }
     }
 }
@@ -121,8 +164,10 @@ pub struct Config {
     pub max_token_grace_period: Duration,
     /// `text` or `json` (`log_format`).
     pub log_format: LogFormat,
-    /// Where managed credentials are kept (`credential_store`, only `local`).
+    /// Where managed credentials are kept (`credential_store`: `local` or `aws-ssm`).
     pub credential_store: CredentialStoreKind,
+    /// The `aws-ssm` store's settings (`[ssm]`), unused by the `local` store.
+    pub ssm: SsmConfig,
 }
 
 impl fmt::Debug for Config {
@@ -140,6 +185,7 @@ impl fmt::Debug for Config {
             .field("max_token_grace_period", &self.max_token_grace_period)
             .field("log_format", &self.log_format)
             .field("credential_store", &self.credential_store)
+            .field("ssm", &self.ssm)
             .finish()
     }
 }
@@ -161,6 +207,7 @@ impl Config {
             max_token_grace_period: settings.max_token_grace_period,
             log_format: LogFormat::Text,
             credential_store: CredentialStoreKind::Local,
+            ssm: SsmConfig::default(),
         }
     }
 
@@ -237,6 +284,12 @@ impl Config {
             max_token_grace_period: Some(self.max_token_grace_period.num_seconds()),
             log_format: Some(self.log_format),
             credential_store: Some(self.credential_store.as_str().into()),
+            ssm: Some(RawSsm {
+                region: self.ssm.region.clone(),
+                endpoint_url: self.ssm.endpoint_url.clone(),
+                prefix: Some(self.ssm.prefix.clone()),
+                kms_key_id: self.ssm.kms_key_id.clone(),
+            }),
             tiers: Some(RawTiers {
                 free: Some(limits(&self.tiers.free)),
                 pro: Some(limits(&self.tiers.pro)),
@@ -419,6 +472,45 @@ struct RawConfig {
     credential_store: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tiers: Option<RawTiers>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssm: Option<RawSsm>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSsm {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kms_key_id: Option<String>,
+}
+
+impl RawSsm {
+    /// The defaults under what was set; a blank value counts as unset, like an empty
+    /// variable.
+    fn resolve(self) -> Result<SsmConfig, ConfigError> {
+        let set = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let prefix = set(self.prefix).unwrap_or_else(|| DEFAULT_SSM_PREFIX.to_owned());
+        if !prefix.starts_with('/') {
+            return Err(invalid("ssm.prefix", "must be an absolute path starting with `/`"));
+        }
+        let endpoint_url = set(self.endpoint_url);
+        if let Some(url) = &endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid("ssm.endpoint_url", "must be an http:// or https:// URL"));
+        }
+        Ok(SsmConfig {
+            region: set(self.region),
+            endpoint_url,
+            prefix,
+            kms_key_id: set(self.kms_key_id),
+        })
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -477,14 +569,15 @@ impl RawConfig {
             Some(t) => t.parse::<Tier>().map_err(|e| invalid("default_tier", e.to_string()))?,
         };
         let credential_store = match self.credential_store.as_deref() {
-            None | Some("local") => CredentialStoreKind::Local,
-            Some(other) => {
-                return Err(invalid(
+            None => CredentialStoreKind::Local,
+            Some(value) => CredentialStoreKind::parse(value).ok_or_else(|| {
+                invalid(
                     "credential_store",
-                    format!("`{other}` is not available; the only credential store is `local`"),
-                ));
-            }
+                    format!("`{value}` is not a credential store; choose `local` or `aws-ssm`"),
+                )
+            })?,
         };
+        let ssm = self.ssm.unwrap_or_default().resolve()?;
         let tiers = self.tiers.unwrap_or_default();
         let tiers = TierTable {
             free: tiers.free.unwrap_or_default().over(defaults.tiers.free),
@@ -522,6 +615,7 @@ impl RawConfig {
             max_token_grace_period,
             log_format: self.log_format.unwrap_or_default(),
             credential_store,
+            ssm,
         })
     }
 }
@@ -634,7 +728,13 @@ mod tests {
     #[test]
     fn bad_values_name_their_setting() {
         for (vars, setting) in [
-            (vec![("CUSTODIAN_CREDENTIAL_STORE", "aws-ssm")], "credential_store"),
+            (vec![("CUSTODIAN_CREDENTIAL_STORE", "vault")], "credential_store"),
+            (vec![("CUSTODIAN_SSM__PREFIX", "custodian")], "ssm.prefix"),
+            (
+                vec![("CUSTODIAN_SSM__ENDPOINT_URL", "localhost:4566")],
+                "ssm.endpoint_url",
+            ),
+            (vec![("CUSTODIAN_SSM__TABLE", "x")], "table"),
             (vec![("CUSTODIAN_DEFAULT_TIER", "gold")], "default_tier"),
             (vec![("CUSTODIAN_LOG_FORMAT", "xml")], "log_format"),
             (vec![("CUSTODIAN_TIERS__PRO__MEMBERS", "lots")], "tiers.pro.members"),
@@ -674,6 +774,105 @@ mod tests {
         let printed = c.to_redacted_toml();
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("database_url = \"[REDACTED]\""), "{printed}");
+    }
+
+    #[test]
+    fn aws_ssm_is_chosen_with_its_table_from_the_file_under_the_environment() {
+        let c = config(&[]);
+        assert_eq!(c.ssm, SsmConfig::default());
+        assert_eq!(c.ssm.prefix, "/custodian");
+
+        let f = file(
+            "credential_store = \"aws-ssm\"\n\
+             [ssm]\nregion = \"eu-west-1\"\nprefix = \"/acme/custodian\"\nkms_key_id = \"alias/custodian\"\n",
+        );
+        let c = Config::from_sources(Some(f.path()), Vec::new()).unwrap();
+        assert_eq!(c.credential_store, CredentialStoreKind::AwsSsm);
+        assert_eq!(
+            c.ssm,
+            SsmConfig {
+                region: Some("eu-west-1".into()),
+                endpoint_url: None,
+                prefix: "/acme/custodian".into(),
+                kms_key_id: Some("alias/custodian".into()),
+            }
+        );
+
+        // Each variable beats its key in the file and leaves the others alone.
+        let c = Config::from_sources(
+            Some(f.path()),
+            env(&[
+                ("CUSTODIAN_SSM__REGION", "us-east-2"),
+                ("CUSTODIAN_SSM__ENDPOINT_URL", "http://127.0.0.1:5000"),
+                ("CUSTODIAN_SSM__KMS_KEY_ID", ""),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.ssm.region.as_deref(), Some("us-east-2"));
+        assert_eq!(c.ssm.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(c.ssm.prefix, "/acme/custodian");
+        assert_eq!(
+            c.ssm.kms_key_id.as_deref(),
+            Some("alias/custodian"),
+            "an empty variable counts as unset"
+        );
+
+        let c = config(&[
+            ("CUSTODIAN_CREDENTIAL_STORE", "aws-ssm"),
+            ("CUSTODIAN_SSM__PREFIX", "/prod"),
+            (
+                "CUSTODIAN_SSM__KMS_KEY_ID",
+                "arn:aws:kms:eu-west-1:111122223333:key/abcd",
+            ),
+        ]);
+        assert_eq!(c.credential_store, CredentialStoreKind::AwsSsm);
+        assert_eq!(c.ssm.prefix, "/prod");
+        assert_eq!(c.ssm.region, None, "the SDK's chain finds the region");
+        assert_eq!(
+            c.ssm.kms_key_id.as_deref(),
+            Some("arn:aws:kms:eu-west-1:111122223333:key/abcd")
+        );
+    }
+
+    #[test]
+    fn an_ssm_table_beside_the_local_store_is_checked_and_kept_but_unused() {
+        let f = file("[ssm]\nregion = \"eu-west-1\"\n");
+        let c = Config::from_sources(Some(f.path()), Vec::new()).unwrap();
+        assert_eq!(c.credential_store, CredentialStoreKind::Local);
+        assert_eq!(c.ssm.region.as_deref(), Some("eu-west-1"));
+        let f = file("[ssm]\nbucket = \"x\"\n");
+        let error = Config::from_sources(Some(f.path()), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("bucket"), "{error}");
+    }
+
+    #[test]
+    fn config_print_shows_the_ssm_settings_and_reads_back_the_same() {
+        let c = config(&[
+            ("CUSTODIAN_CREDENTIAL_STORE", "aws-ssm"),
+            ("CUSTODIAN_SSM__REGION", "eu-central-1"),
+            ("CUSTODIAN_SSM__ENDPOINT_URL", "https://ssm.eu-central-1.amazonaws.com"),
+            ("CUSTODIAN_SSM__KMS_KEY_ID", "alias/custodian"),
+        ]);
+        let printed = c.to_redacted_toml();
+        for line in [
+            "credential_store = \"aws-ssm\"",
+            "[ssm]",
+            "region = \"eu-central-1\"",
+            "endpoint_url = \"https://ssm.eu-central-1.amazonaws.com\"",
+            "prefix = \"/custodian\"",
+            "kms_key_id = \"alias/custodian\"",
+        ] {
+            assert!(printed.lines().any(|l| l == line), "no {line:?} in {printed}");
+        }
+        let f = file(&printed);
+        let again = Config::from_sources(
+            Some(f.path()),
+            env(&[("CUSTODIAN_DATABASE_URL", c.database_url.as_str())]),
+        )
+        .unwrap();
+        assert_eq!(again, c);
     }
 
     #[test]

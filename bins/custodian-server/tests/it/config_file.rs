@@ -124,7 +124,7 @@ fn unknown_keys_and_bad_values_are_clear_errors() {
     assert!(!ok);
     assert!(stderr.contains("tiers.free.secrets"), "{stderr}");
 
-    let (ok, _, stderr) = print(&[], &[("CUSTODIAN_CREDENTIAL_STORE", "aws-ssm")]);
+    let (ok, _, stderr) = print(&[], &[("CUSTODIAN_CREDENTIAL_STORE", "vault")]);
     assert!(!ok);
     assert!(stderr.contains("credential_store"), "{stderr}");
     let (ok, _, stderr) = print(&[], &[("CUSTODIAN_TIERS__FREE__MEMBERS", "many")]);

@@ -7,4 +7,5 @@ mod commands;
 mod config_file;
 mod flow;
 mod matrix;
+mod ssm;
 mod support;
