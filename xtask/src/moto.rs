@@ -285,7 +285,8 @@ pub(crate) fn skip_banner(reason: &str) -> String {
             "!!  moto could not be set up: {}",
             reason.lines().next().unwrap_or(reason)
         ),
-        "!!  Skipped: the tests of custodian-store-ssm that need moto; each prints".to_owned(),
+        "!!  Skipped: the tests that need moto (custodian-store-ssm's, and the server's end-to-end".to_owned(),
+        "!!    test with CUSTODIAN_CREDENTIAL_STORE=aws-ssm); each prints".to_owned(),
         "!!    `SKIPPED (moto): <test>` and passes without testing anything.".to_owned(),
         "!!  To run them: make `python3 -m venv` and `pip install \"moto[server]\"` work (python3-venv),".to_owned(),
         format!("!!    or start `moto_server -p PORT` and set {MOTO_URL_ENV}=http://127.0.0.1:PORT,"),
