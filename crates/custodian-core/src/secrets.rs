@@ -104,11 +104,33 @@ impl Custodian {
         }
     }
 
-    /// Remove a credential version whose row was not committed. A failure leaves an
-    /// orphan that no row points at (harmless, removed by `custodian gc`); it is logged.
+    /// Remove a credential version whose row was not committed. When that fails too:
+    /// version 1 belongs to a record whose row never existed, so every stored version of it
+    /// is an orphan and `DeleteAll` is queued for `custodian gc`; a later version (a
+    /// rotation that did not commit) stays in the store, logged by key and version, and the
+    /// record's next rotation to that number answers a conflict until it is removed.
     async fn discard_version(&self, key: &CredentialKey, version: i64) {
-        if let Err(error) = self.ports.credential_store.delete_version(key, version).await {
-            tracing::error!(%key, version, %error, "could not remove uncommitted credentials; left for `custodian gc`");
+        let Err(error) = self.ports.credential_store.delete_version(key, version).await else {
+            return;
+        };
+        if version == 1 {
+            match self.ports.cleanup.record(key, CleanupTask::DeleteAll, self.now()).await {
+                Ok(()) => tracing::warn!(
+                    %key,
+                    version,
+                    %error,
+                    "could not remove the credentials of a record that was not created; recorded for `custodian gc`"
+                ),
+                Err(record_error) => tracing::error!(
+                    %key,
+                    version,
+                    %error,
+                    %record_error,
+                    "could not remove the credentials of a record that was not created, nor record it for `custodian gc`"
+                ),
+            }
+        } else {
+            tracing::error!(%key, version, %error, "could not remove an uncommitted credential version; it stays in the store");
         }
     }
 
@@ -670,6 +692,47 @@ mod tests {
                 .await;
             assert_eq!(result, Err(expected));
         }
+    }
+
+    #[tokio::test]
+    async fn a_create_whose_commit_and_undo_both_fail_queues_its_credentials_for_gc() {
+        let mut mocks = admin_mocks(Tier::Pro);
+        let mut seq = Sequence::new();
+        mocks
+            .store
+            .expect_put()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .secrets
+            .expect_create()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Err(RepoError::Unavailable("connection reset".into())));
+        mocks
+            .store
+            .expect_delete_version()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| {
+                Err(StoreError::Unavailable {
+                    message: "throttled".into(),
+                    retry_after: None,
+                })
+            });
+        mocks
+            .cleanup
+            .expect_record()
+            .withf(|key, task, _| key.kind == CredentialKind::StorageSecret && *task == CleanupTask::DeleteAll)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        let result = mocks
+            .build()
+            .create_secret(&alice(), &ctx(), team_id(), managed_input())
+            .await;
+        assert!(matches!(result, Err(CoreError::Unavailable { .. })), "{result:?}");
     }
 
     #[tokio::test]
