@@ -2,6 +2,7 @@
 //! faults against a local fake, and the CredentialStore contract against a real
 //! `moto_server` (`CUSTODIAN_TEST_MOTO_URL`, set by `cargo xtask test`).
 
+mod consistency;
 mod fake_ssm;
 mod faults;
 mod moto;
