@@ -11,8 +11,8 @@ use custodian_domain::{
 use std::sync::Arc;
 
 use custodian_ports::{
-    CleanupTask, CredentialKey, CredentialKind, Page, Paged, RepoError, SecretFilter, VaultAccess, VaultError,
-    VaultProvider,
+    CleanupTask, CredentialKey, CredentialKind, Page, Paged, RepoError, SecretFilter, StoreError, VaultAccess,
+    VaultError, VaultProvider,
 };
 use secrecy::SecretString;
 
@@ -58,6 +58,9 @@ pub(crate) fn credential_key(secret: &StorageSecret) -> CredentialKey {
     }
 }
 
+/// How many taken version numbers a rotation steps over before it gives up (409).
+const MAX_VERSIONS_SKIPPED: i64 = 5;
+
 impl Custodian {
     fn secret_event(
         &self,
@@ -95,7 +98,42 @@ impl Custodian {
         Commit: Future<Output = Result<T, RepoError>>,
     {
         self.ports.credential_store.put(key, version, value).await?;
-        match commit().await {
+        self.commit_or_discard(key, version, commit()).await
+    }
+
+    /// Store `value` as the next version of a record whose row is at `current`, and answer
+    /// the version written: `current + 1`, or a later one when that number is taken — by a
+    /// version a failed rotation could not remove (it would block every rotation until
+    /// `custodian gc`), or by a concurrent rotation (whichever commits first wins; the
+    /// other's commit fails its version check and removes what it wrote). A version left
+    /// over is pruned with the rest once a rotation commits.
+    pub(crate) async fn store_next_version(
+        &self,
+        key: &CredentialKey,
+        current: i64,
+        value: &SecretString,
+    ) -> Result<i64, CoreError> {
+        let mut version = current + 1;
+        loop {
+            match self.ports.credential_store.put(key, version, value).await {
+                Ok(()) => return Ok(version),
+                Err(StoreError::AlreadyExists) if version < current + MAX_VERSIONS_SKIPPED => {
+                    tracing::warn!(%key, version, "a credential version no row points at is in the way; writing the next one");
+                    version += 1;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Run `commit` for a version already stored; when it fails, remove the version again.
+    pub(crate) async fn commit_or_discard<T>(
+        &self,
+        key: &CredentialKey,
+        version: i64,
+        commit: impl Future<Output = Result<T, RepoError>>,
+    ) -> Result<T, CoreError> {
+        match commit.await {
             Ok(committed) => Ok(committed),
             Err(error) => {
                 self.discard_version(key, version).await;
@@ -107,8 +145,8 @@ impl Custodian {
     /// Remove a credential version whose row was not committed. When that fails too:
     /// version 1 belongs to a record whose row never existed, so every stored version of it
     /// is an orphan and `DeleteAll` is queued for `custodian gc`; a later version (a
-    /// rotation that did not commit) stays in the store, logged by key and version, and the
-    /// record's next rotation to that number answers a conflict until it is removed.
+    /// rotation that did not commit) stays in the store, logged by key and version, until
+    /// the record's next rotation steps over it and prunes it ([`Self::store_next_version`]).
     async fn discard_version(&self, key: &CredentialKey, version: i64) {
         let Err(error) = self.ports.credential_store.delete_version(key, version).await else {
             return;
@@ -130,7 +168,7 @@ impl Custodian {
                 ),
             }
         } else {
-            tracing::error!(%key, version, %error, "could not remove an uncommitted credential version; it stays in the store");
+            tracing::error!(%key, version, %error, "could not remove an uncommitted credential version; the next rotation prunes it");
         }
     }
 
@@ -309,13 +347,18 @@ impl Custodian {
             self.ports.secrets.update(&next, expected, &audit).await?;
             return Ok(next);
         };
-        next.credentials_version = expected + 1;
-        next.credentials_updated_at = now;
         let key = credential_key(&next);
-        let audit = self.secret_event(subject, ctx, AuditAction::Rotate, &next, Outcome::Success);
-        let commit = || self.ports.secrets.update(&next, expected, &audit);
-        self.store_then_commit(&key, next.credentials_version, &credentials.to_payload(), commit)
+        next.credentials_version = self
+            .store_next_version(&key, expected, &credentials.to_payload())
             .await?;
+        next.credentials_updated_at = now;
+        let audit = self.secret_event(subject, ctx, AuditAction::Rotate, &next, Outcome::Success);
+        self.commit_or_discard(
+            &key,
+            next.credentials_version,
+            self.ports.secrets.update(&next, expected, &audit),
+        )
+        .await?;
         self.clean_up_after_commit(&key, CleanupTask::PruneBelow(next.credentials_version))
             .await;
         Ok(next)
@@ -886,6 +929,62 @@ mod tests {
             .unwrap();
         assert_eq!(updated.credentials_version, 5);
         assert_eq!(updated.updated_by, alice_id().into());
+    }
+
+    #[tokio::test]
+    async fn a_rotation_steps_over_a_version_left_behind_and_prunes_it_with_the_rest() {
+        let mut mocks = update_mocks(managed_secret(4));
+        let mut seq = Sequence::new();
+        mocks
+            .store
+            .expect_put()
+            .withf(|_, version, _| *version == 5)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Err(StoreError::AlreadyExists));
+        mocks
+            .store
+            .expect_put()
+            .withf(|_, version, _| *version == 6)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .secrets
+            .expect_update()
+            .withf(|next, expected, _| next.credentials_version == 6 && *expected == 4)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .store
+            .expect_prune()
+            .withf(|_, keep| *keep == 6)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        let updated = mocks
+            .build()
+            .update_secret(&alice(), &ctx(), team_id(), secret_id(), rotation())
+            .await
+            .unwrap();
+        assert_eq!(updated.credentials_version, 6);
+    }
+
+    #[tokio::test]
+    async fn a_rotation_gives_up_after_a_bounded_number_of_taken_versions() {
+        let mut mocks = update_mocks(managed_secret(4));
+        mocks
+            .store
+            .expect_put()
+            .times(MAX_VERSIONS_SKIPPED as usize)
+            .returning(|_, _, _| Err(StoreError::AlreadyExists));
+        // No expectation on secrets.update: reaching it panics.
+        let result = mocks
+            .build()
+            .update_secret(&alice(), &ctx(), team_id(), secret_id(), rotation())
+            .await;
+        assert_eq!(result, Err(CoreError::Conflict(ConflictKind::Stale)));
     }
 
     #[tokio::test]

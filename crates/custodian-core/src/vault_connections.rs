@@ -189,15 +189,20 @@ impl Custodian {
         {
             *current_id = new_id;
         }
-        next.secret_version = expected + 1;
         next.last_verified_at = None;
         next.updated_at = self.now();
         next.updated_by = subject.id();
         let key = connection_key(&next);
-        let audit = self.connection_event(subject, ctx, AuditAction::Rotate, &next, Outcome::Success);
-        let commit = || self.ports.vault_connections.update(&next, expected, &audit);
-        self.store_then_commit(&key, next.secret_version, rotation.secret.expose(), commit)
+        next.secret_version = self
+            .store_next_version(&key, expected, rotation.secret.expose())
             .await?;
+        let audit = self.connection_event(subject, ctx, AuditAction::Rotate, &next, Outcome::Success);
+        self.commit_or_discard(
+            &key,
+            next.secret_version,
+            self.ports.vault_connections.update(&next, expected, &audit),
+        )
+        .await?;
         self.clean_up_after_commit(&key, CleanupTask::PruneBelow(next.secret_version))
             .await;
         Ok(next)

@@ -439,3 +439,50 @@ async fn a_delete_whose_store_removal_fails_answers_success_and_gc_removes() {
     w.after_gc_ssm_holds_only_what_rows_point_at().await;
     assert!(w.parameters().await.iter().all(|n| n.contains(&kept.id.to_string())));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_a_failed_rotation_left_behind_is_stepped_over_and_pruned() {
+    let Some(w) = world("consistency::a_version_a_failed_rotation_left_behind_is_stepped_over_and_pruned").await else {
+        return;
+    };
+    let ctx = World::ctx();
+    w.custodian
+        .create_secret(&w.admin, &ctx, w.team, s3("taken", "other-secret-value-0"))
+        .await
+        .unwrap();
+    let secret = w
+        .custodian
+        .create_secret(&w.admin, &ctx, w.team, s3("backups", "first-secret-value-1"))
+        .await
+        .unwrap();
+    // The rotation's commit is refused (the new name is taken), and removing its version 2
+    // fails too: version 2 stays in SSM with no row pointing at it.
+    w.store.fail(Some(Op::DeleteVersion));
+    let refused = w
+        .custodian
+        .update_secret(
+            &w.admin,
+            &ctx,
+            w.team,
+            secret.id,
+            UpdateSecretInput {
+                name: Some("taken".into()),
+                ..rotation("refused-secret-value-2")
+            },
+        )
+        .await;
+    assert!(matches!(refused, Err(CoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(w.parameters().await.len(), 3);
+    w.every_row_resolves().await;
+    // The next rotation is not blocked by it: it writes version 3 and prunes both below.
+    w.store.fail(None);
+    let rotated = w
+        .custodian
+        .update_secret(&w.admin, &ctx, w.team, secret.id, rotation("rotated-secret-value-3"))
+        .await
+        .unwrap();
+    assert_eq!(rotated.credentials_version, 3);
+    assert_eq!(w.parameters().await, w.pointed_at().await);
+    w.every_row_resolves().await;
+    w.after_gc_ssm_holds_only_what_rows_point_at().await;
+}
