@@ -2,7 +2,6 @@
 //! temporary directory, or a PostgreSQL database cloned from a migrated template. Each
 //! lives as long as the last clone of its [`Database`].
 
-use std::path::Path;
 use std::sync::Arc;
 
 use custodian_test_db::{MigrateError, TestPostgres};
@@ -57,36 +56,10 @@ pub async fn empty(backend: crate::Backend) -> Option<Database> {
     }
 }
 
-/// `custodian_store_sql_<hash>`: the template changes whenever a migration file does.
+/// `custodian_store_sql_<hash>`: the template changes whenever a migration file does
+/// (the hash is taken at compile time by `build.rs`).
 pub fn postgres_template_name() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join("postgres");
-    let mut files = Vec::new();
-    collect_files(&root, &mut files);
-    files.sort();
-    // FNV-1a over every file's relative path and contents.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for file in files {
-        let relative = file.strip_prefix(&root).unwrap_or(&file).to_string_lossy().into_owned();
-        let contents = std::fs::read(&file).expect("read a migration file");
-        for byte in relative.bytes().chain([0]).chain(contents).chain([0]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("custodian_store_sql_{hash:016x}")
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("list the migrations") {
-        let path = entry.expect("read a migrations entry").path();
-        if path.is_dir() {
-            collect_files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
+    format!("custodian_store_sql_{}", env!("CUSTODIAN_POSTGRES_MIGRATIONS_HASH"))
 }
 
 #[derive(diesel::QueryableByName)]

@@ -78,11 +78,16 @@ fn unsupported_urls_are_refused() {
     }
 }
 
+/// This package's folder in the checkout under test. Read at run time: `cargo test` sets
+/// it for the test process, while the compile-time value could name another checkout
+/// that shared the target directory.
+fn package_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+}
+
 /// The migration folders of one backend, sorted.
 fn migration_dirs(backend: &str) -> Vec<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
+    let dir = package_dir().join("migrations").join(backend);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .map(|entry| {
@@ -111,11 +116,7 @@ fn migration_versions_are_unique_and_the_backends_have_the_same_migrations() {
     for name in &sqlite {
         for file in ["up.sql", "down.sql"] {
             for backend in ["sqlite", "postgres"] {
-                let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("migrations")
-                    .join(backend)
-                    .join(name)
-                    .join(file);
+                let path = package_dir().join("migrations").join(backend).join(name).join(file);
                 assert!(path.is_file(), "{} is missing", path.display());
             }
         }
