@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use crate::ApiError;
 
 /// The largest request body the API reads (64 KiB).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How much of a too-large body is read and dropped before the 413, so that the client,
 /// still sending, reads the answer instead of a reset connection.
@@ -35,7 +35,7 @@ const DRAIN_LIMIT_BYTES: usize = 4 * 1024 * 1024;
 
 /// A request the API refuses before any use case runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// 413 `payload_too_large`.
     TooLarge,
     /// 415 `unsupported_media_type`.
@@ -79,11 +79,11 @@ impl ResponseError for BodyError {
 
 /// A JSON request body, deserialized with the failing field's path on error.
 #[derive(Debug)]
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub(crate) T);
 
 impl<T> ApiJson<T> {
     /// The deserialized body.
-    pub fn into_inner(self) -> T {
+    pub(crate) fn into_inner(self) -> T {
         self.0
     }
 }
@@ -143,7 +143,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 }
 
 /// Deserialize a JSON body; on failure, a validation error at the failing path.
-pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CoreError> {
+pub(crate) fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CoreError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let failure = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(value) => match de.end() {
@@ -214,11 +214,11 @@ fn describe(error: &serde_json::Error) -> (&'static str, String, Option<String>)
 
 /// Query parameters, with 422 `["query", name]` when one does not parse.
 #[derive(Debug)]
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub(crate) T);
 
 impl<T> ApiQuery<T> {
     /// The parsed parameters.
-    pub fn into_inner(self) -> T {
+    pub(crate) fn into_inner(self) -> T {
         self.0
     }
 }
@@ -233,7 +233,7 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
 }
 
 /// Parse a query string; on failure, a validation error under `["query", …]`.
-pub fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, CoreError> {
+pub(crate) fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, CoreError> {
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(value) => Ok(value),
@@ -262,8 +262,13 @@ pub fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, CoreError> {
 }
 
 /// A path id; one that cannot be an id answers 404, as an id that names nothing does.
-pub fn parse_id<T: FromStr>(raw: &str) -> Result<T, ApiError> {
+pub(crate) fn parse_id<T: FromStr>(raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError(CoreError::NotFound))
+}
+
+/// The two ids of a `/{team_id}/…/{id}` path, each as [`parse_id`] reads it.
+pub(crate) fn parse_ids<A: FromStr, B: FromStr>(path: &(String, String)) -> Result<(A, B), ApiError> {
+    Ok((parse_id(&path.0)?, parse_id(&path.1)?))
 }
 
 #[cfg(test)]

@@ -15,12 +15,12 @@
 mod audit;
 mod auth;
 mod error;
-pub mod extract;
+mod extract;
 mod fields;
 mod locations;
 mod me;
 mod members;
-pub mod pagination;
+mod pagination;
 mod personal_tokens;
 mod secrets;
 mod service;
@@ -42,7 +42,7 @@ use utoipa::{Modify, OpenApi};
 pub use auth::Authenticated;
 pub use error::ApiError;
 pub(crate) use error::{ErrorBody, ValidationBody};
-pub use extract::{ApiJson, ApiQuery, BodyError, MAX_BODY_BYTES};
+pub(crate) use extract::{ApiJson, ApiQuery, BodyError};
 
 /// What the handlers share: the core's facade and a cheap read for readiness.
 #[derive(Clone)]

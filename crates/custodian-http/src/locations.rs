@@ -9,7 +9,7 @@ use custodian_ports::LocationFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::extract::parse_id;
+use crate::extract::{parse_id, parse_ids};
 use crate::fields::{absent_or_null, in_body, parse_query_enum, query_error};
 use crate::pagination::{ListBody, page};
 use crate::secrets::{SecretTypeName, VerificationBody};
@@ -185,10 +185,6 @@ impl From<LocationView> for LocationResponse {
     }
 }
 
-fn location_path(path: &(String, String)) -> Result<(TeamId, LocationId), ApiError> {
-    Ok((parse_id(&path.0)?, parse_id(&path.1)?))
-}
-
 /// Create a location (admin).
 #[utoipa::path(
     post,
@@ -284,7 +280,7 @@ async fn get_location(
     caller: Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = location_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, LocationId>(&path)?;
     let view = state.custodian.get_location(&caller.subject, team, id).await?;
     Ok(HttpResponse::Ok().json(LocationResponse::from(view)))
 }
@@ -315,7 +311,7 @@ async fn update_location(
     path: web::Path<(String, String)>,
     body: ApiJson<UpdateLocationBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = location_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, LocationId>(&path)?;
     let view = state
         .custodian
         .update_location(&caller.subject, &caller.context, team, id, body.into_inner().into())
@@ -346,7 +342,7 @@ async fn delete_location(
     caller: Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = location_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, LocationId>(&path)?;
     state
         .custodian
         .delete_location(&caller.subject, &caller.context, team, id)
@@ -378,7 +374,7 @@ async fn verify_location(
     caller: Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = location_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, LocationId>(&path)?;
     let verification = state
         .custodian
         .verify_location(&caller.subject, &caller.context, team, id)

@@ -10,12 +10,12 @@ use utoipa::ToSchema;
 use crate::ApiError;
 
 /// The largest `limit` a list accepts.
-pub const MAX_LIMIT: u32 = 200;
+pub(crate) const MAX_LIMIT: u32 = 200;
 /// The `limit` of a list that does not give one.
-pub const DEFAULT_LIMIT: u32 = 50;
+pub(crate) const DEFAULT_LIMIT: u32 = 50;
 
 /// The page a list asks for; 422 under `["query","limit"]` when `limit` is out of 1–200.
-pub fn page(limit: Option<u32>, offset: Option<u64>) -> Result<Page, ApiError> {
+pub(crate) fn page(limit: Option<u32>, offset: Option<u64>) -> Result<Page, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         let error = FieldError::new(
@@ -33,20 +33,20 @@ pub fn page(limit: Option<u32>, offset: Option<u64>) -> Result<Page, ApiError> {
 
 /// One page of a list.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ListBody<T> {
+pub(crate) struct ListBody<T> {
     /// The records of this page.
-    pub items: Vec<T>,
+    pub(crate) items: Vec<T>,
     /// How many records match, over every page.
-    pub total: u64,
+    pub(crate) total: u64,
     /// The `limit` of the request.
-    pub limit: u32,
+    pub(crate) limit: u32,
     /// The `offset` of the request.
-    pub offset: u64,
+    pub(crate) offset: u64,
 }
 
 impl<T> ListBody<T> {
     /// The body for `paged`, asked for as `page`, each item turned into its response.
-    pub fn new<R>(paged: Paged<R>, page: Page, item: impl FnMut(R) -> T) -> Self {
+    pub(crate) fn new<R>(paged: Paged<R>, page: Page, item: impl FnMut(R) -> T) -> Self {
         ListBody {
             items: paged.items.into_iter().map(item).collect(),
             total: paged.total,

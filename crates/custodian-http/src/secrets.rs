@@ -23,7 +23,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
 
-use crate::extract::parse_id;
+use crate::extract::{parse_id, parse_ids};
 use crate::fields::{absent_or_null, in_body, parse_query_enum};
 use crate::pagination::{ListBody, page};
 use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
@@ -538,10 +538,6 @@ impl From<SecretDetails> for SecretDetailsResponse {
 // ---------------------------------------------------------------------------------------
 // Handlers.
 
-fn secret_path(path: &(String, String)) -> Result<(TeamId, SecretId), ApiError> {
-    Ok((parse_id(&path.0)?, parse_id(&path.1)?))
-}
-
 /// Create a storage secret (admin).
 #[utoipa::path(
     post,
@@ -631,7 +627,7 @@ async fn get_secret(
     caller: Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = secret_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, SecretId>(&path)?;
     let details = state.custodian.get_secret(&caller.subject, team, id).await?;
     Ok(HttpResponse::Ok().json(SecretDetailsResponse::from(details)))
 }
@@ -662,7 +658,7 @@ async fn update_secret(
     path: web::Path<(String, String)>,
     body: ApiJson<UpdateSecretBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = secret_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, SecretId>(&path)?;
     let input = body.into_inner().into_input()?;
     let secret = state
         .custodian
@@ -695,7 +691,7 @@ async fn delete_secret(
     caller: Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = secret_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, SecretId>(&path)?;
     state
         .custodian
         .delete_secret(&caller.subject, &caller.context, team, id)
@@ -727,7 +723,7 @@ async fn verify_secret(
     caller: Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = secret_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, SecretId>(&path)?;
     let verification = state
         .custodian
         .verify_secret(&caller.subject, &caller.context, team, id)

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::extract::parse_id;
+use crate::extract::{parse_id, parse_ids};
 use crate::fields::{absent_or_null, in_body, secret_string};
 use crate::pagination::{ListBody, page};
 use crate::secrets::{VaultTypeName, VerificationBody};
@@ -245,10 +245,6 @@ pub(crate) struct VaultConnectionDetails {
     secret_count: u64,
 }
 
-fn connection_path(path: &(String, String)) -> Result<(TeamId, VaultConnectionId), ApiError> {
-    Ok((parse_id(&path.0)?, parse_id(&path.1)?))
-}
-
 /// Connect the team to its external vault (admin). The tier's vault-connection limit
 /// applies.
 #[utoipa::path(
@@ -333,7 +329,7 @@ async fn get_vault_connection(
     caller: Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = connection_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, VaultConnectionId>(&path)?;
     let (connection, secret_count) = state.custodian.get_vault_connection(&caller.subject, team, id).await?;
     Ok(HttpResponse::Ok().json(VaultConnectionDetails {
         connection: VaultConnectionResponse::from(&connection),
@@ -367,7 +363,7 @@ async fn update_vault_connection(
     path: web::Path<(String, String)>,
     body: ApiJson<UpdateVaultConnectionBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = connection_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, VaultConnectionId>(&path)?;
     let body = body.into_inner();
     let connection = state
         .custodian
@@ -404,7 +400,7 @@ async fn rotate_vault_connection(
     path: web::Path<(String, String)>,
     body: ApiJson<RotateVaultConnectionBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = connection_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, VaultConnectionId>(&path)?;
     let connection = state
         .custodian
         .rotate_vault_connection(&caller.subject, &caller.context, team, id, body.into_inner().into())
@@ -436,7 +432,7 @@ async fn verify_vault_connection(
     caller: Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = connection_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, VaultConnectionId>(&path)?;
     let verification = state
         .custodian
         .verify_vault_connection(&caller.subject, &caller.context, team, id)
@@ -467,7 +463,7 @@ async fn delete_vault_connection(
     caller: Authenticated,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team, id) = connection_path(&path)?;
+    let (team, id) = parse_ids::<TeamId, VaultConnectionId>(&path)?;
     state
         .custodian
         .delete_vault_connection(&caller.subject, &caller.context, team, id)
