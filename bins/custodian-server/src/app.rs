@@ -18,10 +18,11 @@ use custodian_core::{Custodian, Ports};
 use custodian_crypto::Keyring;
 use custodian_http::ApiState;
 use custodian_ports::{
-    Clock, CredentialStore, IdGenerator, SystemClock, TeamRepository, TokenIssuer, UserRepository, UuidV7Ids,
+    Clock, CredentialStore, IdGenerator, StoreBinding, StoreId, SystemClock, TeamRepository, TokenIssuer,
+    UserRepository, UuidV7Ids,
 };
 use custodian_store_sql::{
-    Database, LocalCredentialStore, SqlAuditRepository, SqlCleanupQueue, SqlLocationRepository,
+    Database, LocalCredentialStore, SqlAuditRepository, SqlCleanupQueue, SqlCredentialInventory, SqlLocationRepository,
     SqlMembershipRepository, SqlSecretRepository, SqlTeamRepository, SqlTokenRepository, SqlUserRepository,
     SqlVaultConnectionRepository, SqlVirtualAccountRepository,
 };
@@ -32,6 +33,7 @@ use tracing::Instrument;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::config::CredentialStoreKind;
+use crate::stores::{check_binding, local_id, recorded_binding, ssm_id};
 use crate::{Config, PepperedTokens};
 
 /// What every command works over: the data directory prepared (mode 0700), the keyring
@@ -41,6 +43,9 @@ pub struct Services {
     pub(crate) keyring_path: PathBuf,
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) db: Database,
+    pub(crate) inventory: SqlCredentialInventory,
+    /// The credential store the configuration names.
+    pub(crate) configured_store: StoreId,
     applied_migrations: Vec<String>,
     pub(crate) custodian: Custodian,
     pub(crate) users: Arc<dyn UserRepository>,
@@ -62,8 +67,31 @@ impl fmt::Debug for Services {
 
 impl Services {
     /// Prepare the data directory (mode 0700), load or create the keyring, connect to and
-    /// migrate the database, and wire the core with the configuration's settings.
+    /// migrate the database, and wire the core with the configuration's settings. Refuses
+    /// a configuration whose credential store is not the one the database's rows use, and
+    /// a database in the middle of a credential-store migration.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        let services = Self::connect(config).await?;
+        let binding = services.binding().await?;
+        check_binding(&binding, &services.configured_store)?;
+        Ok(services)
+    }
+
+    /// The database's credential-store binding, recorded now if it has none yet.
+    pub(crate) async fn binding(&self) -> anyhow::Result<StoreBinding> {
+        let local = LocalCredentialStore::new(self.db.clone(), self.keyring.clone(), self.config.tenant_name.clone());
+        recorded_binding(
+            &self.inventory,
+            &local,
+            &self.config.tenant_name,
+            &self.configured_store,
+        )
+        .await
+    }
+
+    /// [`Services::open`] without the credential-store check: for `store migrate`, whose
+    /// work is to make them match.
+    pub(crate) async fn connect(config: &Config) -> anyhow::Result<Self> {
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -86,13 +114,25 @@ impl Services {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
         let token_issuer: Arc<dyn TokenIssuer> = Arc::new(PepperedTokens::new(keyring.token_hasher()));
-        let credential_store: Arc<dyn CredentialStore> = match config.credential_store {
-            CredentialStoreKind::Local => Arc::new(LocalCredentialStore::new(
-                db.clone(),
-                keyring.clone(),
-                config.tenant_name.clone(),
-            )),
-            CredentialStoreKind::AwsSsm => Arc::new(ssm_store(config).await?),
+        let (credential_store, configured_store): (Arc<dyn CredentialStore>, StoreId) = match config.credential_store {
+            CredentialStoreKind::Local => (
+                Arc::new(LocalCredentialStore::new(
+                    db.clone(),
+                    keyring.clone(),
+                    config.tenant_name.clone(),
+                )),
+                local_id(&config.tenant_name),
+            ),
+            CredentialStoreKind::AwsSsm => {
+                let store = ssm_store(config).await?;
+                let id = ssm_id(&store);
+                tracing::info!(
+                    store = %id,
+                    endpoint_url = config.ssm.endpoint_url.as_deref().unwrap_or("(AWS)"),
+                    "credentials are kept in AWS SSM Parameter Store"
+                );
+                (Arc::new(store), id)
+            }
         };
         let ports = Ports {
             users: users.clone(),
@@ -116,7 +156,9 @@ impl Services {
             config: config.clone(),
             keyring_path,
             keyring,
+            inventory: SqlCredentialInventory::new(db.clone()),
             db,
+            configured_store,
             applied_migrations,
             custodian,
             users,
@@ -152,7 +194,7 @@ impl Services {
 /// The `aws-ssm` store of the configuration: its `[ssm]` settings, the tenant as the level
 /// under the prefix, AWS credentials (and the region when unset) from the SDK's chain. A
 /// prefix or tenant SSM would refuse, or no region at all, stops the start here.
-async fn ssm_store(config: &Config) -> anyhow::Result<SsmCredentialStore> {
+pub(crate) async fn ssm_store(config: &Config) -> anyhow::Result<SsmCredentialStore> {
     let ssm = &config.ssm;
     let settings = SsmSettings {
         region: ssm.region.clone(),
@@ -161,16 +203,9 @@ async fn ssm_store(config: &Config) -> anyhow::Result<SsmCredentialStore> {
         kms_key_id: ssm.kms_key_id.clone(),
         ..SsmSettings::new(config.tenant_name.clone())
     };
-    let store = SsmCredentialStore::connect(settings)
+    SsmCredentialStore::connect(settings)
         .await
-        .context("cannot set up the aws-ssm credential store")?;
-    tracing::info!(
-        prefix = %ssm.prefix,
-        region = ssm.region.as_deref().unwrap_or("(from the AWS environment)"),
-        endpoint_url = ssm.endpoint_url.as_deref().unwrap_or("(AWS)"),
-        "credentials are kept in AWS SSM Parameter Store"
-    );
-    Ok(store)
+        .context("cannot set up the aws-ssm credential store")
 }
 
 /// The server, bound and ready to run.

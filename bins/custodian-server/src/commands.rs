@@ -1,18 +1,20 @@
-//! The operator commands besides `serve` (SPEC §10): `migrate`, `bootstrap`, `keys rotate`
-//! and `gc`. Each opens the [`Services`] of a configuration, does its work and returns what
+//! The operator commands besides `serve` (SPEC §10): `migrate`, `bootstrap`, `keys rotate`,
+//! `gc` and `store migrate`. Each opens the [`Services`] of a configuration, does its work and returns what
 //! `main` prints.
 
 use std::fmt;
 use std::sync::Arc;
 
 use anyhow::Context;
-use custodian_core::CleanupReport;
+use custodian_core::{CleanupReport, MigrationReport, StoreMigration};
+use custodian_ports::StoreId;
 use custodian_store_sql::LocalCredentialStore;
 
 use crate::Config;
 use crate::app::Services;
 use crate::bootstrap::{BootstrapOutcome, bootstrap_admin};
 use crate::config::CredentialStoreKind;
+use crate::stores::{ConfiguredStores, local_id, ssm_id};
 
 /// How many clean-up tasks one `custodian gc` run takes on by default.
 pub const GC_DEFAULT_LIMIT: u32 = 10_000;
@@ -20,9 +22,10 @@ pub const GC_DEFAULT_LIMIT: u32 = 10_000;
 /// ran (by a server that was not stopped) before it gives up removing the old keys.
 const REWRAP_PASSES: usize = 3;
 
-/// Run the pending migrations; the version of each one applied, in order.
+/// Run the pending migrations; the version of each one applied, in order. Works whatever
+/// the credential-store binding says (it touches no credential).
 pub async fn migrate(config: &Config) -> anyhow::Result<Vec<String>> {
-    let services = Services::open(config).await?;
+    let services = Services::connect(config).await?;
     Ok(services.applied_migrations().to_vec())
 }
 
@@ -143,5 +146,48 @@ pub async fn gc(config: &Config, limit: u32) -> anyhow::Result<CleanupReport> {
         .run_cleanup(limit)
         .await
         .context("cannot read the clean-up queue")?;
+    Ok(report)
+}
+
+/// Move every stored credential to the `to` store (`custodian store migrate --to …`), as
+/// [`StoreMigration`] describes: copy, switch the rows, remove them from the old store.
+/// Starts, continues or gives up a migration as the database records it, so an
+/// interrupted run is finished by running it again. With `allow_missing`, rows pointing at
+/// values the old store does not hold do not stop the switch. Stop the servers first.
+pub async fn migrate_store(
+    config: &Config,
+    to: CredentialStoreKind,
+    allow_missing: bool,
+) -> anyhow::Result<MigrationReport> {
+    let services = Services::connect(config).await?;
+    services.binding().await?;
+    let target: StoreId = match to {
+        CredentialStoreKind::Local => local_id(&config.tenant_name),
+        CredentialStoreKind::AwsSsm => ssm_id(&crate::app::ssm_store(config).await?),
+    };
+    let opener = ConfiguredStores {
+        config: config.clone(),
+        db: services.db.clone(),
+        keyring: services.keyring.clone(),
+    };
+    let mut migration = StoreMigration::new(
+        Arc::new(services.inventory.clone()),
+        Arc::new(custodian_store_sql::SqlCleanupQueue::new(services.db.clone())),
+        Arc::new(opener),
+    );
+    migration.allow_missing = allow_missing;
+    let report = migration
+        .run(&target)
+        .await
+        .context("the credential-store migration stopped; run the same command again to continue where it stopped")?;
+    tracing::info!(
+        store = %target,
+        copied = report.copied,
+        present = report.present,
+        replaced = report.replaced,
+        missing = report.missing.len(),
+        retired = report.retired,
+        "the credential store migration is done"
+    );
     Ok(report)
 }

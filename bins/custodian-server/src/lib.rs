@@ -6,6 +6,7 @@ mod app;
 mod bootstrap;
 pub mod commands;
 mod config;
+mod stores;
 mod tokens;
 
 pub use app::{Application, REQUEST_ID_HEADER, Services};

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use custodian_server::{Application, Config, DEFAULT_TEAM, LogFormat, commands};
+use custodian_core::MigrationReport;
+use custodian_server::{Application, Config, CredentialStoreKind, DEFAULT_TEAM, LogFormat, commands};
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -54,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage the credential store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Retry the credential clean-ups that failed after a commit, and print the counts.
     Gc {
         /// At most this many tasks, oldest first.
@@ -67,6 +73,31 @@ enum KeysCommand {
     /// Add a new active key, re-wrap every stored credential under it, then drop the old
     /// keys. Stop the servers first: they load the keyring at start.
     Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Move every stored credential to another credential store: copy each value, switch
+    /// the rows to the new store, then remove the values from the old one. Stop the servers
+    /// first; an interrupted run is finished by running it again, and `--to` the old store
+    /// gives up a migration not yet switched. Afterwards configure the new store.
+    Migrate {
+        /// The store to move to: local or aws-ssm (the aws-ssm store is the one `[ssm]`
+        /// configures).
+        #[arg(long, value_parser = parse_store)]
+        to: CredentialStoreKind,
+        /// Switch even when some rows point at values the old store does not hold (they
+        /// stay unresolvable); without it such rows stop the migration before the switch.
+        #[arg(long)]
+        allow_missing: bool,
+    },
+}
+
+fn parse_store(value: &str) -> Result<CredentialStoreKind, String> {
+    CredentialStoreKind::ALL
+        .into_iter()
+        .find(|kind| kind.as_str() == value)
+        .ok_or_else(|| "expected local or aws-ssm".to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +196,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             print(&lines.join("\n"))
         }
+        Command::Store {
+            command: StoreCommand::Migrate { to, allow_missing },
+        } => {
+            let report = commands::migrate_store(&config, to, allow_missing).await?;
+            print(&store_migration_summary(&report, to))
+        }
         Command::Gc { limit } => {
             let report = commands::gc(&config, limit).await?;
             print(&format!("done: {}\nfailed: {}", report.done, report.failed))
@@ -189,4 +226,34 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.run().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What `store migrate` prints: the counts, and what to configure next.
+fn store_migration_summary(report: &MigrationReport, to: CredentialStoreKind) -> String {
+    let worked = report.copied + report.present + report.replaced + report.retired > 0 || report.abandoned.is_some();
+    if !worked && let Some(store) = &report.store {
+        return format!("the credentials are already in {store}: nothing to do");
+    }
+    let mut lines = Vec::new();
+    if let Some(given_up) = &report.abandoned {
+        lines.push(format!("gave up the migration to {given_up}"));
+    }
+    if let Some(store) = &report.store {
+        lines.push(format!("credential store: {store}"));
+    }
+    lines.push(format!("copied: {}", report.copied));
+    lines.push(format!("already there: {}", report.present));
+    lines.push(format!("replaced: {}", report.replaced));
+    lines.push(format!("missing: {}", report.missing.len()));
+    for missing in &report.missing {
+        lines.push(format!("  missing: {} version {}", missing.key, missing.version));
+    }
+    if let Some(retired) = &report.retired_store {
+        lines.push(format!("removed from {retired}: {} records", report.retired));
+    }
+    lines.push(format!(
+        "next: configure credential_store = \"{store}\" (CUSTODIAN_CREDENTIAL_STORE={store}) and start the servers",
+        store = to.as_str()
+    ));
+    lines.join("\n")
 }

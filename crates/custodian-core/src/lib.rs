@@ -26,6 +26,7 @@ mod error;
 mod identity;
 mod locations;
 mod secrets;
+mod store_migration;
 mod teams;
 mod vault_connections;
 
@@ -54,6 +55,7 @@ pub use error::{CoreError, Requirement};
 pub use identity::{IssuedToken, Me, NewUserInput};
 pub use locations::LocationView;
 pub use secrets::{SecretDetails, Verification, VerificationFailure};
+pub use store_migration::{MigrationError, MigrationReport, StoreMigration, StoreOpener};
 pub use teams::{AddMemberInput, NewTeamInput, NewVirtualAccountInput, TeamPatchInput};
 pub use vault_connections::VaultRotationInput;
 

@@ -14,6 +14,7 @@ pub mod schema;
 pub use db::{Backend, Database, DatabaseError};
 mod audit;
 mod cleanup;
+mod inventory;
 mod local_store;
 mod locations;
 mod memberships;
@@ -28,6 +29,7 @@ mod virtual_accounts;
 
 pub use audit::SqlAuditRepository;
 pub use cleanup::SqlCleanupQueue;
+pub use inventory::SqlCredentialInventory;
 pub use local_store::LocalCredentialStore;
 pub use locations::SqlLocationRepository;
 pub use memberships::SqlMembershipRepository;

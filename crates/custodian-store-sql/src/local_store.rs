@@ -105,6 +105,22 @@ impl LocalCredentialStore {
         }
     }
 
+    /// Whether any value of this store's tenant is stored (a deployment that used the local
+    /// store before the database recorded which store it uses).
+    pub async fn holds_values(&self) -> Result<bool, StoreError> {
+        let tenant = self.tenant.clone();
+        let found: Option<String> = with_conn!(self.db, |conn| {
+            Ok(credential_blobs::table
+                .filter(credential_blobs::tenant.eq(tenant))
+                .select(credential_blobs::record_id)
+                .first(conn)
+                .await
+                .optional()?)
+        })
+        .map_err(store_error)?;
+        Ok(found.is_some())
+    }
+
     /// Re-wrap the data key of every stored value that is not under the active key (after
     /// `keys rotate`), leaving the data ciphertext as it is. Returns how many were
     /// re-wrapped. `Integrity` when a stored value does not open with this keyring (its key

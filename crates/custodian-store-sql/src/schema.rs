@@ -236,3 +236,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     group_secret_versions,
     group_secret_reads,
 );
+
+// The credential store the rows use (migration `credential_store_binding`).
+diesel::table! {
+    credential_store_binding (id) {
+        id -> Integer,
+        backend -> Text,
+        location -> Text,
+        phase -> Text,
+        other_backend -> Nullable<Text>,
+        other_location -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}

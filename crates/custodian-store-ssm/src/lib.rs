@@ -192,6 +192,13 @@ impl SsmCredentialStore {
         })
     }
 
+    /// Where this store keeps the deployment's values: the region and the path every name
+    /// starts with (`eu-west-1:/custodian/acme`). Another region or path holds other values.
+    pub fn location(&self) -> String {
+        let region = self.client.config().region().map_or("", |r| r.as_ref());
+        format!("{region}:{}", self.layout.base())
+    }
+
     /// The name of the parameter holding `version` of `key`.
     pub fn parameter_name(&self, key: &CredentialKey, version: i64) -> Result<String, StoreError> {
         self.layout.parameter_name(key, version)

@@ -8,4 +8,5 @@ mod config_file;
 mod flow;
 mod matrix;
 mod ssm;
+mod store_migration;
 mod support;

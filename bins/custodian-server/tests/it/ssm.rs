@@ -26,10 +26,10 @@ use crate::support::{Api, create_team, s3_secret_body, unique};
 
 /// The URL of the `moto_server` the SSM tests use (`cargo xtask test` sets it).
 const MOTO_URL_ENV: &str = "CUSTODIAN_TEST_MOTO_URL";
-const REGION: &str = "us-east-1";
+pub(crate) const REGION: &str = "us-east-1";
 
 /// The moto URL, or `None` after a loud skip line; under CI an unset URL fails the test.
-fn moto_url(test: &str) -> Option<String> {
+pub(crate) fn moto_url(test: &str) -> Option<String> {
     if let Ok(url) = std::env::var(MOTO_URL_ENV)
         && !url.trim().is_empty()
     {
@@ -53,7 +53,7 @@ fn moto_url(test: &str) -> Option<String> {
     None
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -61,7 +61,7 @@ fn free_port() -> u16 {
 }
 
 /// A value no other run has used.
-fn canary(label: &str) -> String {
+pub(crate) fn canary(label: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")
@@ -69,13 +69,44 @@ fn canary(label: &str) -> String {
     format!("CANARY{label}{nanos:x}p{}n{}", std::process::id(), unique())
 }
 
-/// A running `custodian serve` on the aws-ssm store, and its stderr so far.
-struct SsmServer {
+/// The binary with the data directory, the credential store `store`, the `[ssm]` settings
+/// of `endpoint` and `prefix` (the region and credentials from the AWS variables, as in a
+/// deployment), and debug logs.
+pub(crate) fn custodian(data_dir: &Path, store: &str, endpoint: &str, prefix: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_custodian"));
+    command
+        .env("CUSTODIAN_DATA_DIR", data_dir)
+        .env_remove("CUSTODIAN_DATABASE_URL")
+        .env("CUSTODIAN_CREDENTIAL_STORE", store)
+        .env("CUSTODIAN_SSM__ENDPOINT_URL", endpoint)
+        .env("CUSTODIAN_SSM__PREFIX", prefix)
+        .env_remove("CUSTODIAN_SSM__REGION")
+        .env_remove("CUSTODIAN_SSM__KMS_KEY_ID")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Whether a server start is the data directory's first (which prints the admin's token).
+pub(crate) enum Start {
+    First,
+    /// A later start, by the admin holding this token.
+    Again(String),
+}
+
+/// A running `custodian serve`, and its stderr so far.
+pub(crate) struct SsmServer {
     child: Child,
     lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    api: Api,
-    token: String,
+    pub(crate) seen: Vec<String>,
+    pub(crate) api: Api,
+    pub(crate) token: String,
 }
 
 impl SsmServer {
@@ -83,24 +114,23 @@ impl SsmServer {
     /// and the credentials come from the AWS variables, as in a deployment. Returns once
     /// the first start printed the admin's token.
     fn start(data_dir: &Path, endpoint: &str, prefix: &str) -> Self {
+        let server = Self::launch(data_dir, "aws-ssm", endpoint, prefix, Start::First);
+        assert!(
+            server.seen.iter().any(|l| l.contains("AWS SSM Parameter Store")),
+            "the log names the credential store: {:#?}",
+            server.seen
+        );
+        server
+    }
+
+    /// Start the binary on `store` (`local` or `aws-ssm`), with the `[ssm]` settings of
+    /// `endpoint` and `prefix` either way; returns once it listens (and, on a first start,
+    /// printed the admin's token).
+    pub(crate) fn launch(data_dir: &Path, store: &str, endpoint: &str, prefix: &str, start: Start) -> Self {
         let port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_custodian"))
+        let mut child = custodian(data_dir, store, endpoint, prefix)
             .arg("serve")
-            .env("CUSTODIAN_DATA_DIR", data_dir)
             .env("CUSTODIAN_LISTEN", format!("127.0.0.1:{port}"))
-            .env_remove("CUSTODIAN_DATABASE_URL")
-            .env("CUSTODIAN_CREDENTIAL_STORE", "aws-ssm")
-            .env("CUSTODIAN_SSM__ENDPOINT_URL", endpoint)
-            .env("CUSTODIAN_SSM__PREFIX", prefix)
-            .env_remove("CUSTODIAN_SSM__REGION")
-            .env_remove("CUSTODIAN_SSM__KMS_KEY_ID")
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -122,19 +152,22 @@ impl SsmServer {
             api: Api::new(format!("http://127.0.0.1:{port}")),
             token: String::new(),
         };
-        server.wait_for("Try it:");
-        server.token = server
-            .seen
-            .iter()
-            .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == '"'))
-            .find(|w| w.starts_with("cus_"))
-            .expect("the first start prints the admin's token")
-            .to_owned();
-        assert!(
-            server.seen.iter().any(|l| l.contains("AWS SSM Parameter Store")),
-            "the log names the credential store: {:#?}",
-            server.seen
-        );
+        match start {
+            Start::First => {
+                server.wait_for("Try it:");
+                server.token = server
+                    .seen
+                    .iter()
+                    .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == '"'))
+                    .find(|w| w.starts_with("cus_"))
+                    .expect("the first start prints the admin's token")
+                    .to_owned();
+            }
+            Start::Again(token) => {
+                server.wait_for("listening");
+                server.token = token;
+            }
+        }
         server
     }
 
@@ -153,7 +186,7 @@ impl SsmServer {
     }
 
     /// SIGTERM, a clean exit, and every line it wrote.
-    fn terminate(mut self) -> Vec<String> {
+    pub(crate) fn terminate(mut self) -> Vec<String> {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -167,7 +200,7 @@ impl SsmServer {
 }
 
 /// An SDK client on `endpoint` with the test credentials, to look at what the server wrote.
-async fn sdk_client(endpoint: &str) -> aws_sdk_ssm::Client {
+pub(crate) async fn sdk_client(endpoint: &str) -> aws_sdk_ssm::Client {
     let settings = SsmSettings {
         region: Some(REGION.to_owned()),
         endpoint_url: Some(endpoint.to_owned()),
@@ -182,14 +215,14 @@ async fn sdk_client(endpoint: &str) -> aws_sdk_ssm::Client {
 
 /// A parameter as read back: name, type and decrypted value.
 #[derive(Debug)]
-struct Stored {
-    name: String,
-    kind: Option<ParameterType>,
-    value: String,
+pub(crate) struct Stored {
+    pub(crate) name: String,
+    pub(crate) kind: Option<ParameterType>,
+    pub(crate) value: String,
 }
 
 /// Every parameter under `path`, decrypted, sorted by name.
-async fn parameters_under(client: &aws_sdk_ssm::Client, path: &str) -> Vec<Stored> {
+pub(crate) async fn parameters_under(client: &aws_sdk_ssm::Client, path: &str) -> Vec<Stored> {
     let mut found = Vec::new();
     let mut next_token: Option<String> = None;
     loop {
@@ -223,7 +256,7 @@ struct Count {
 }
 
 /// The rows of `credential_blobs` in the server's SQLite database.
-fn credential_blob_rows(data_dir: &Path) -> i64 {
+pub(crate) fn credential_blob_rows(data_dir: &Path) -> i64 {
     let url = data_dir.join("custodian.db");
     let mut connection =
         SqliteConnection::establish(url.to_str().expect("a UTF-8 path")).expect("open the server's SQLite database");
@@ -234,7 +267,7 @@ fn credential_blob_rows(data_dir: &Path) -> i64 {
 }
 
 /// Every byte of the SQLite files (`custodian.db`, `-wal`, `-shm`).
-fn database_bytes(data_dir: &Path) -> Vec<u8> {
+pub(crate) fn database_bytes(data_dir: &Path) -> Vec<u8> {
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(data_dir).expect("list the data directory") {
         let path = entry.expect("a directory entry").path();
@@ -249,7 +282,7 @@ fn database_bytes(data_dir: &Path) -> Vec<u8> {
     bytes
 }
 
-fn holds(haystack: &[u8], needle: &str) -> bool {
+pub(crate) fn holds(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 

@@ -5,6 +5,7 @@ mod cleanup;
 mod concurrency;
 mod contract;
 mod database;
+mod inventory;
 mod local_store;
 mod locations;
 mod migrations;

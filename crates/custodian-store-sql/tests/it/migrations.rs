@@ -7,6 +7,7 @@ const TABLES: &[&str] = &[
     "audit_events",
     "credential_blobs",
     "credential_gc",
+    "credential_store_binding",
     "group_secret_reads",
     "group_secret_versions",
     "group_secrets",

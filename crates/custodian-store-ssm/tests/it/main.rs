@@ -5,5 +5,6 @@
 mod consistency;
 mod fake_ssm;
 mod faults;
+mod migration;
 mod moto;
 mod support;

@@ -1,0 +1,138 @@
+//! Which credential store the deployment's credentials are in, as the database records it
+//! (the *binding*), against which store the configuration names; and opening either store
+//! for `custodian store migrate`.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use custodian_core::StoreOpener;
+use custodian_crypto::Keyring;
+use custodian_ports::{
+    ConflictKind, CredentialInventory, CredentialStore, MigrationPhase, RepoError, StoreBinding, StoreId,
+};
+use custodian_store_sql::{Database, LocalCredentialStore};
+use custodian_store_ssm::SsmCredentialStore;
+
+use crate::Config;
+use crate::app::ssm_store;
+use crate::config::CredentialStoreKind;
+
+/// The `local` store of `tenant`.
+pub(crate) fn local_id(tenant: &str) -> StoreId {
+    StoreId::new(CredentialStoreKind::Local.as_str(), tenant)
+}
+
+/// The `aws-ssm` store `store` reaches.
+pub(crate) fn ssm_id(store: &SsmCredentialStore) -> StoreId {
+    StoreId::new(CredentialStoreKind::AwsSsm.as_str(), store.location())
+}
+
+/// The recorded binding. A database that has none yet records one now: the `local` store
+/// when it holds values of this tenant (a deployment from before the database recorded
+/// its store), the `configured` store otherwise.
+pub(crate) async fn recorded_binding(
+    inventory: &dyn CredentialInventory,
+    local: &LocalCredentialStore,
+    tenant: &str,
+    configured: &StoreId,
+) -> anyhow::Result<StoreBinding> {
+    if let Some(binding) = inventory
+        .binding()
+        .await
+        .context("cannot read the credential-store binding")?
+    {
+        return Ok(binding);
+    }
+    let holds_local = local
+        .holds_values()
+        .await
+        .context("cannot check the local credential store")?;
+    let store = if holds_local {
+        local_id(tenant)
+    } else {
+        configured.clone()
+    };
+    let binding = StoreBinding::settled(store);
+    match inventory.replace_binding(None, &binding).await {
+        Ok(()) => {
+            tracing::info!(store = %binding.store, "recorded the credential store in the database");
+            Ok(binding)
+        }
+        // Another server recorded it first: theirs stands.
+        Err(RepoError::Conflict(ConflictKind::Stale)) => inventory
+            .binding()
+            .await
+            .context("cannot read the credential-store binding")?
+            .context("the credential-store binding vanished while it was recorded"),
+        Err(error) => Err(error).context("cannot record the credential-store binding"),
+    }
+}
+
+/// Refuse to serve (or run a command) over a store other than the one the rows use, or in
+/// the middle of a migration.
+pub(crate) fn check_binding(binding: &StoreBinding, configured: &StoreId) -> anyhow::Result<()> {
+    let store = &binding.store;
+    match &binding.phase {
+        MigrationPhase::Copying { to } => bail!(
+            "a credential-store migration from {store} to {to} was interrupted; finish it with \
+             `custodian store migrate --to {}`, or give it up with `custodian store migrate --to {}`",
+            to.backend,
+            store.backend
+        ),
+        _ if store != configured => bail!(
+            "the database's credentials are in {store}, but the configuration names {configured}; \
+             move them with `custodian store migrate --to {}` (servers stopped), or configure {store}",
+            configured.backend
+        ),
+        MigrationPhase::Retiring { from } => {
+            tracing::warn!(
+                retired = %from,
+                "credentials of a finished migration remain in the retired store; run \
+                 `custodian store migrate --to {}` to remove them",
+                store.backend
+            );
+            Ok(())
+        }
+        MigrationPhase::Settled => Ok(()),
+    }
+}
+
+/// Opens either store from the configuration, for `custodian store migrate`.
+pub(crate) struct ConfiguredStores {
+    pub(crate) config: Config,
+    pub(crate) db: Database,
+    pub(crate) keyring: Arc<Keyring>,
+}
+
+#[async_trait]
+impl StoreOpener for ConfiguredStores {
+    async fn open(&self, id: &StoreId) -> Result<Arc<dyn CredentialStore>, String> {
+        let tenant = &self.config.tenant_name;
+        if id.backend == CredentialStoreKind::Local.as_str() {
+            if id.location != *tenant {
+                return Err(format!(
+                    "its values belong to the tenant {}, the configuration's tenant_name is {tenant}",
+                    id.location
+                ));
+            }
+            return Ok(Arc::new(LocalCredentialStore::new(
+                self.db.clone(),
+                self.keyring.clone(),
+                tenant.clone(),
+            )));
+        }
+        if id.backend == CredentialStoreKind::AwsSsm.as_str() {
+            let store = ssm_store(&self.config).await.map_err(|e| format!("{e:#}"))?;
+            let reached = store.location();
+            if reached != id.location {
+                return Err(format!(
+                    "the configuration's [ssm] region, prefix and tenant_name reach {reached}, not {}",
+                    id.location
+                ));
+            }
+            return Ok(Arc::new(store));
+        }
+        Err(format!("unknown credential store backend {}", id.backend))
+    }
+}
