@@ -13,7 +13,7 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use custodian_core::{Custodian, Ports};
 use custodian_crypto::Keyring;
 use custodian_http::ApiState;
@@ -40,7 +40,8 @@ use crate::{Config, PepperedTokens};
 /// loaded or created, the database migrated, and the core wired to the SQL storage.
 pub struct Services {
     pub(crate) config: Config,
-    pub(crate) keyring_path: PathBuf,
+    /// The keyring file; `None` when the keyring comes from the configured master key.
+    pub(crate) keyring_path: Option<PathBuf>,
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) db: Database,
     pub(crate) inventory: SqlCredentialInventory,
@@ -66,10 +67,11 @@ impl fmt::Debug for Services {
 }
 
 impl Services {
-    /// Prepare the data directory (mode 0700), load or create the keyring, connect to and
-    /// migrate the database, and wire the core with the configuration's settings. Refuses
-    /// a configuration whose credential store is not the one the database's rows use, and
-    /// a database in the middle of a credential-store migration.
+    /// Prepare the data directory (mode 0700), connect to and migrate the database, load or
+    /// create the keyring (or derive it from the configured master key), and wire the core
+    /// with the configuration's settings. Refuses a keyring that cannot open every stored
+    /// value, a configuration whose credential store is not the one the database's rows
+    /// use, and a database in the middle of a credential-store migration.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         let services = Self::connect(config).await?;
         let binding = services.binding().await?;
@@ -97,17 +99,18 @@ impl Services {
             .mode(0o700)
             .create(&config.data_dir)
             .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-        let keyring_path = config.data_dir.join("keyring.json");
-        let (keyring, created) = Keyring::load_or_create(&keyring_path)
-            .with_context(|| format!("cannot load the keyring {}", keyring_path.display()))?;
-        if created {
-            tracing::info!(path = %keyring_path.display(), "created a new keyring");
-        }
-        let keyring = Arc::new(keyring);
-
+        // A malformed master key stops the start before the database is touched. The crypto
+        // error names the rule the key breaks, never the key.
+        let from_master_key = config
+            .master_key
+            .as_ref()
+            .map(Keyring::from_master_key)
+            .transpose()
+            .context("cannot use the configured master key")?;
         let db = Database::connect(&config.database_url).context("cannot open the database")?;
         let applied_migrations = db.applied_migrations().await.context("cannot migrate the database")?;
         tracing::info!(backend = ?db.backend(), applied = applied_migrations.len(), "database migrated");
+        let (keyring, keyring_path) = open_keyring(config, from_master_key, &db).await?;
 
         let users: Arc<dyn UserRepository> = Arc::new(SqlUserRepository::new(db.clone()));
         let teams: Arc<dyn TeamRepository> = Arc::new(SqlTeamRepository::new(db.clone()));
@@ -190,6 +193,84 @@ impl Services {
         }
     }
 }
+
+/// The keyring of the configuration, and its file (`None` for a master key): the one
+/// derived from `master_key` when set, else `<data_dir>/keyring.json`, created when missing. Refuses a
+/// master key beside a keyring file (the values and tokens of one would not open under
+/// the other), and a keyring that lacks a key stored values are sealed under; a keyring
+/// file is not created when stored values already need keys it would lack.
+async fn open_keyring(
+    config: &Config,
+    from_master_key: Option<Keyring>,
+    db: &Database,
+) -> anyhow::Result<(Arc<Keyring>, Option<PathBuf>)> {
+    let path = config.data_dir.join(KEYRING_FILE);
+    // Only to ask which key ids the stored values need: its own keyring is not used.
+    let unknown = |keyring: &Arc<Keyring>| {
+        let store = LocalCredentialStore::new(db.clone(), keyring.clone(), config.tenant_name.clone());
+        let known = keyring.key_ids();
+        async move {
+            store
+                .unknown_key_ids(&known)
+                .await
+                .context("cannot read which keys the stored credentials are sealed under")
+        }
+    };
+    let (keyring, path) = match from_master_key {
+        Some(keyring) => {
+            if path.exists() {
+                bail!(
+                    "a master key is configured (CUSTODIAN_MASTER_KEY), but the keyring file {} exists: values and \
+                     tokens written under the file's keys would not open under the master key. Remove \
+                     CUSTODIAN_MASTER_KEY to keep using the keyring file, or start on a new database and data \
+                     directory to use the master key",
+                    path.display()
+                );
+            }
+            tracing::info!(key_id = %keyring.active_key_id(), "the keyring comes from the configured master key");
+            (Arc::new(keyring), None)
+        }
+        None => {
+            if !path.exists() {
+                // Ask before creating a file whose new key could open none of them: a keyring
+                // of one fresh key lacks every key the stored values need.
+                let needed = unknown(&Arc::new(Keyring::generate())).await?;
+                if !needed.is_empty() {
+                    bail!(
+                        "the database holds credentials sealed under the key(s) {}, but there is no keyring file \
+                         {} and no master key is configured: start with the CUSTODIAN_MASTER_KEY (or restore the \
+                         keyring file) they were written with",
+                        needed.join(", "),
+                        path.display()
+                    );
+                }
+            }
+            let (keyring, created) = Keyring::load_or_create(&path)
+                .with_context(|| format!("cannot load the keyring {}", path.display()))?;
+            if created {
+                tracing::info!(path = %path.display(), "created a new keyring");
+            }
+            (Arc::new(keyring), Some(path))
+        }
+    };
+    let missing = unknown(&keyring).await?;
+    if !missing.is_empty() {
+        let source = match &path {
+            Some(path) => format!("the keyring file {}", path.display()),
+            None => "the configured master key (CUSTODIAN_MASTER_KEY)".to_owned(),
+        };
+        bail!(
+            "the database holds credentials sealed under the key(s) {}, which {source} does not have \
+             (it has {}): start with the keyring file or CUSTODIAN_MASTER_KEY they were written with",
+            missing.join(", "),
+            keyring.key_ids().join(", ")
+        );
+    }
+    Ok((keyring, path))
+}
+
+/// The keyring file's name in the data directory.
+const KEYRING_FILE: &str = "keyring.json";
 
 /// The `aws-ssm` store of the configuration: its `[ssm]` settings, the tenant as the level
 /// under the prefix, AWS credentials (and the region when unset) from the SDK's chain. A

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use custodian_core::{CleanupReport, MigrationReport, StoreMigration};
 use custodian_ports::StoreId;
 use custodian_store_sql::LocalCredentialStore;
@@ -74,8 +74,21 @@ impl fmt::Debug for KeyRotation {
 /// drop the old keys. The keyring file holds the old keys until every value is
 /// re-wrapped, so a failure at any step leaves every value readable; running it again
 /// finishes the work. Servers load the keyring at start: stop them while it runs.
+///
+/// Refused when the keyring comes from the configured master key: there is no file to add
+/// a key to, and re-wrapping needs the old and the new key configured together.
 pub async fn rotate_keys(config: &Config) -> anyhow::Result<KeyRotation> {
+    if config.master_key.is_some() {
+        bail!(
+            "the keyring comes from the configured master key (CUSTODIAN_MASTER_KEY): there is no keyring \
+             file to add a key to, and rotating a configured master key is not supported yet"
+        );
+    }
     let services = Services::open(config).await?;
+    let keyring_path = services
+        .keyring_path
+        .clone()
+        .context("the keyring has no file to add a key to")?;
     match config.credential_store {
         CredentialStoreKind::Local => {}
         // The keyring still wraps whatever the database holds (values written before the
@@ -89,8 +102,8 @@ pub async fn rotate_keys(config: &Config) -> anyhow::Result<KeyRotation> {
     let old_keys = keyring.key_ids();
     let active_key = keyring.rotate();
     keyring
-        .save(&services.keyring_path)
-        .with_context(|| format!("cannot save the keyring {}", services.keyring_path.display()))?;
+        .save(&keyring_path)
+        .with_context(|| format!("cannot save the keyring {}", keyring_path.display()))?;
     tracing::info!(active_key = %active_key, "added a new active key to the keyring");
 
     let keyring = Arc::new(keyring);
@@ -127,8 +140,8 @@ pub async fn rotate_keys(config: &Config) -> anyhow::Result<KeyRotation> {
             .with_context(|| format!("cannot remove the old key {id}"))?;
     }
     keyring
-        .save(&services.keyring_path)
-        .with_context(|| format!("cannot save the keyring {}", services.keyring_path.display()))?;
+        .save(&keyring_path)
+        .with_context(|| format!("cannot save the keyring {}", keyring_path.display()))?;
     tracing::info!(rewrapped, removed = old_keys.len(), "key rotation finished");
     Ok(KeyRotation {
         active_key,

@@ -14,6 +14,7 @@ use custodian_domain::{Tier, TierLimits, TierTable};
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The prefix of every configuration variable.
@@ -22,7 +23,7 @@ const ENV_PREFIX: &str = "CUSTODIAN_";
 pub const CONFIG_ENV: &str = "CUSTODIAN_CONFIG";
 /// The settings whose value is a secret: redacted in `Debug` and `config print`, and
 /// accepted from a file named by `CUSTODIAN_<NAME>_FILE`.
-const SECRET_SETTINGS: &[&str] = &["database_url"];
+const SECRET_SETTINGS: &[&str] = &["database_url", "master_key"];
 /// What `config print` shows in place of a secret.
 const REDACTED: &str = "[REDACTED]";
 /// The top-level keys of the file; `CUSTODIAN_*` variables with another name are not
@@ -31,6 +32,7 @@ const KEYS: &[&str] = &[
     "listen",
     "data_dir",
     "database_url",
+    "master_key",
     "tenant_name",
     "default_tier",
     "tiers",
@@ -137,8 +139,8 @@ pub enum ConfigError {
 }
 
 /// The server's effective configuration, read once at start and passed down (never a
-/// global). `Debug` never shows the database URL past its scheme.
-#[derive(Clone, PartialEq, Eq)]
+/// global). `Debug` never shows the database URL past its scheme, nor the master key.
+#[derive(Clone)]
 pub struct Config {
     /// `host:port` to listen on (`listen`, `CUSTODIAN_LISTEN`, default `127.0.0.1:8080`);
     /// port 0 picks a free port.
@@ -149,6 +151,12 @@ pub struct Config {
     /// `sqlite://<path>` or `postgres://…` (`database_url`, a secret: it may hold a
     /// password; default `sqlite://<data_dir>/custodian.db`).
     pub database_url: String,
+    /// The master key of the `local` credential store (`master_key`,
+    /// `CUSTODIAN_MASTER_KEY` or `CUSTODIAN_MASTER_KEY_FILE`, a secret): the base64 of 32
+    /// random bytes. When set, the keyring is derived from it and no `keyring.json` is
+    /// used; unset (the default), the keyring is `<data_dir>/keyring.json`, created on
+    /// first start.
+    pub master_key: Option<SecretString>,
     /// The tenant's name (`tenant_name`, default `default`).
     pub tenant_name: String,
     /// The tier of a new team when its creator does not choose one (`default_tier`,
@@ -178,6 +186,10 @@ impl fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("data_dir", &self.data_dir)
             .field("database_url", &format_args!("{scheme}://{REDACTED}"))
+            .field(
+                "master_key",
+                &format_args!("{}", if self.master_key.is_some() { REDACTED } else { "(unset)" }),
+            )
             .field("tenant_name", &self.tenant_name)
             .field("default_tier", &self.default_tier)
             .field("tiers", &self.tiers)
@@ -190,6 +202,45 @@ impl fmt::Debug for Config {
     }
 }
 
+impl PartialEq for Config {
+    fn eq(&self, other: &Self) -> bool {
+        // Every field, by name, so a new one cannot be forgotten here.
+        let Config {
+            bind,
+            data_dir,
+            database_url,
+            master_key,
+            tenant_name,
+            default_tier,
+            tiers,
+            token_grace_period,
+            max_token_grace_period,
+            log_format,
+            credential_store,
+            ssm,
+        } = self;
+        let same_key = match (master_key, &other.master_key) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
+            _ => false,
+        };
+        same_key
+            && *bind == other.bind
+            && *data_dir == other.data_dir
+            && *database_url == other.database_url
+            && *tenant_name == other.tenant_name
+            && *default_tier == other.default_tier
+            && *tiers == other.tiers
+            && *token_grace_period == other.token_grace_period
+            && *max_token_grace_period == other.max_token_grace_period
+            && *log_format == other.log_format
+            && *credential_store == other.credential_store
+            && *ssm == other.ssm
+    }
+}
+
+impl Eq for Config {}
+
 impl Config {
     /// The defaults over `data_dir`, listening on a free loopback port: what tests and
     /// embedders start from (`Config { database_url, ..Config::for_data_dir(dir) }`).
@@ -199,6 +250,7 @@ impl Config {
         Self {
             bind: "127.0.0.1:0".into(),
             database_url: default_database_url(&data_dir),
+            master_key: None,
             data_dir,
             tenant_name: settings.tenant_name,
             default_tier: settings.default_tier,
@@ -278,6 +330,7 @@ impl Config {
             listen: Some(self.bind.clone()),
             data_dir: Some(self.data_dir.clone()),
             database_url: Some(REDACTED.into()),
+            master_key: self.master_key.as_ref().map(|_| RawSecret(REDACTED.into())),
             tenant_name: Some(self.tenant_name.clone()),
             default_tier: Some(self.default_tier.as_str().into()),
             token_grace_period: Some(self.token_grace_period.num_seconds()),
@@ -459,6 +512,8 @@ struct RawConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    master_key: Option<RawSecret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tenant_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     default_tier: Option<String>,
@@ -474,6 +529,17 @@ struct RawConfig {
     tiers: Option<RawTiers>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ssm: Option<RawSsm>,
+}
+
+/// A secret setting as the file spells it; `Debug` shows `[REDACTED]`.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct RawSecret(String);
+
+impl fmt::Debug for RawSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -607,6 +673,7 @@ impl RawConfig {
         Ok(Config {
             bind,
             database_url: self.database_url.unwrap_or(defaults.database_url),
+            master_key: self.master_key.map(|s| SecretString::from(s.0)),
             tenant_name: self.tenant_name.unwrap_or(defaults.tenant_name),
             data_dir: defaults.data_dir,
             default_tier,
@@ -722,7 +789,7 @@ mod tests {
             .to_string();
         assert!(error.contains("gold"), "{error}");
         // Other CUSTODIAN_ variables are not settings and are left alone.
-        config(&[("CUSTODIAN_MASTER_KEY", "x"), ("CUSTODIAN_SOMETHING_ELSE", "y")]);
+        config(&[("CUSTODIAN_TEST_MOTO_URL", "x"), ("CUSTODIAN_SOMETHING_ELSE", "y")]);
     }
 
     #[test]
@@ -774,6 +841,87 @@ mod tests {
         let printed = c.to_redacted_toml();
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("database_url = \"[REDACTED]\""), "{printed}");
+    }
+
+    /// A master key no test output may show: base64 of 32 bytes, like a real one.
+    const CANARY_KEY: &str = "Q0FOQVJZLW1hc3Rlci1rZXktbm90LXRvLWJlLXNob3du";
+
+    #[test]
+    fn the_master_key_comes_from_its_variable_its_file_or_the_config_file() {
+        assert!(
+            config(&[]).master_key.is_none(),
+            "unset by default: keyring.json is used"
+        );
+        let c = config(&[("CUSTODIAN_MASTER_KEY", CANARY_KEY)]);
+        assert_eq!(c.master_key.as_ref().map(|k| k.expose_secret()), Some(CANARY_KEY));
+
+        let secret = file(&format!("{CANARY_KEY}\n"));
+        let c = config(&[("CUSTODIAN_MASTER_KEY_FILE", secret.path().to_str().unwrap())]);
+        assert_eq!(
+            c.master_key.as_ref().map(|k| k.expose_secret()),
+            Some(CANARY_KEY),
+            "the file's trailing newline is not part of the key"
+        );
+
+        let toml = file(&format!("master_key = \"{CANARY_KEY}\"\n"));
+        let c = Config::from_sources(Some(toml.path()), Vec::new()).unwrap();
+        assert_eq!(c.master_key.as_ref().map(|k| k.expose_secret()), Some(CANARY_KEY));
+        // The variable beats the file, like every setting.
+        let c = Config::from_sources(Some(toml.path()), env(&[("CUSTODIAN_MASTER_KEY", "from-the-env")])).unwrap();
+        assert_eq!(c.master_key.as_ref().map(|k| k.expose_secret()), Some("from-the-env"));
+    }
+
+    #[test]
+    fn the_master_key_and_its_file_together_are_refused_without_showing_either() {
+        let secret = file(CANARY_KEY);
+        let both = Config::from_sources(
+            None,
+            env(&[
+                ("CUSTODIAN_MASTER_KEY_FILE", secret.path().to_str().unwrap()),
+                ("CUSTODIAN_MASTER_KEY", CANARY_KEY),
+            ]),
+        );
+        let Err(error) = both else {
+            panic!("both the master key and its file were accepted");
+        };
+        assert!(matches!(error, ConfigError::Ambiguous(ref name) if name == "CUSTODIAN_MASTER_KEY"));
+        let message = error.to_string();
+        assert!(message.contains("CUSTODIAN_MASTER_KEY_FILE"), "{message}");
+        assert!(!message.contains(CANARY_KEY), "{message}");
+
+        let unreadable = Config::from_sources(None, env(&[("CUSTODIAN_MASTER_KEY_FILE", "/nonexistent")]));
+        let message = unreadable.unwrap_err().to_string();
+        assert!(message.contains("CUSTODIAN_MASTER_KEY_FILE"), "{message}");
+    }
+
+    #[test]
+    fn debug_and_print_never_show_the_master_key() {
+        let c = config(&[("CUSTODIAN_MASTER_KEY", CANARY_KEY)]);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(CANARY_KEY), "{shown}");
+        assert!(shown.contains("master_key: [REDACTED]"), "{shown}");
+        let printed = c.to_redacted_toml();
+        assert!(!printed.contains(CANARY_KEY), "{printed}");
+        assert!(printed.lines().any(|l| l == "master_key = \"[REDACTED]\""), "{printed}");
+
+        // From a file or the TOML file, the same.
+        let toml = file(&format!("master_key = \"{CANARY_KEY}\"\n"));
+        let c = Config::from_sources(Some(toml.path()), Vec::new()).unwrap();
+        assert!(!format!("{c:?}").contains(CANARY_KEY));
+        assert!(!c.to_redacted_toml().contains(CANARY_KEY));
+
+        // Unset, it is not printed at all: the printed file reads back without a key.
+        let c = config(&[]);
+        assert!(format!("{c:?}").contains("master_key: (unset)"));
+        assert!(!c.to_redacted_toml().contains("master_key"));
+    }
+
+    #[test]
+    fn the_master_key_takes_part_in_equality() {
+        let with = config(&[("CUSTODIAN_MASTER_KEY", CANARY_KEY)]);
+        assert_eq!(with, config(&[("CUSTODIAN_MASTER_KEY", CANARY_KEY)]));
+        assert_ne!(with, config(&[("CUSTODIAN_MASTER_KEY", "another")]));
+        assert_ne!(with, config(&[]));
     }
 
     #[test]

@@ -121,6 +121,25 @@ impl LocalCredentialStore {
         Ok(found.is_some())
     }
 
+    /// The distinct master-key ids that stored values (of any tenant) are sealed under and
+    /// that are not among `known`, sorted: keys a keyring holding only `known` would lack to
+    /// open them. Empty when every value opens, or nothing is stored. Key ids are not
+    /// secret.
+    pub async fn unknown_key_ids(&self, known: &[String]) -> Result<Vec<String>, StoreError> {
+        let known = known.to_vec();
+        let mut unknown: Vec<String> = with_conn!(self.db, |conn| {
+            Ok(credential_blobs::table
+                .filter(credential_blobs::key_id.ne_all(known))
+                .select(credential_blobs::key_id)
+                .distinct()
+                .load(conn)
+                .await?)
+        })
+        .map_err(store_error)?;
+        unknown.sort();
+        Ok(unknown)
+    }
+
     /// Re-wrap the data key of every stored value that is not under the active key (after
     /// `keys rotate`), leaving the data ciphertext as it is. Returns how many were
     /// re-wrapped. `Integrity` when a stored value does not open with this keyring (its key
@@ -290,5 +309,63 @@ fn crypto_error(e: CryptoError) -> StoreError {
         CryptoError::Integrity | CryptoError::UnknownKey(_) => StoreError::Integrity,
         CryptoError::Keyring(message) => StoreError::Internal(message),
         CryptoError::Io(_) => StoreError::Internal("the keyring cannot be read".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use custodian_domain::TeamId;
+
+    use super::*;
+    use crate::test_support;
+
+    fn key() -> CredentialKey {
+        CredentialKey {
+            team_id: TeamId::from_uuid(Uuid::now_v7()),
+            kind: CredentialKind::StorageSecret,
+            record_id: Uuid::now_v7(),
+        }
+    }
+
+    async fn unknown_key_ids_names_the_keys_a_keyring_lacks(db: Database) {
+        let first = Arc::new(Keyring::generate());
+        let store = LocalCredentialStore::new(db.clone(), first.clone(), "default");
+        assert!(store.unknown_key_ids(&[]).await.unwrap().is_empty(), "nothing stored");
+        store.put(&key(), 1, &SecretString::from("one")).await.unwrap();
+        store.put(&key(), 1, &SecretString::from("two")).await.unwrap();
+
+        let mut rotated = (*first).clone();
+        let second_id = rotated.rotate();
+        let other_tenant = LocalCredentialStore::new(db.clone(), Arc::new(rotated.clone()), "globex");
+        other_tenant.put(&key(), 1, &SecretString::from("three")).await.unwrap();
+
+        let first_id = first.active_key_id().to_owned();
+        assert!(store.unknown_key_ids(&rotated.key_ids()).await.unwrap().is_empty());
+        assert_eq!(
+            store.unknown_key_ids(std::slice::from_ref(&second_id)).await.unwrap(),
+            vec![first_id.clone()]
+        );
+        let mut both = vec![first_id, second_id];
+        both.sort();
+        assert_eq!(store.unknown_key_ids(&[]).await.unwrap(), both, "distinct, sorted");
+        assert_eq!(
+            store.unknown_key_ids(&["env-00000000".to_owned()]).await.unwrap(),
+            both,
+            "whichever tenant's values"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn unknown_key_ids_on_sqlite() {
+        unknown_key_ids_names_the_keys_a_keyring_lacks(test_support::sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn unknown_key_ids_on_postgres() {
+        let Some(db) = test_support::postgres().await else {
+            eprintln!("SKIPPED (postgres): unknown_key_ids");
+            return;
+        };
+        unknown_key_ids_names_the_keys_a_keyring_lacks(db).await;
     }
 }

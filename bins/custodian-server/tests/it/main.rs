@@ -6,6 +6,7 @@ mod canary;
 mod commands;
 mod config_file;
 mod flow;
+mod master_key;
 mod matrix;
 mod ssm;
 mod store_migration;
