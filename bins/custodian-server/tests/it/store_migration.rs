@@ -287,13 +287,15 @@ async fn a_database_from_before_the_binding_keeps_its_local_credentials() {
     let server = SsmServer::launch(&data_dir, "local", &moto, &prefix, Start::First);
     let (api, token) = (server.api.clone(), server.token.clone());
     let team = create_team(&api, &token, &format!("old-{}", unique())).await;
-    api.post(
-        &format!("/v1/teams/{team}/secrets"),
-        &token,
-        &s3_secret_body(&format!("old-{}", unique()), &canary("AKID"), &canary("KEY")),
-    )
-    .await
-    .expect_status(201, "POST a managed secret");
+    let created = api
+        .post(
+            &format!("/v1/teams/{team}/secrets"),
+            &token,
+            &s3_secret_body(&format!("old-{}", unique()), &canary("AKID"), &canary("KEY")),
+        )
+        .await;
+    created.expect_status(201, "POST a managed secret");
+    let secret = created.str("id");
     server.terminate();
     // As a database written before the store was recorded.
     let mut connection = SqliteConnection::establish(data_dir.join("custodian.db").to_str().expect("a UTF-8 path"))
@@ -310,6 +312,18 @@ async fn a_database_from_before_the_binding_keeps_its_local_credentials() {
     );
     assert!(refused.contains("custodian store migrate --to aws-ssm"), "{refused}");
     assert_eq!(credential_blob_rows(&data_dir), 1);
-    let server = SsmServer::launch(&data_dir, "local", &moto, &prefix, Start::Again(token));
+    // On the local store it serves the secret as before.
+    let server = SsmServer::launch(&data_dir, "local", &moto, &prefix, Start::Again(token.clone()));
+    let verified = server
+        .api
+        .call(
+            Method::POST,
+            &format!("/v1/teams/{team}/secrets/{secret}/verify"),
+            Some(&token),
+            None,
+        )
+        .await;
+    verified.expect_status(200, "POST verify on the local store");
+    assert_eq!(verified.json["verified"], true, "{}", verified.text);
     server.terminate();
 }
