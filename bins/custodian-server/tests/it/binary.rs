@@ -1,106 +1,24 @@
 //! The built `custodian` binary: first start prints the token once, SIGTERM stops it, and a
 //! restart on the same data directory keeps the token working without printing a new one.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
+use std::process::Command;
 
 use reqwest::{Method, StatusCode};
 use tempfile::TempDir;
 
 use crate::flow::user_flow;
+use crate::process::{RunningServer, free_port};
 use crate::support::{Api, create_secret, create_vault_connection};
 
-/// A running `custodian serve` and every stderr line it has written so far.
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn forward(stderr: ChildStderr, tx: mpsc::Sender<String>) {
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-}
-
-impl Server {
-    /// Start it and read stderr until a line contains `ready_line`.
-    fn start(data_dir: &Path, port: u16, ready_line: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_custodian"))
-            .arg("serve")
-            .env("CUSTODIAN_DATA_DIR", data_dir)
-            .env("CUSTODIAN_LISTEN", format!("127.0.0.1:{port}"))
-            .env_remove("CUSTODIAN_DATABASE_URL")
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let (tx, lines) = mpsc::channel();
-        forward(child.stderr.take().expect("stderr is piped"), tx);
-        let mut server = Server {
-            child,
-            lines,
-            seen: Vec::new(),
-        };
-        server.wait_for(ready_line);
-        server
-    }
-
-    /// Read stderr until a line contains `needle`.
-    fn wait_for(&mut self, needle: &str) {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("no {needle:?} in {:#?}", self.seen));
-            let found = line.contains(needle);
-            self.seen.push(line);
-            if found {
-                return;
-            }
-        }
-    }
-
-    /// Every `cus_…` token the output holds.
-    fn tokens(&self) -> Vec<String> {
-        self.seen
-            .iter()
-            .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == '"'))
-            .filter(|w| w.starts_with("cus_"))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// SIGTERM, then wait for a clean exit; the rest of stderr is collected.
-    fn terminate(mut self) -> Vec<String> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let exit = self.child.wait().expect("the server exits");
-        assert!(exit.success(), "{exit:?}: {:#?}", self.seen);
-        self.seen.extend(self.lines.iter());
-        self.seen
-    }
+/// `serve` over `data_dir` on `port`, once stderr has a line containing `ready_line`.
+fn start(data_dir: &Path, port: u16, ready_line: &str) -> RunningServer {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_custodian"));
+    command
+        .env("CUSTODIAN_DATA_DIR", data_dir)
+        .env_remove("CUSTODIAN_DATABASE_URL")
+        .env("RUST_LOG", "debug");
+    RunningServer::start(command, port, ready_line)
 }
 
 async fn me(port: u16, token: &str) -> (StatusCode, serde_json::Value) {
@@ -121,7 +39,7 @@ async fn first_start_prints_the_token_once_and_a_restart_keeps_it() {
     let port = free_port();
 
     // The token message follows the "listening" log line.
-    let first = Server::start(&data_dir, port, "Try it:");
+    let first = start(&data_dir, port, "Try it:");
     let tokens = first.tokens();
     let token = tokens
         .first()
@@ -141,7 +59,7 @@ async fn first_start_prints_the_token_once_and_a_restart_keeps_it() {
     assert_eq!(holding.len(), 2, "the token line and the curl example: {holding:#?}");
     assert!(holding.iter().all(|l| !l.contains("INFO") && !l.contains("DEBUG")));
 
-    let second = Server::start(&data_dir, port, "listening");
+    let second = start(&data_dir, port, "listening");
     let (status, body) = me(port, &token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["email"], "admin@localhost");
@@ -161,7 +79,7 @@ async fn the_binary_serves_the_whole_flow_and_keeps_its_data_across_a_restart() 
     let port = free_port();
     let api = Api::new(format!("http://127.0.0.1:{port}"));
 
-    let first = Server::start(&data_dir, port, "Try it:");
+    let first = start(&data_dir, port, "Try it:");
     let token = first
         .tokens()
         .first()
@@ -182,7 +100,7 @@ async fn the_binary_serves_the_whole_flow_and_keeps_its_data_across_a_restart() 
     }
 
     // The same data directory after a restart: the same token, secret, keyring and trail.
-    let second = Server::start(&data_dir, port, "listening");
+    let second = start(&data_dir, port, "listening");
     // A new client: the old one's pooled connections went with the first process.
     let api = Api::new(format!("http://127.0.0.1:{port}"));
     let secret = api.get(&format!("/v1/teams/{team}/secrets/{kept}"), &token).await;

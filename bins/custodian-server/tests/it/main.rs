@@ -8,6 +8,7 @@ mod config_file;
 mod flow;
 mod master_key;
 mod matrix;
+mod process;
 mod ssm;
 mod store_migration;
 mod support;

@@ -4,19 +4,19 @@
 //! keyring file replaced or lost, a keyring file beside the key), as are a malformed key
 //! and `keys rotate`; the key itself appears in no output and in no database file.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+
+use base64::Engine;
 
 use custodian_crypto::Keyring;
 use reqwest::Method;
 use secrecy::SecretString;
 use tempfile::TempDir;
 
-use crate::ssm::{canary, free_port};
+use crate::process::{RunningServer, free_port, refused_start};
+use crate::ssm::canary;
 use crate::support::{Api, create_team, s3_secret_body};
 
 /// 32 random bytes, and their standard base64 (what `openssl rand -base64 32` prints).
@@ -25,25 +25,8 @@ fn random_key() -> (Vec<u8>, String) {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .expect("random bytes");
-    let encoded = base64(&bytes);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
     (bytes, encoded)
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The id the keyring derived from `key` gives its key (`env-…`).
@@ -69,120 +52,24 @@ fn custodian(data_dir: &Path, master_key: Option<&str>) -> Command {
     command
 }
 
-/// A running `custodian serve` and every stderr line it has written so far.
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    api: Api,
+/// `serve` over `data_dir` (with the master key when given) on a free port, once stderr
+/// has a line containing `ready_line`.
+fn start(data_dir: &Path, master_key: Option<&str>, ready_line: &str) -> RunningServer {
+    RunningServer::start(custodian(data_dir, master_key), free_port(), ready_line)
 }
 
-impl Server {
-    /// Start `serve` and read stderr until a line contains `ready_line`.
-    fn start(data_dir: &Path, master_key: Option<&str>, ready_line: &str) -> Self {
-        let port = free_port();
-        let mut child = custodian(data_dir, master_key)
-            .arg("serve")
-            .env("CUSTODIAN_LISTEN", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Server {
-            child,
-            lines,
-            seen: Vec::new(),
-            api: Api::new(format!("http://127.0.0.1:{port}")),
-        };
-        server.wait_for(ready_line);
-        server
-    }
-
-    fn wait_for(&mut self, needle: &str) {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("no {needle:?} in {:#?}", self.seen));
-            let found = line.contains(needle);
-            self.seen.push(line);
-            if found {
-                return;
-            }
-        }
-    }
-
-    /// The admin's token a first start printed.
-    fn token(&self) -> String {
-        self.seen
-            .iter()
-            .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == '"'))
-            .find(|w| w.starts_with("cus_"))
-            .expect("the first start prints the admin's token")
-            .to_owned()
-    }
-
-    /// SIGTERM, a clean exit, and every line it wrote.
-    fn terminate(mut self) -> Vec<String> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let exit = self.child.wait().expect("the server exits");
-        assert!(exit.success(), "{exit:?}: {:#?}", self.seen);
-        self.seen.extend(self.lines.iter());
-        self.seen
-    }
+/// The first start's admin token.
+fn token_of(server: &RunningServer) -> String {
+    server
+        .tokens()
+        .into_iter()
+        .next()
+        .expect("the first start prints the admin's token")
 }
 
-/// Run `serve` and expect it to stop by itself with a failure; what it wrote (stdout and
-/// stderr). A server that starts anyway is killed and fails the test.
-fn refused_start(data_dir: &Path, master_key: Option<&str>) -> String {
-    let mut child = custodian(data_dir, master_key)
-        .arg("serve")
-        .env("CUSTODIAN_LISTEN", format!("127.0.0.1:{}", free_port()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll the server") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().expect("kill the server");
-            child.wait().expect("the server exits");
-            panic!("the server started instead of refusing");
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    let mut output = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout is piped")
-        .read_to_string(&mut output)
-        .expect("stdout");
-    child
-        .stderr
-        .take()
-        .expect("stderr is piped")
-        .read_to_string(&mut output)
-        .expect("stderr");
-    assert!(!status.success(), "{status:?}: {output}");
-    output
+/// `serve` over `data_dir` (with the master key when given), refused; what it wrote.
+fn refused_serve(data_dir: &Path, master_key: Option<&str>) -> String {
+    refused_start(custodian(data_dir, master_key))
 }
 
 /// A command (not `serve`) run to its end: whether it succeeded, and stdout then stderr.
@@ -229,8 +116,8 @@ async fn a_master_key_keeps_the_keyring_out_of_the_data_dir_and_a_start_without_
     let mut outputs: Vec<String> = Vec::new();
 
     // First start: the keyring is the key's; nothing is written for it.
-    let first = Server::start(&data, Some(&key), "Try it:");
-    let token = first.token();
+    let first = start(&data, Some(&key), "Try it:");
+    let token = token_of(&first);
     let team = create_team(&first.api, &token, "master-key").await;
     let access_key_id = canary("AKIA");
     let secret_access_key = canary("SECRET");
@@ -255,7 +142,7 @@ async fn a_master_key_keeps_the_keyring_out_of_the_data_dir_and_a_start_without_
 
     // A restart with the same key opens what the first start sealed, and the token (hashed
     // with the pepper derived from the key) still works.
-    let second = Server::start(&data, Some(&key), "listening");
+    let second = start(&data, Some(&key), "listening");
     assert_eq!(verified(&second.api, &token, &team, &secret).await, true);
     second
         .api
@@ -265,7 +152,7 @@ async fn a_master_key_keeps_the_keyring_out_of_the_data_dir_and_a_start_without_
     outputs.extend(second.terminate());
 
     // Without the key: refused, naming the key the values need; no keyring file is made.
-    let refused = refused_start(&data, None);
+    let refused = refused_serve(&data, None);
     assert!(refused.contains(&id), "{refused}");
     assert!(refused.contains("CUSTODIAN_MASTER_KEY"), "{refused}");
     assert!(
@@ -276,7 +163,7 @@ async fn a_master_key_keeps_the_keyring_out_of_the_data_dir_and_a_start_without_
 
     // With the key and a keyring file beside it: refused, saying what to do.
     Keyring::generate().save(&keyring_file).unwrap();
-    let refused = refused_start(&data, Some(&key));
+    let refused = refused_serve(&data, Some(&key));
     assert!(refused.contains("keyring.json"), "{refused}");
     assert!(refused.contains("Remove CUSTODIAN_MASTER_KEY"), "{refused}");
     assert!(refused.contains("new database"), "{refused}");
@@ -285,12 +172,12 @@ async fn a_master_key_keeps_the_keyring_out_of_the_data_dir_and_a_start_without_
 
     // A malformed key: refused with the rule it breaks, never the key.
     let not_base64 = format!("{key}!");
-    let refused = refused_start(&data, Some(&not_base64));
+    let refused = refused_serve(&data, Some(&not_base64));
     assert!(refused.contains("not valid base64"), "{refused}");
     assert!(!refused.contains(&not_base64), "{refused}");
     outputs.push(refused);
-    let short = base64(&raw_key[..16]);
-    let refused = refused_start(&data, Some(&short));
+    let short = base64::engine::general_purpose::STANDARD.encode(&raw_key[..16]);
+    let refused = refused_serve(&data, Some(&short));
     assert!(refused.contains("decodes to 16 bytes"), "{refused}");
     assert!(!refused.contains(&short), "{refused}");
     outputs.push(refused);
@@ -310,7 +197,7 @@ async fn a_master_key_keeps_the_keyring_out_of_the_data_dir_and_a_start_without_
     outputs.push(text);
 
     // After all of that the values still open with the key.
-    let third = Server::start(&data, Some(&key), "listening");
+    let third = start(&data, Some(&key), "listening");
     assert_eq!(verified(&third.api, &token, &team, &secret).await, true);
     outputs.extend(third.terminate());
 
@@ -335,8 +222,8 @@ async fn a_replaced_or_lost_keyring_file_is_refused_without_writing_a_new_one() 
     let data = dir.path().join("data");
     let keyring_file = data.join("keyring.json");
 
-    let first = Server::start(&data, None, "Try it:");
-    let token = first.token();
+    let first = start(&data, None, "Try it:");
+    let token = token_of(&first);
     let team = create_team(&first.api, &token, "keyring-file").await;
     let created = first
         .api
@@ -356,20 +243,20 @@ async fn a_replaced_or_lost_keyring_file_is_refused_without_writing_a_new_one() 
     // Another keyring file: its keys open none of the stored values.
     let replacement = Keyring::generate();
     replacement.save(&keyring_file).unwrap();
-    let refused = refused_start(&data, None);
+    let refused = refused_serve(&data, None);
     assert!(refused.contains(&old_id), "{refused}");
     assert!(refused.contains(replacement.active_key_id()), "{refused}");
 
     // No keyring file at all: refused the same way, and none is created.
     std::fs::remove_file(&keyring_file).unwrap();
-    let refused = refused_start(&data, None);
+    let refused = refused_serve(&data, None);
     assert!(refused.contains(&old_id), "{refused}");
     assert!(refused.contains("no keyring file"), "{refused}");
     assert!(!keyring_file.exists(), "{refused}");
 
     // The original file back: it starts, and the secret opens.
     keyring.save(&keyring_file).unwrap();
-    let again = Server::start(&data, None, "listening");
+    let again = start(&data, None, "listening");
     assert_eq!(verified(&again.api, &token, &team, &secret).await, true);
     again.terminate();
 }

@@ -4,14 +4,14 @@
 //! database; and a store that cannot be reached or throttles answers 503 with
 //! `Retry-After`, creating nothing.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_ssm::config::Credentials;
 use aws_sdk_ssm::types::ParameterType;
@@ -22,6 +22,7 @@ use reqwest::Method;
 use serde_json::json;
 use tempfile::TempDir;
 
+use crate::process::{RunningServer, free_port};
 use crate::support::{Api, create_team, s3_secret_body, unique};
 
 /// The URL of the `moto_server` the SSM tests use (`cargo xtask test` sets it).
@@ -51,13 +52,6 @@ pub(crate) fn moto_url(test: &str) -> Option<String> {
          and set {MOTO_URL_ENV}=http://127.0.0.1:5000"
     );
     None
-}
-
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// A value no other run has used.
@@ -100,11 +94,9 @@ pub(crate) enum Start {
     Again(String),
 }
 
-/// A running `custodian serve`, and its stderr so far.
+/// A running `custodian serve` with the `[ssm]` settings of a test, and the admin's token.
 pub(crate) struct SsmServer {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    pub(crate) seen: Vec<String>,
+    server: RunningServer,
     pub(crate) api: Api,
     pub(crate) token: String,
 }
@@ -116,9 +108,9 @@ impl SsmServer {
     fn start(data_dir: &Path, endpoint: &str, prefix: &str) -> Self {
         let server = Self::launch(data_dir, "aws-ssm", endpoint, prefix, Start::First);
         assert!(
-            server.seen.iter().any(|l| l.contains("AWS SSM Parameter Store")),
+            server.server.seen.iter().any(|l| l.contains("AWS SSM Parameter Store")),
             "the log names the credential store: {:#?}",
-            server.seen
+            server.server.seen
         );
         server
     }
@@ -127,75 +119,29 @@ impl SsmServer {
     /// `endpoint` and `prefix` either way; returns once it listens (and, on a first start,
     /// printed the admin's token).
     pub(crate) fn launch(data_dir: &Path, store: &str, endpoint: &str, prefix: &str, start: Start) -> Self {
-        let port = free_port();
-        let mut child = custodian(data_dir, store, endpoint, prefix)
-            .arg("serve")
-            .env("CUSTODIAN_LISTEN", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = SsmServer {
-            child,
-            lines,
-            seen: Vec::new(),
-            api: Api::new(format!("http://127.0.0.1:{port}")),
-            token: String::new(),
-        };
-        match start {
+        let command = custodian(data_dir, store, endpoint, prefix);
+        let (server, token) = match start {
             Start::First => {
-                server.wait_for("Try it:");
-                server.token = server
-                    .seen
-                    .iter()
-                    .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == '"'))
-                    .find(|w| w.starts_with("cus_"))
-                    .expect("the first start prints the admin's token")
-                    .to_owned();
+                let server = RunningServer::start(command, free_port(), "Try it:");
+                let token = server
+                    .tokens()
+                    .into_iter()
+                    .next()
+                    .expect("the first start prints the admin's token");
+                (server, token)
             }
-            Start::Again(token) => {
-                server.wait_for("listening");
-                server.token = token;
-            }
-        }
-        server
-    }
-
-    fn wait_for(&mut self, needle: &str) {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("no {needle:?} in {:#?}", self.seen));
-            let found = line.contains(needle);
-            self.seen.push(line);
-            if found {
-                return;
-            }
+            Start::Again(token) => (RunningServer::start(command, free_port(), "listening"), token),
+        };
+        SsmServer {
+            api: server.api.clone(),
+            server,
+            token,
         }
     }
 
     /// SIGTERM, a clean exit, and every line it wrote.
-    pub(crate) fn terminate(mut self) -> Vec<String> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let exit = self.child.wait().expect("the server exits");
-        assert!(exit.success(), "{exit:?}: {:#?}", self.seen);
-        self.seen.extend(self.lines.iter());
-        self.seen
+    pub(crate) fn terminate(self) -> Vec<String> {
+        self.server.terminate()
     }
 }
 

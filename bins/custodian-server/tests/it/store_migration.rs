@@ -11,9 +11,10 @@ use reqwest::Method;
 use serde_json::json;
 use tempfile::TempDir;
 
+use crate::process::{free_port, refused_start};
 use crate::ssm::{
-    SsmServer, Start, canary, credential_blob_rows, custodian, database_bytes, free_port, holds, moto_url,
-    parameters_under, sdk_client,
+    SsmServer, Start, canary, credential_blob_rows, custodian, database_bytes, holds, moto_url, parameters_under,
+    sdk_client,
 };
 use crate::support::{Api, create_team, doppler_body, s3_secret_body, unique};
 
@@ -40,19 +41,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A server start that must fail, and its stderr.
-fn refused_start(data_dir: &Path, store: &str, endpoint: &str, prefix: &str) -> String {
-    let output = custodian(data_dir, store, endpoint, prefix)
-        .arg("serve")
-        .env("CUSTODIAN_LISTEN", format!("127.0.0.1:{}", free_port()))
-        .output()
-        .expect("the binary runs");
-    assert!(
-        !output.status.success(),
-        "serve on {store} started: {}",
-        text(&output.stderr)
-    );
-    text(&output.stderr)
+/// A server start on `store` that must fail; what it wrote.
+fn refused_serve(data_dir: &Path, store: &str, endpoint: &str, prefix: &str) -> String {
+    refused_start(custodian(data_dir, store, endpoint, prefix))
 }
 
 /// Every secret resolves and verifies, at the version it had.
@@ -147,7 +138,7 @@ async fn a_deployment_moves_its_credentials_to_ssm_and_back_with_one_command() {
         .expect("the binary runs");
     assert!(schema.status.success(), "{}", text(&schema.stderr));
     for store in ["local", "aws-ssm"] {
-        let refused = refused_start(&data_dir, store, &moto, &prefix);
+        let refused = refused_serve(&data_dir, store, &moto, &prefix);
         assert!(refused.contains("was interrupted"), "{refused}");
         assert!(refused.contains("custodian store migrate --to aws-ssm"), "{refused}");
         outputs.push(refused);
@@ -191,7 +182,7 @@ async fn a_deployment_moves_its_credentials_to_ssm_and_back_with_one_command() {
     assert_eq!(parameters_under(&ssm, &base).await.len(), expected.len());
 
     // The local store is refused now; the aws-ssm store serves every secret as before.
-    let refused = refused_start(&data_dir, "local", &moto, &prefix);
+    let refused = refused_serve(&data_dir, "local", &moto, &prefix);
     assert!(
         refused.contains("the database's credentials are in aws-ssm"),
         "{refused}"
@@ -305,7 +296,7 @@ async fn a_database_from_before_the_binding_keeps_its_local_credentials() {
         .expect("forget the binding");
 
     // Its configuration switched to aws-ssm without moving anything: refused, not emptied.
-    let refused = refused_start(&data_dir, "aws-ssm", &moto, &prefix);
+    let refused = refused_serve(&data_dir, "aws-ssm", &moto, &prefix);
     assert!(
         refused.contains("the database's credentials are in local (default)"),
         "{refused}"

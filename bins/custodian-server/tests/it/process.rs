@@ -1,0 +1,130 @@
+//! The built binary as a process: `custodian serve` running with its stderr read line by
+//! line, and a start that must be refused.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::Api;
+
+/// A loopback port nothing listens on right now.
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A running `custodian serve`, every stderr line it has written so far, and a client.
+pub(crate) struct RunningServer {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    pub(crate) seen: Vec<String>,
+    pub(crate) api: Api,
+}
+
+impl RunningServer {
+    /// Run `command` (the binary with its environment) as `serve` on 127.0.0.1:`port` and
+    /// read stderr until a line contains `ready_line`.
+    pub(crate) fn start(mut command: Command, port: u16, ready_line: &str) -> Self {
+        let mut child = command
+            .arg("serve")
+            .env("CUSTODIAN_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = RunningServer {
+            child,
+            lines,
+            seen: Vec::new(),
+            api: Api::new(format!("http://127.0.0.1:{port}")),
+        };
+        server.wait_for(ready_line);
+        server
+    }
+
+    /// Read stderr until a line contains `needle`.
+    pub(crate) fn wait_for(&mut self, needle: &str) {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no {needle:?} in {:#?}", self.seen));
+            let found = line.contains(needle);
+            self.seen.push(line);
+            if found {
+                return;
+            }
+        }
+    }
+
+    /// Every `cus_…` token the output holds.
+    pub(crate) fn tokens(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == '"'))
+            .filter(|w| w.starts_with("cus_"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// SIGTERM, a clean exit, and every line it wrote.
+    pub(crate) fn terminate(mut self) -> Vec<String> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("the server exits");
+        assert!(exit.success(), "{exit:?}: {:#?}", self.seen);
+        self.seen.extend(self.lines.iter());
+        self.seen
+    }
+}
+
+/// Run `command` as `serve` and expect it to stop by itself with a failure; what it wrote
+/// (stdout, then stderr). A server that starts anyway is killed and fails the test.
+pub(crate) fn refused_start(mut command: Command) -> String {
+    let mut child = command
+        .arg("serve")
+        .env("CUSTODIAN_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the server") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().expect("kill the server");
+            child.wait().expect("the server exits");
+            panic!("the server started instead of refusing");
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let mut output = String::new();
+    for mut stream in [
+        Box::new(child.stdout.take().expect("stdout is piped")) as Box<dyn Read>,
+        Box::new(child.stderr.take().expect("stderr is piped")),
+    ] {
+        stream.read_to_string(&mut output).expect("read the output");
+    }
+    assert!(!status.success(), "{status:?}: {output}");
+    output
+}
