@@ -9,23 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use custodian_core::{CoreError, Custodian, NewTeamInput, NewUserInput, Ports, Settings};
-use custodian_crypto::{TokenHasher, generate_token};
-use custodian_domain::{
-    CreateSecretInput, DisplayName, Email, RequestContext, Subject, TeamId, TokenDigest, UpdateSecretInput, UserId,
-};
-use custodian_ports::{
-    CredentialKey, CredentialStore, IdGenerator, Page, SecretFilter, StoreError, SystemClock, TokenIssuer, UuidV7Ids,
-};
-use custodian_store_sql::{
-    Database, SqlAuditRepository, SqlCleanupQueue, SqlLocationRepository, SqlMembershipRepository, SqlSecretRepository,
-    SqlTeamRepository, SqlTokenRepository, SqlUserRepository, SqlVaultConnectionRepository,
-    SqlVirtualAccountRepository,
-};
+use custodian_core::{CoreError, Custodian, NewTeamInput};
+use custodian_domain::{CreateSecretInput, RequestContext, Subject, TeamId, UpdateSecretInput};
+use custodian_ports::{CredentialKey, CredentialStore, Page, SecretFilter, StoreError};
+use custodian_store_sql::SqlSecretRepository;
 use secrecy::SecretString;
 use tempfile::TempDir;
 
-use crate::support::{moto_url, sdk_client, settings, store, unique_prefix};
+use crate::support::{moto_url, sdk_client, settings, sql_core, sqlite, store, tenant_admin, unique_prefix};
 
 /// The store operation a scenario makes fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,18 +82,6 @@ impl CredentialStore for FailingStore {
     }
 }
 
-struct Tokens(TokenHasher);
-
-impl TokenIssuer for Tokens {
-    fn generate(&self) -> SecretString {
-        generate_token()
-    }
-
-    fn digest(&self, token: &str) -> TokenDigest {
-        TokenDigest(self.0.digest(token))
-    }
-}
-
 /// The core over SQLite and the (failing) SSM store, a tenant admin, and one team.
 struct World {
     custodian: Custodian,
@@ -125,52 +104,10 @@ async fn world(test: &str) -> Option<World> {
         failed: AtomicBool::new(false),
     });
     let dir = TempDir::new().expect("the test world works");
-    let db =
-        Database::connect(&format!("sqlite://{}", dir.path().join("c.db").display())).expect("the test world works");
-    db.migrate().await.expect("the test world works");
-    let ports = Ports {
-        users: Arc::new(SqlUserRepository::new(db.clone())),
-        teams: Arc::new(SqlTeamRepository::new(db.clone())),
-        memberships: Arc::new(SqlMembershipRepository::new(db.clone())),
-        virtual_accounts: Arc::new(SqlVirtualAccountRepository::new(db.clone())),
-        tokens: Arc::new(SqlTokenRepository::new(db.clone())),
-        secrets: Arc::new(SqlSecretRepository::new(db.clone())),
-        locations: Arc::new(SqlLocationRepository::new(db.clone())),
-        vault_connections: Arc::new(SqlVaultConnectionRepository::new(db.clone())),
-        audit: Arc::new(SqlAuditRepository::new(db.clone())),
-        credential_store: failing.clone(),
-        cleanup: Arc::new(SqlCleanupQueue::new(db.clone())),
-        vault_providers: HashMap::new(),
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(UuidV7Ids),
-        token_issuer: Arc::new(Tokens(TokenHasher::new([7; 32]))),
-    };
-    let custodian = Custodian::new(ports, Settings::default());
-    let operator = Subject::User {
-        id: UserId::from_uuid(UuidV7Ids.new_id()),
-        email: Email::parse_at("email", "operator@localhost").expect("the test world works"),
-        display_name: DisplayName::parse_at("display_name", "Operator").expect("the test world works"),
-        tenant_admin: true,
-    };
+    let db = sqlite(dir.path()).await;
+    let custodian = sql_core(&db, failing.clone(), HashMap::new());
+    let admin = tenant_admin(&custodian).await;
     let ctx = RequestContext::default();
-    let (user, _) = custodian
-        .create_user(
-            &operator,
-            &ctx,
-            NewUserInput {
-                email: Some("admin@example.com".into()),
-                display_name: Some("Ada Admin".into()),
-                tenant_admin: true,
-            },
-        )
-        .await
-        .expect("the test world works");
-    let admin = Subject::User {
-        id: user.id,
-        email: user.email,
-        display_name: user.display_name,
-        tenant_admin: true,
-    };
     let team = custodian
         .create_team(
             &admin,

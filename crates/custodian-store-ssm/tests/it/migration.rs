@@ -10,31 +10,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use custodian_core::{
-    Custodian, MigrationError, MigrationReport, NewTeamInput, NewUserInput, Ports, Settings, StoreMigration,
-    StoreOpener,
-};
-use custodian_crypto::{Keyring, TokenHasher, generate_token};
+use custodian_core::{Custodian, MigrationError, MigrationReport, NewTeamInput, StoreMigration, StoreOpener};
+use custodian_crypto::Keyring;
 use custodian_domain::{
-    CreateSecretInput, CredentialField, DisplayName, Email, RequestContext, SecretId, Subject, TeamId, TokenDigest,
-    UpdateSecretInput, UserId, VaultConnectionId, VaultConnectionInput, VaultReference, VaultType,
+    CreateSecretInput, CredentialField, RequestContext, SecretId, Subject, TeamId, UpdateSecretInput,
+    VaultConnectionId, VaultConnectionInput, VaultReference, VaultType,
 };
 use custodian_ports::{
-    CredentialInventory, CredentialKey, CredentialStore, IdGenerator, MigrationPhase, StoreBinding, StoreError,
-    StoreId, SystemClock, TokenIssuer, UuidV7Ids, VaultAccess, VaultError, VaultProvider,
+    CredentialInventory, CredentialKey, CredentialStore, MigrationPhase, StoreBinding, StoreError, StoreId,
+    VaultAccess, VaultError, VaultProvider,
 };
-use custodian_store_sql::{
-    Database, LocalCredentialStore, SqlAuditRepository, SqlCleanupQueue, SqlCredentialInventory, SqlLocationRepository,
-    SqlMembershipRepository, SqlSecretRepository, SqlTeamRepository, SqlTokenRepository, SqlUserRepository,
-    SqlVaultConnectionRepository, SqlVirtualAccountRepository,
-};
+use custodian_store_sql::{Database, LocalCredentialStore, SqlCleanupQueue, SqlCredentialInventory};
 use custodian_store_ssm::SsmCredentialStore;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tempfile::TempDir;
 use uuid::Uuid;
 
-use crate::support::{moto_url, sdk_client, settings, store, unique_prefix};
+use crate::support::{moto_url, sdk_client, settings, sql_core, sqlite, store, tenant_admin, unique_prefix};
 
 /// The tenant of the deployment, and so the location of its local store.
 const TENANT: &str = "default";
@@ -146,18 +139,6 @@ impl VaultProvider for OnePassword {
     }
 }
 
-struct Tokens(TokenHasher);
-
-impl TokenIssuer for Tokens {
-    fn generate(&self) -> SecretString {
-        generate_token()
-    }
-
-    fn digest(&self, token: &str) -> TokenDigest {
-        TokenDigest(self.0.digest(token))
-    }
-}
-
 /// What a parameter must hold.
 enum Expected {
     /// A managed secret's credentials: the JSON object of its fields.
@@ -225,28 +206,11 @@ fn s3(name: &str, secret_access_key: &str) -> CreateSecretInput {
     }
 }
 
-/// The real core over `db` and `credential_store`.
+/// The real core over `db` and `credential_store`, with the 1Password fake.
 fn core(db: &Database, credential_store: Arc<dyn CredentialStore>, vaults: Arc<OnePassword>) -> Custodian {
     let mut vault_providers: HashMap<VaultType, Arc<dyn VaultProvider>> = HashMap::new();
     vault_providers.insert(VaultType::OnePassword, vaults);
-    let ports = Ports {
-        users: Arc::new(SqlUserRepository::new(db.clone())),
-        teams: Arc::new(SqlTeamRepository::new(db.clone())),
-        memberships: Arc::new(SqlMembershipRepository::new(db.clone())),
-        virtual_accounts: Arc::new(SqlVirtualAccountRepository::new(db.clone())),
-        tokens: Arc::new(SqlTokenRepository::new(db.clone())),
-        secrets: Arc::new(SqlSecretRepository::new(db.clone())),
-        locations: Arc::new(SqlLocationRepository::new(db.clone())),
-        vault_connections: Arc::new(SqlVaultConnectionRepository::new(db.clone())),
-        audit: Arc::new(SqlAuditRepository::new(db.clone())),
-        credential_store,
-        cleanup: Arc::new(SqlCleanupQueue::new(db.clone())),
-        vault_providers,
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(UuidV7Ids),
-        token_issuer: Arc::new(Tokens(TokenHasher::new([7; 32]))),
-    };
-    Custodian::new(ports, Settings::default())
+    sql_core(db, credential_store, vault_providers)
 }
 
 /// A deployment on the local store: two teams of managed secrets, one of them rotated to
@@ -257,9 +221,7 @@ async fn world(test: &str) -> Option<World> {
     let ssm_store = store(&settings(&endpoint, &prefix)).await;
     let ssm_id = StoreId::new("aws-ssm", ssm_store.location());
     let dir = TempDir::new().expect("the test world works");
-    let db =
-        Database::connect(&format!("sqlite://{}", dir.path().join("c.db").display())).expect("the test world works");
-    db.migrate().await.expect("the test world works");
+    let db = sqlite(dir.path()).await;
     let local = Arc::new(LocalCredentialStore::new(
         db.clone(),
         Arc::new(Keyring::generate()),
@@ -269,30 +231,7 @@ async fn world(test: &str) -> Option<World> {
     let custodian = core(&db, local.clone(), vaults.clone());
 
     let ctx = RequestContext::default();
-    let operator = Subject::User {
-        id: UserId::from_uuid(UuidV7Ids.new_id()),
-        email: Email::parse_at("email", "operator@localhost").expect("the test world works"),
-        display_name: DisplayName::parse_at("display_name", "Operator").expect("the test world works"),
-        tenant_admin: true,
-    };
-    let (user, _) = custodian
-        .create_user(
-            &operator,
-            &ctx,
-            NewUserInput {
-                email: Some("admin@example.com".into()),
-                display_name: Some("Ada Admin".into()),
-                tenant_admin: true,
-            },
-        )
-        .await
-        .expect("the test world works");
-    let admin = Subject::User {
-        id: user.id,
-        email: user.email,
-        display_name: user.display_name,
-        tenant_admin: true,
-    };
+    let admin = tenant_admin(&custodian).await;
 
     let base = format!("{prefix}/{TENANT}");
     let mut secrets = Vec::new();

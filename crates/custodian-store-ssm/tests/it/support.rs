@@ -1,9 +1,23 @@
-//! Stores and SDK clients pointed at a test endpoint, and the moto switch.
+//! Stores and SDK clients pointed at a test endpoint, the moto switch, and the real core
+//! over a SQLite database for the scenarios.
 
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_ssm::config::Credentials;
+use custodian_core::{Custodian, NewUserInput, Ports, Settings};
+use custodian_crypto::{TokenHasher, generate_token};
+use custodian_domain::{DisplayName, Email, RequestContext, Subject, TokenDigest, UserId, VaultType};
+use custodian_ports::{CredentialStore, IdGenerator, SystemClock, TokenIssuer, UuidV7Ids, VaultProvider};
+use custodian_store_sql::{
+    Database, SqlAuditRepository, SqlCleanupQueue, SqlLocationRepository, SqlMembershipRepository, SqlSecretRepository,
+    SqlTeamRepository, SqlTokenRepository, SqlUserRepository, SqlVaultConnectionRepository,
+    SqlVirtualAccountRepository,
+};
 use custodian_store_ssm::{SsmCredentialStore, SsmRetry, SsmSettings};
+use secrecy::SecretString;
 use uuid::Uuid;
 
 /// The URL of the `moto_server` the SSM tests use. `cargo xtask test` starts one and sets
@@ -86,4 +100,78 @@ pub(crate) async fn sdk_client(endpoint: &str) -> aws_sdk_ssm::Client {
         .load()
         .await;
     aws_sdk_ssm::Client::new(&config)
+}
+
+/// Digests of bearer tokens under a fixed test pepper.
+pub(crate) struct Tokens(pub(crate) TokenHasher);
+
+impl TokenIssuer for Tokens {
+    fn generate(&self) -> SecretString {
+        generate_token()
+    }
+
+    fn digest(&self, token: &str) -> TokenDigest {
+        TokenDigest(self.0.digest(token))
+    }
+}
+
+/// A migrated SQLite database in `dir`.
+pub(crate) async fn sqlite(dir: &Path) -> Database {
+    let db = Database::connect(&format!("sqlite://{}", dir.join("c.db").display())).expect("the test world works");
+    db.migrate().await.expect("the test world works");
+    db
+}
+
+/// The real core over the SQL repositories of `db`, `credential_store` and `vault_providers`.
+pub(crate) fn sql_core(
+    db: &Database,
+    credential_store: Arc<dyn CredentialStore>,
+    vault_providers: HashMap<VaultType, Arc<dyn VaultProvider>>,
+) -> Custodian {
+    let ports = Ports {
+        users: Arc::new(SqlUserRepository::new(db.clone())),
+        teams: Arc::new(SqlTeamRepository::new(db.clone())),
+        memberships: Arc::new(SqlMembershipRepository::new(db.clone())),
+        virtual_accounts: Arc::new(SqlVirtualAccountRepository::new(db.clone())),
+        tokens: Arc::new(SqlTokenRepository::new(db.clone())),
+        secrets: Arc::new(SqlSecretRepository::new(db.clone())),
+        locations: Arc::new(SqlLocationRepository::new(db.clone())),
+        vault_connections: Arc::new(SqlVaultConnectionRepository::new(db.clone())),
+        audit: Arc::new(SqlAuditRepository::new(db.clone())),
+        credential_store,
+        cleanup: Arc::new(SqlCleanupQueue::new(db.clone())),
+        vault_providers,
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(UuidV7Ids),
+        token_issuer: Arc::new(Tokens(TokenHasher::new([7; 32]))),
+    };
+    Custodian::new(ports, Settings::default())
+}
+
+/// A tenant admin created through `custodian`, as the subject of later calls.
+pub(crate) async fn tenant_admin(custodian: &Custodian) -> Subject {
+    let operator = Subject::User {
+        id: UserId::from_uuid(UuidV7Ids.new_id()),
+        email: Email::parse_at("email", "operator@localhost").expect("the test world works"),
+        display_name: DisplayName::parse_at("display_name", "Operator").expect("the test world works"),
+        tenant_admin: true,
+    };
+    let (user, _) = custodian
+        .create_user(
+            &operator,
+            &RequestContext::default(),
+            NewUserInput {
+                email: Some("admin@example.com".into()),
+                display_name: Some("Ada Admin".into()),
+                tenant_admin: true,
+            },
+        )
+        .await
+        .expect("the test world works");
+    Subject::User {
+        id: user.id,
+        email: user.email,
+        display_name: user.display_name,
+        tenant_admin: true,
+    }
 }
