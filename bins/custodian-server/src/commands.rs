@@ -174,14 +174,10 @@ pub async fn migrate_store(
 ) -> anyhow::Result<MigrationReport> {
     let services = Services::connect(config).await?;
     services.binding().await?;
+    let opener = ConfiguredStores::new(config.clone(), services.db.clone(), services.keyring.clone());
     let target: StoreId = match to {
         CredentialStoreKind::Local => local_id(&config.tenant_name),
-        CredentialStoreKind::AwsSsm => ssm_id(&crate::app::ssm_store(config).await?),
-    };
-    let opener = ConfiguredStores {
-        config: config.clone(),
-        db: services.db.clone(),
-        keyring: services.keyring.clone(),
+        CredentialStoreKind::AwsSsm => ssm_id(&*opener.ssm().await?),
     };
     let mut migration = StoreMigration::new(
         Arc::new(services.inventory.clone()),

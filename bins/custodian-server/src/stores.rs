@@ -13,6 +13,7 @@ use custodian_ports::{
 };
 use custodian_store_sql::{Database, LocalCredentialStore};
 use custodian_store_ssm::SsmCredentialStore;
+use tokio::sync::OnceCell;
 
 use crate::Config;
 use crate::app::ssm_store;
@@ -98,11 +99,33 @@ pub(crate) fn check_binding(binding: &StoreBinding, configured: &StoreId) -> any
     }
 }
 
-/// Opens either store from the configuration, for `custodian store migrate`.
+/// Opens either store from the configuration, for `custodian store migrate`. The SSM
+/// store is set up once (loading the AWS configuration and credential chain) however
+/// often a migration opens it.
 pub(crate) struct ConfiguredStores {
-    pub(crate) config: Config,
-    pub(crate) db: Database,
-    pub(crate) keyring: Arc<Keyring>,
+    config: Config,
+    db: Database,
+    keyring: Arc<Keyring>,
+    ssm: OnceCell<Arc<SsmCredentialStore>>,
+}
+
+impl ConfiguredStores {
+    pub(crate) fn new(config: Config, db: Database, keyring: Arc<Keyring>) -> Self {
+        Self {
+            config,
+            db,
+            keyring,
+            ssm: OnceCell::new(),
+        }
+    }
+
+    /// The store the `[ssm]` settings configure.
+    pub(crate) async fn ssm(&self) -> anyhow::Result<Arc<SsmCredentialStore>> {
+        self.ssm
+            .get_or_try_init(|| async { ssm_store(&self.config).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
 }
 
 #[async_trait]
@@ -123,7 +146,7 @@ impl StoreOpener for ConfiguredStores {
             )));
         }
         if id.backend == CredentialStoreKind::AwsSsm.as_str() {
-            let store = ssm_store(&self.config).await.map_err(|e| format!("{e:#}"))?;
+            let store = self.ssm().await.map_err(|e| format!("{e:#}"))?;
             let reached = store.location();
             if reached != id.location {
                 return Err(format!(
@@ -131,7 +154,7 @@ impl StoreOpener for ConfiguredStores {
                     id.location
                 ));
             }
-            return Ok(Arc::new(store));
+            return Ok(store);
         }
         Err(format!("unknown credential store backend {}", id.backend))
     }

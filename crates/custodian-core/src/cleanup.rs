@@ -111,13 +111,6 @@ mod tests {
         }
     }
 
-    fn down() -> StoreError {
-        StoreError::Unavailable {
-            message: "down".into(),
-            retry_after: None,
-        }
-    }
-
     #[tokio::test]
     async fn a_successful_task_is_run_against_the_store_then_marked_done() {
         let mut mocks = Mocks::new();
@@ -180,7 +173,7 @@ mod tests {
             .expect_prune()
             .withf(|k, _| *k == key(1))
             .times(1)
-            .returning(|_, _| Err(down()));
+            .returning(|_, _| Err(store_down()));
         mocks
             .store
             .expect_delete_all()

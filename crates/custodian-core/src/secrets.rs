@@ -758,12 +758,7 @@ mod tests {
             .expect_delete_version()
             .times(1)
             .in_sequence(&mut seq)
-            .returning(|_, _| {
-                Err(StoreError::Unavailable {
-                    message: "throttled".into(),
-                    retry_after: None,
-                })
-            });
+            .returning(|_, _| Err(store_down()));
         mocks
             .cleanup
             .expect_record()
@@ -781,12 +776,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_put_commits_nothing() {
         let mut mocks = admin_mocks(Tier::Pro);
-        mocks.store.expect_put().times(1).returning(|_, _, _| {
-            Err(StoreError::Unavailable {
-                message: "throttled".into(),
-                retry_after: None,
-            })
-        });
+        mocks.store.expect_put().times(1).returning(|_, _, _| Err(store_down()));
         // No expectation on secrets.create or delete_version: reaching them panics.
         let result = mocks
             .build()
@@ -1224,12 +1214,7 @@ mod tests {
             .expect_delete_all()
             .times(1)
             .in_sequence(&mut seq)
-            .returning(|_| {
-                Err(StoreError::Unavailable {
-                    message: "down".into(),
-                    retry_after: None,
-                })
-            });
+            .returning(|_| Err(store_down()));
         mocks
             .cleanup
             .expect_record()

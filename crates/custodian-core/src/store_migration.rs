@@ -406,7 +406,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::test_support::now;
+    use crate::test_support::{now, store_down};
 
     /// Every value the tests store starts with this, so a message can be checked for values.
     const CANARY: &str = "canary-7d1f0c";
@@ -474,13 +474,6 @@ mod tests {
                 lock(&self.references).extend(batch);
             }
             Ok(page)
-        }
-    }
-
-    fn down() -> StoreError {
-        StoreError::Unavailable {
-            message: "down".into(),
-            retry_after: None,
         }
     }
 
@@ -553,7 +546,7 @@ mod tests {
             {
                 let mut left = lock(&self.puts_left);
                 match left.as_mut() {
-                    Some(0) => return Err(down()),
+                    Some(0) => return Err(store_down()),
                     Some(n) => *n -= 1,
                     None => {}
                 }
@@ -579,7 +572,7 @@ mod tests {
         async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {
             self.call();
             if self.failing_delete_all.load(Ordering::SeqCst) {
-                return Err(down());
+                return Err(store_down());
             }
             self.memory.delete_all(key).await
         }
@@ -845,7 +838,7 @@ mod tests {
             panic!("expected a write error, got {error}");
         };
         assert_eq!((store, key, *version), (&store_b(), &order[k].key, order[k].version));
-        assert_eq!(*cause, down());
+        assert_eq!(*cause, store_down());
         let (display, debug) = (error.to_string(), format!("{error:?}"));
         assert!(display.contains(&order[k].key.to_string()), "{display}");
         assert!(
@@ -1006,7 +999,7 @@ mod tests {
         let error = world.run(&store_b()).await.unwrap_err();
 
         assert!(
-            matches!(&error, MigrationError::Remove { store, error: cause, .. } if *store == store_a() && *cause == down()),
+            matches!(&error, MigrationError::Remove { store, error: cause, .. } if *store == store_a() && *cause == store_down()),
             "{error}"
         );
         assert_eq!(world.binding(), Some(retiring(store_b(), store_a())));

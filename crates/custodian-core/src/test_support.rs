@@ -18,7 +18,8 @@ use custodian_domain::{
 use custodian_ports::{
     Clock, IdGenerator, MockAuditRepository, MockCleanupQueue, MockCredentialStore, MockLocationRepository,
     MockMembershipRepository, MockSecretRepository, MockTeamRepository, MockTokenRepository, MockUserRepository,
-    MockVaultConnectionRepository, MockVaultProvider, MockVirtualAccountRepository, TokenIssuer, VaultProvider,
+    MockVaultConnectionRepository, MockVaultProvider, MockVirtualAccountRepository, StoreError, TokenIssuer,
+    VaultProvider,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -334,4 +335,12 @@ pub(crate) fn s3_credentials(key_id: &str, secret: &str) -> Vec<(String, SecretS
         ("access_key_id".to_owned(), SecretString::from(key_id)),
         ("secret_access_key".to_owned(), SecretString::from(secret)),
     ]
+}
+
+/// What the credential store fails with when it is down or throttling.
+pub(crate) fn store_down() -> StoreError {
+    StoreError::Unavailable {
+        message: "down".into(),
+        retry_after: None,
+    }
 }

@@ -645,12 +645,7 @@ mod tests {
             .expect_prune()
             .times(1)
             .in_sequence(&mut seq)
-            .returning(|_, _| {
-                Err(StoreError::Unavailable {
-                    message: "throttled".into(),
-                    retry_after: None,
-                })
-            });
+            .returning(|_, _| Err(store_down()));
         mocks
             .cleanup
             .expect_record()

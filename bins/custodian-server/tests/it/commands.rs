@@ -2,12 +2,8 @@
 //! `--version`), and `serve` end to end: request ids in answers, logs and audit events,
 //! nothing secret in trace-level logs, and a clean stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
 use custodian_core::NewTeamInput;
 use custodian_domain::{CreateSecretInput, CredentialField, RequestContext, Subject, Tier};
@@ -16,6 +12,8 @@ use custodian_test_db::TestPostgres;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tempfile::TempDir;
+
+use crate::process::RunningServer;
 
 /// The binary with a clean environment: only what a test sets reaches it.
 fn custodian(data_dir: &Path) -> Command {
@@ -273,66 +271,6 @@ async fn keys_rotate_rewraps_every_credential_and_they_still_resolve() {
     assert!(out.contains("re-wrapped credentials: 2\nremoved keys: 1"), "{out}");
 }
 
-/// A running `custodian serve` and what it wrote to stderr.
-struct Served {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Served {
-    fn start(mut command: Command) -> Self {
-        let mut child = command
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Read stderr until a line satisfies `found`; that line.
-    fn wait_for(&mut self, what: &str, found: impl Fn(&str) -> bool) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(120))
-                .unwrap_or_else(|_| panic!("no {what} in {:#?}", self.seen));
-            self.seen.push(line.clone());
-            if found(&line) {
-                return line;
-            }
-        }
-    }
-
-    /// SIGTERM; the exit must be a success. Everything it wrote.
-    fn terminate(mut self) -> Vec<String> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let exit = self.child.wait().expect("the server exits");
-        self.seen.extend(self.lines.iter());
-        assert!(exit.success(), "{exit:?}: {:#?}", self.seen);
-        self.seen
-    }
-}
-
 /// A log line as JSON, if it is one.
 fn json_line(line: &str) -> Option<serde_json::Value> {
     line.starts_with('{').then(|| serde_json::from_str(line).ok()).flatten()
@@ -360,19 +298,18 @@ async fn serve_on_postgres_logs_json_at_trace_without_secrets_and_stops_on_sigte
 
     let mut command = custodian(&dir.path().join("data"));
     command
-        .env("CUSTODIAN_LISTEN", "127.0.0.1:0")
         .env("CUSTODIAN_DATABASE_URL_FILE", &url_file)
         .env("CUSTODIAN_LOG_FORMAT", "json")
         .env("RUST_LOG", "trace");
-    let mut server = Served::start(command);
-    let listening = server.wait_for("the listening line", |l| {
+    let mut server = RunningServer::spawn(command, "127.0.0.1:0");
+    let listening = server.wait_until("the listening line", |l| {
         json_line(l).is_some_and(|v| v["fields"]["message"] == "listening")
     });
     let address = json_line(&listening).unwrap()["fields"]["address"]
         .as_str()
         .unwrap()
         .to_owned();
-    let token_line = server.wait_for("the token", |l| l.trim_start().starts_with("cus_"));
+    let token_line = server.wait_until("the token", |l| l.trim_start().starts_with("cus_"));
     let token = token_line.trim().to_owned();
 
     let client = reqwest::Client::new();
@@ -443,11 +380,11 @@ async fn serve_on_postgres_logs_json_at_trace_without_secrets_and_stops_on_sigte
 async fn serve_on_sqlite_answers_then_stops_cleanly_on_sigterm() {
     let dir = TempDir::new().unwrap();
     let mut command = custodian(&dir.path().join("data"));
-    command.env("CUSTODIAN_LISTEN", "127.0.0.1:0").env("RUST_LOG", "trace");
-    let mut server = Served::start(command);
-    let listening = server.wait_for("the listening line", |l| l.contains("listening address="));
+    command.env("RUST_LOG", "trace");
+    let mut server = RunningServer::spawn(command, "127.0.0.1:0");
+    let listening = server.wait_until("the listening line", |l| l.contains("listening address="));
     let address = listening.split("listening address=").nth(1).unwrap().trim().to_owned();
-    let token_line = server.wait_for("the token", |l| l.trim_start().starts_with("cus_"));
+    let token_line = server.wait_until("the token", |l| l.trim_start().starts_with("cus_"));
     let token = token_line.trim().to_owned();
 
     let me = reqwest::Client::new()

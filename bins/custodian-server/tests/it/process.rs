@@ -29,10 +29,18 @@ pub(crate) struct RunningServer {
 impl RunningServer {
     /// Run `command` (the binary with its environment) as `serve` on 127.0.0.1:`port` and
     /// read stderr until a line contains `ready_line`.
-    pub(crate) fn start(mut command: Command, port: u16, ready_line: &str) -> Self {
+    pub(crate) fn start(command: Command, port: u16, ready_line: &str) -> Self {
+        let mut server = Self::spawn(command, &format!("127.0.0.1:{port}"));
+        server.wait_for(ready_line);
+        server
+    }
+
+    /// Run `command` as `serve` listening on `listen`, without waiting for anything. With
+    /// port 0 the address is in the log, and `api` is of no use.
+    pub(crate) fn spawn(mut command: Command, listen: &str) -> Self {
         let mut child = command
             .arg("serve")
-            .env("CUSTODIAN_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CUSTODIAN_LISTEN", listen)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -47,27 +55,30 @@ impl RunningServer {
                 }
             }
         });
-        let mut server = RunningServer {
+        RunningServer {
             child,
             lines,
             seen: Vec::new(),
-            api: Api::new(format!("http://127.0.0.1:{port}")),
-        };
-        server.wait_for(ready_line);
-        server
+            api: Api::new(format!("http://{listen}")),
+        }
     }
 
     /// Read stderr until a line contains `needle`.
     pub(crate) fn wait_for(&mut self, needle: &str) {
+        self.wait_until(&format!("{needle:?}"), |line| line.contains(needle));
+    }
+
+    /// Read stderr until a line satisfies `found` (`what` names it when none does); that
+    /// line.
+    pub(crate) fn wait_until(&mut self, what: &str, found: impl Fn(&str) -> bool) -> String {
         loop {
             let line = self
                 .lines
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("no {needle:?} in {:#?}", self.seen));
-            let found = line.contains(needle);
-            self.seen.push(line);
-            if found {
-                return;
+                .recv_timeout(Duration::from_secs(120))
+                .unwrap_or_else(|_| panic!("no {what} in {:#?}", self.seen));
+            self.seen.push(line.clone());
+            if found(&line) {
+                return line;
             }
         }
     }
