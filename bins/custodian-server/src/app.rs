@@ -1,6 +1,5 @@
 //! Composition root and HTTP server.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::fs::DirBuilder;
 use std::net::{SocketAddr, TcpListener};
@@ -18,14 +17,9 @@ use custodian_core::{Custodian, Ports};
 use custodian_crypto::Keyring;
 use custodian_http::ApiState;
 use custodian_ports::{
-    Clock, CredentialStore, IdGenerator, StoreBinding, StoreId, SystemClock, TeamRepository, TokenIssuer,
-    UserRepository, UuidV7Ids,
+    Clock, CredentialStore, IdGenerator, StoreBinding, StoreId, TeamRepository, TokenIssuer, UserRepository,
 };
-use custodian_store_sql::{
-    Database, LocalCredentialStore, SqlAuditRepository, SqlCleanupQueue, SqlCredentialInventory, SqlLocationRepository,
-    SqlMembershipRepository, SqlSecretRepository, SqlTeamRepository, SqlTokenRepository, SqlUserRepository,
-    SqlVaultConnectionRepository, SqlVirtualAccountRepository,
-};
+use custodian_store_sql::{Database, LocalCredentialStore, SqlCredentialInventory};
 use custodian_store_ssm::{SsmCredentialStore, SsmSettings};
 
 use crate::bootstrap::{Bootstrap, BootstrapPorts, bootstrap_if_empty};
@@ -112,10 +106,6 @@ impl Services {
         tracing::info!(backend = ?db.backend(), applied = applied_migrations.len(), "database migrated");
         let (keyring, keyring_path) = open_keyring(config, from_master_key, &db).await?;
 
-        let users: Arc<dyn UserRepository> = Arc::new(SqlUserRepository::new(db.clone()));
-        let teams: Arc<dyn TeamRepository> = Arc::new(SqlTeamRepository::new(db.clone()));
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
         let token_issuer: Arc<dyn TokenIssuer> = Arc::new(PepperedTokens::new(keyring.token_hasher()));
         let (credential_store, configured_store): (Arc<dyn CredentialStore>, StoreId) = match config.credential_store {
             CredentialStoreKind::Local => (
@@ -137,23 +127,12 @@ impl Services {
                 (Arc::new(store), id)
             }
         };
-        let ports = Ports {
-            users: users.clone(),
-            teams: teams.clone(),
-            memberships: Arc::new(SqlMembershipRepository::new(db.clone())),
-            virtual_accounts: Arc::new(SqlVirtualAccountRepository::new(db.clone())),
-            tokens: Arc::new(SqlTokenRepository::new(db.clone())),
-            secrets: Arc::new(SqlSecretRepository::new(db.clone())),
-            locations: Arc::new(SqlLocationRepository::new(db.clone())),
-            vault_connections: Arc::new(SqlVaultConnectionRepository::new(db.clone())),
-            audit: Arc::new(SqlAuditRepository::new(db.clone())),
-            credential_store,
-            cleanup: Arc::new(SqlCleanupQueue::new(db.clone())),
-            vault_providers: HashMap::new(),
-            clock: clock.clone(),
-            ids: ids.clone(),
-            token_issuer: token_issuer.clone(),
-        };
+        let repos = custodian_store_sql::repositories(&db);
+        let users = repos.users.clone();
+        let teams = repos.teams.clone();
+        let ports = Ports::new(repos, credential_store, token_issuer.clone());
+        let clock = ports.clock.clone();
+        let ids = ports.ids.clone();
         let custodian = Custodian::new(ports, config.settings());
         Ok(Self {
             config: config.clone(),

@@ -16,33 +16,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
-use custodian_core::{Custodian, NewTeamInput, NewVirtualAccountInput, Ports, Settings};
-use custodian_crypto::{TokenHasher, generate_token};
+use custodian_core::{Custodian, NewTeamInput, NewVirtualAccountInput, Settings};
 use custodian_domain::{
     AuditAction, AuditEvent, AuditEventId, CreateSecretInput, Credentials, DisplayName, Email, Outcome,
-    RawFieldMapping, RequestContext, ResourceType, Subject, TokenDigest, UpdateSecretInput, User, UserId,
-    VaultConnectionInput, VaultReference, VaultType,
+    RawFieldMapping, RequestContext, ResourceType, Subject, UpdateSecretInput, User, UserId, VaultConnectionInput,
+    VaultReference, VaultType,
 };
-use custodian_ports::{
-    AuditFilter, IdGenerator, Page, SystemClock, TokenIssuer, UuidV7Ids, VaultAccess, VaultError, VaultProvider,
-};
+use custodian_ports::{AuditFilter, IdGenerator, Page, UuidV7Ids, VaultAccess, VaultError, VaultProvider};
 use custodian_testkit::memory::MemoryRepos;
-use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
-use custodian_testkit::memory_store::MemoryCredentialStore;
 use secrecy::{ExposeSecret, SecretString};
-
-/// Tokens as the server issues them: `cus_` + 256 random bits, looked up by HMAC digest.
-struct PepperedTokens(TokenHasher);
-
-impl TokenIssuer for PepperedTokens {
-    fn generate(&self) -> SecretString {
-        generate_token()
-    }
-
-    fn digest(&self, token: &str) -> TokenDigest {
-        TokenDigest(self.0.digest(token))
-    }
-}
 
 /// A stand-in for the team's Doppler project: a fixed set of secrets by name.
 struct FakeDoppler(HashMap<&'static str, &'static str>);
@@ -89,29 +71,12 @@ fn describe(credentials: &Credentials) -> String {
 async fn main() -> Result<(), Box<dyn Error>> {
     // 1. Composition root: every port as `Arc<dyn Port>`.
     let repos = MemoryRepos::new();
-    let set = repos.repo_set();
+    let set = repos.repositories();
     let doppler = FakeDoppler(HashMap::from([
         ("ARCHIVE_KEY_ID", "AKIAARCHIVEEXAMPLE"),
         ("ARCHIVE_SECRET", "archive-secret-example"),
     ]));
-    let ports = Ports {
-        users: set.users.clone(),
-        teams: set.teams,
-        memberships: set.memberships,
-        virtual_accounts: set.virtual_accounts,
-        tokens: set.tokens,
-        secrets: set.secrets,
-        locations: set.locations,
-        vault_connections: set.vault_connections,
-        audit: set.audit,
-        credential_store: Arc::new(MemoryCredentialStore::default()),
-        cleanup: Arc::new(MemoryCleanupQueue::default()),
-        vault_providers: HashMap::from([(VaultType::Doppler, Arc::new(doppler) as Arc<dyn VaultProvider>)]),
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(UuidV7Ids),
-        // A real deployment takes the pepper from its keyring.
-        token_issuer: Arc::new(PepperedTokens(TokenHasher::new([7; 32]))),
-    };
+    let ports = repos.ports().with_vault_provider(Arc::new(doppler));
     let custodian = Custodian::new(ports, Settings::default());
     let ctx = RequestContext::default();
 

@@ -16,7 +16,7 @@ impl Custodian {
         page: Page,
     ) -> Result<Paged<AuditEvent>, CoreError> {
         self.authorize(subject, team, Action::ReadAuditEvents).await?;
-        Ok(self.ports.audit.list(team, filter, page).await?)
+        Ok(self.ports.repos.audit.list(team, filter, page).await?)
     }
 }
 

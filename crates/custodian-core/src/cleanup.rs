@@ -27,7 +27,7 @@ impl Custodian {
         let Err(error) = self.run_task(key, task).await else {
             return;
         };
-        let recorded = self.ports.cleanup.record(key, task, self.now()).await;
+        let recorded = self.ports.repos.cleanup.record(key, task, self.now()).await;
         match recorded {
             Ok(()) => tracing::warn!(
                 %key,
@@ -53,7 +53,7 @@ impl Custodian {
     ///
     /// Fails only when the queue cannot be read.
     pub async fn run_cleanup(&self, limit: u32) -> Result<CleanupReport, CoreError> {
-        let pending = self.ports.cleanup.pending(limit).await?;
+        let pending = self.ports.repos.cleanup.pending(limit).await?;
         let mut report = CleanupReport::default();
         for item in pending {
             let (key, task) = (item.key, item.task);
@@ -62,7 +62,7 @@ impl Custodian {
                 report.failed += 1;
                 continue;
             }
-            match self.ports.cleanup.done(&key, task).await {
+            match self.ports.repos.cleanup.done(&key, task).await {
                 Ok(()) => report.done += 1,
                 Err(error) => {
                     // The store work is done; the next run repeats it harmlessly.

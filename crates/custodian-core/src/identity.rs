@@ -127,7 +127,7 @@ impl Custodian {
             return Ok(Err(Refusal::Malformed));
         }
         let digest = self.ports.token_issuer.digest(token);
-        let Some(record) = self.ports.tokens.find_by_digest(&digest).await? else {
+        let Some(record) = self.ports.repos.tokens.find_by_digest(&digest).await? else {
             return Ok(Err(Refusal::Unknown));
         };
         let now = self.now();
@@ -138,7 +138,7 @@ impl Custodian {
             return Ok(Err(Refusal::Expired(record.id)));
         }
         let subject = match record.owner {
-            TokenOwner::User(id) => match self.ports.users.get(id).await {
+            TokenOwner::User(id) => match self.ports.repos.users.get(id).await {
                 Ok(user) => Subject::User {
                     id: user.id,
                     email: user.email,
@@ -148,7 +148,7 @@ impl Custodian {
                 Err(RepoError::NotFound) => return Ok(Err(Refusal::OwnerGone(record.id))),
                 Err(e) => return Err(e.into()),
             },
-            TokenOwner::VirtualAccount(id) => match self.ports.virtual_accounts.get_by_id(id).await {
+            TokenOwner::VirtualAccount(id) => match self.ports.repos.virtual_accounts.get_by_id(id).await {
                 Ok(account) if account.expires_at.is_none_or(|e| e > now) => Subject::VirtualAccount {
                     id: account.id,
                     team_id: account.team_id,
@@ -160,7 +160,7 @@ impl Custodian {
                 Err(e) => return Err(e.into()),
             },
         };
-        if let Err(error) = self.ports.tokens.touch(record.id, now).await {
+        if let Err(error) = self.ports.repos.tokens.touch(record.id, now).await {
             tracing::warn!(token_id = %record.id, %error, "could not record a token's use");
         }
         Ok(Ok(subject))
@@ -183,7 +183,7 @@ impl Custodian {
             detail: Some(refusal.detail().to_owned()),
             context: ctx.clone(),
         };
-        if let Err(error) = self.ports.audit.record(&event).await {
+        if let Err(error) = self.ports.repos.audit.record(&event).await {
             tracing::error!(
                 reason = refusal.detail(),
                 token_id = ?event.resource_id,
@@ -199,6 +199,7 @@ impl Custodian {
         let teams = match subject {
             Subject::User { id, .. } => {
                 self.ports
+                    .repos
                     .teams
                     .list_for_user(
                         *id,
@@ -211,7 +212,7 @@ impl Custodian {
                     .items
             }
             Subject::VirtualAccount { team_id, role, .. } => {
-                vec![(self.ports.teams.get(*team_id).await?, *role)]
+                vec![(self.ports.repos.teams.get(*team_id).await?, *role)]
             }
         };
         Ok(Me {
@@ -270,6 +271,7 @@ impl Custodian {
             Outcome::Success,
         );
         self.ports
+            .repos
             .users
             .create(&user, Some(issued.record.clone()), &audit)
             .await?;
@@ -279,7 +281,7 @@ impl Custodian {
     /// Every user, by email (tenant admin only).
     pub async fn list_users(&self, subject: &Subject, page: Page) -> Result<Paged<User>, CoreError> {
         authz::require_tenant_admin(subject)?;
-        Ok(self.ports.users.list(page).await?)
+        Ok(self.ports.repos.users.list(page).await?)
     }
 
     /// Issue a personal access token to the calling user. `name`: 3–36 of `[a-z][a-z0-9-]*`;
@@ -308,14 +310,14 @@ impl Custodian {
         };
         let issued = self.issue_token(TokenOwner::User(user), Some(name), expires_at);
         let audit = self.token_event(subject, ctx, AuditAction::Create, &issued.record);
-        self.ports.tokens.create(&issued.record, &audit).await?;
+        self.ports.repos.tokens.create(&issued.record, &audit).await?;
         Ok(issued)
     }
 
     /// The calling user's personal access tokens, newest first (never the tokens themselves).
     pub async fn list_personal_tokens(&self, subject: &Subject) -> Result<Vec<TokenRecord>, CoreError> {
         let user = authz::require_user(subject)?;
-        Ok(self.ports.tokens.list_for_owner(TokenOwner::User(user)).await?)
+        Ok(self.ports.repos.tokens.list_for_owner(TokenOwner::User(user)).await?)
     }
 
     /// Revoke one of the calling user's personal access tokens now. Another user's token is
@@ -327,12 +329,12 @@ impl Custodian {
         id: TokenId,
     ) -> Result<(), CoreError> {
         let user = authz::require_user(subject)?;
-        let record = self.ports.tokens.get(id).await?;
+        let record = self.ports.repos.tokens.get(id).await?;
         if record.owner != TokenOwner::User(user) {
             return Err(CoreError::NotFound);
         }
         let audit = self.token_event(subject, ctx, AuditAction::Revoke, &record);
-        self.ports.tokens.revoke(id, self.now(), &audit).await?;
+        self.ports.repos.tokens.revoke(id, self.now(), &audit).await?;
         Ok(())
     }
 

@@ -33,20 +33,14 @@ mod vault_connections;
 #[cfg(test)]
 mod test_support;
 
-use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use custodian_domain::{
     AuditAction, AuditEvent, AuditEventId, Outcome, RequestContext, ResourceType, Role, Subject, TeamId, Tier,
-    TierTable, VaultType,
+    TierTable,
 };
-use custodian_ports::{
-    AuditRepository, CleanupQueue, Clock, CredentialStore, IdGenerator, LocationRepository, MembershipRepository,
-    SecretRepository, TeamRepository, TokenIssuer, TokenRepository, UserRepository, VaultConnectionRepository,
-    VaultProvider, VirtualAccountRepository,
-};
+pub use custodian_ports::{Ports, Repositories};
 use uuid::Uuid;
 
 pub use authz::Action;
@@ -58,44 +52,6 @@ pub use secrets::{SecretDetails, Verification, VerificationFailure};
 pub use store_migration::{MigrationError, MigrationReport, StoreMigration, StoreOpener};
 pub use teams::{AddMemberInput, NewTeamInput, NewVirtualAccountInput, TeamPatchInput};
 pub use vault_connections::VaultRotationInput;
-
-/// Every adapter the core uses, as trait objects.
-#[derive(Clone)]
-pub struct Ports {
-    /// Users; the rest are the repositories of their namesakes.
-    pub users: Arc<dyn UserRepository>,
-    pub teams: Arc<dyn TeamRepository>,
-    pub memberships: Arc<dyn MembershipRepository>,
-    pub virtual_accounts: Arc<dyn VirtualAccountRepository>,
-    pub tokens: Arc<dyn TokenRepository>,
-    pub secrets: Arc<dyn SecretRepository>,
-    pub locations: Arc<dyn LocationRepository>,
-    pub vault_connections: Arc<dyn VaultConnectionRepository>,
-    pub audit: Arc<dyn AuditRepository>,
-    /// Where managed credentials and vault-connection secrets are kept.
-    pub credential_store: Arc<dyn CredentialStore>,
-    /// Credential-store clean-up that failed after its commit, for `custodian gc`.
-    pub cleanup: Arc<dyn CleanupQueue>,
-    /// One provider per vault type the deployment supports.
-    pub vault_providers: HashMap<VaultType, Arc<dyn VaultProvider>>,
-    /// The time every record and audit event is stamped with.
-    pub clock: Arc<dyn Clock>,
-    /// Ids of new records.
-    pub ids: Arc<dyn IdGenerator>,
-    /// Generates bearer tokens and computes their digests.
-    pub token_issuer: Arc<dyn TokenIssuer>,
-}
-
-impl fmt::Debug for Ports {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut vaults: Vec<&str> = self.vault_providers.keys().map(|v| v.as_str()).collect();
-        vaults.sort_unstable();
-        f.debug_struct("Ports")
-            .field("credential_store", &self.credential_store.backend())
-            .field("vault_providers", &vaults)
-            .finish_non_exhaustive()
-    }
-}
 
 /// The deployment's settings that the use cases need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,11 +114,11 @@ impl Custodian {
                 id,
                 tenant_admin: false,
                 ..
-            } => self.ports.memberships.get(team, *id).await?.map(|m| m.role),
+            } => self.ports.repos.memberships.get(team, *id).await?.map(|m| m.role),
             Subject::User { .. } => {
                 // A tenant admin acts in every team, but only in teams that exist: a list
                 // of a missing team's records is a 404, not an empty page.
-                self.ports.teams.get(team).await?;
+                self.ports.repos.teams.get(team).await?;
                 None
             }
             Subject::VirtualAccount { .. } => None,
@@ -200,7 +156,7 @@ impl Custodian {
     /// Record an event that goes with no other write (a verification, a resolution). An
     /// operation that cannot be audited is not reported as done: the error is returned.
     async fn record(&self, event: &AuditEvent) -> Result<(), CoreError> {
-        self.ports.audit.record(event).await.map_err(|error| {
+        self.ports.repos.audit.record(event).await.map_err(|error| {
             tracing::error!(
                 action = event.action.as_str(),
                 resource_type = event.resource_type.as_str(),

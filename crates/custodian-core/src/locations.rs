@@ -46,7 +46,7 @@ impl Custodian {
         let Some(Ok(id)) = id.map(str::parse::<SecretId>) else {
             return Ok(None);
         };
-        match self.ports.secrets.get(team, id).await {
+        match self.ports.repos.secrets.get(team, id).await {
             Ok(secret) => Ok(Some(secret)),
             Err(RepoError::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
@@ -87,7 +87,7 @@ impl Custodian {
             updated_by: subject.id(),
         };
         let audit = self.location_event(subject, ctx, AuditAction::Create, &location);
-        self.ports.locations.create(&location, &audit).await?;
+        self.ports.repos.locations.create(&location, &audit).await?;
         Ok(LocationView { location, secret_name })
     }
 
@@ -99,9 +99,10 @@ impl Custodian {
         id: LocationId,
     ) -> Result<LocationView, CoreError> {
         self.authorize(subject, team, Action::ReadLocations).await?;
-        let location = self.ports.locations.get(team, id).await?;
+        let location = self.ports.repos.locations.get(team, id).await?;
         let secret_name = self
             .ports
+            .repos
             .secrets
             .get(team, location.secret_id)
             .await?
@@ -119,7 +120,7 @@ impl Custodian {
         page: Page,
     ) -> Result<Paged<LocationView>, CoreError> {
         self.authorize(subject, team, Action::ReadLocations).await?;
-        let found = self.ports.locations.list(team, filter, page).await?;
+        let found = self.ports.repos.locations.list(team, filter, page).await?;
         let mut names: HashMap<SecretId, String> = HashMap::new();
         let mut items = Vec::with_capacity(found.items.len());
         for location in found.items {
@@ -128,6 +129,7 @@ impl Custodian {
                 None => {
                     let name = self
                         .ports
+                        .repos
                         .secrets
                         .get(team, location.secret_id)
                         .await?
@@ -155,10 +157,10 @@ impl Custodian {
         input: LocationPatchInput,
     ) -> Result<LocationView, CoreError> {
         self.authorize(subject, team, Action::WriteLocations).await?;
-        let current = self.ports.locations.get(team, id).await?;
+        let current = self.ports.repos.locations.get(team, id).await?;
         let secret = match input.secret_id.as_deref() {
             Some(sent) => self.find_secret(team, Some(sent)).await?,
-            None => Some(self.ports.secrets.get(team, current.secret_id).await?),
+            None => Some(self.ports.repos.secrets.get(team, current.secret_id).await?),
         };
         let known = secret.as_ref().map(|s| KnownSecret {
             id: s.id,
@@ -190,7 +192,7 @@ impl Custodian {
         next.updated_at = self.now();
         next.updated_by = subject.id();
         let audit = self.location_event(subject, ctx, AuditAction::Update, &next);
-        self.ports.locations.update(&next, &audit).await?;
+        self.ports.repos.locations.update(&next, &audit).await?;
         let secret_name = secret.map(|s| s.name.into_inner()).unwrap_or_default();
         Ok(LocationView {
             location: next,
@@ -207,9 +209,9 @@ impl Custodian {
         id: LocationId,
     ) -> Result<(), CoreError> {
         self.authorize(subject, team, Action::WriteLocations).await?;
-        let current = self.ports.locations.get(team, id).await?;
+        let current = self.ports.repos.locations.get(team, id).await?;
         let audit = self.location_event(subject, ctx, AuditAction::Delete, &current);
-        self.ports.locations.delete(team, id, &audit).await?;
+        self.ports.repos.locations.delete(team, id, &audit).await?;
         Ok(())
     }
 
@@ -223,8 +225,8 @@ impl Custodian {
         id: LocationId,
     ) -> Result<Verification, CoreError> {
         self.authorize(subject, team, Action::VerifyLocation).await?;
-        let location = self.ports.locations.get(team, id).await?;
-        let secret = self.ports.secrets.get(team, location.secret_id).await?;
+        let location = self.ports.repos.locations.get(team, id).await?;
+        let secret = self.ports.repos.secrets.get(team, location.secret_id).await?;
         let resource = (
             ResourceType::Location,
             Some(location.id.as_uuid()),

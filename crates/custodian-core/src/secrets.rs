@@ -152,7 +152,13 @@ impl Custodian {
             return;
         };
         if version == 1 {
-            match self.ports.cleanup.record(key, CleanupTask::DeleteAll, self.now()).await {
+            match self
+                .ports
+                .repos
+                .cleanup
+                .record(key, CleanupTask::DeleteAll, self.now())
+                .await
+            {
                 Ok(()) => tracing::warn!(
                     %key,
                     version,
@@ -178,7 +184,7 @@ impl Custodian {
         team: TeamId,
         id: VaultConnectionId,
     ) -> Result<Option<VaultConnection>, CoreError> {
-        match self.ports.vault_connections.get(team, id).await {
+        match self.ports.repos.vault_connections.get(team, id).await {
             Ok(c) => Ok(Some(c)),
             Err(RepoError::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
@@ -198,7 +204,7 @@ impl Custodian {
         input: CreateSecretInput,
     ) -> Result<StorageSecret, CoreError> {
         self.authorize(subject, team, Action::WriteSecrets).await?;
-        let tier = self.ports.teams.get(team).await?.tier;
+        let tier = self.ports.repos.teams.get(team).await?.tier;
         let vault = match input
             .vault_connection_id
             .as_deref()
@@ -243,12 +249,12 @@ impl Custodian {
         let limit = self.limit(tier, custodian_domain::LimitKind::StorageSecrets);
         let audit = self.secret_event(subject, ctx, AuditAction::Create, &secret, Outcome::Success);
         if let Some(credentials) = credentials {
-            let commit = || self.ports.secrets.create(&secret, limit, &audit);
+            let commit = || self.ports.repos.secrets.create(&secret, limit, &audit);
             let payload = credentials.to_payload();
             self.store_then_commit(&credential_key(&secret), secret.credentials_version, &payload, commit)
                 .await?;
         } else {
-            self.ports.secrets.create(&secret, limit, &audit).await?;
+            self.ports.repos.secrets.create(&secret, limit, &audit).await?;
         }
         Ok(secret)
     }
@@ -256,8 +262,8 @@ impl Custodian {
     /// A secret's details (viewer).
     pub async fn get_secret(&self, subject: &Subject, team: TeamId, id: SecretId) -> Result<SecretDetails, CoreError> {
         self.authorize(subject, team, Action::ReadSecrets).await?;
-        let secret = self.ports.secrets.get(team, id).await?;
-        let locations = self.ports.locations.linked_to_secret(team, id).await?;
+        let secret = self.ports.repos.secrets.get(team, id).await?;
+        let locations = self.ports.repos.locations.linked_to_secret(team, id).await?;
         let vault_connection = match &secret.storage {
             SecretStorage::External {
                 vault_connection_id, ..
@@ -280,7 +286,7 @@ impl Custodian {
         page: Page,
     ) -> Result<Paged<StorageSecret>, CoreError> {
         self.authorize(subject, team, Action::ReadSecrets).await?;
-        Ok(self.ports.secrets.list(team, filter, page).await?)
+        Ok(self.ports.repos.secrets.list(team, filter, page).await?)
     }
 
     /// Update a secret (admin) under the rules of seed 001.
@@ -299,8 +305,8 @@ impl Custodian {
         input: UpdateSecretInput,
     ) -> Result<StorageSecret, CoreError> {
         self.authorize(subject, team, Action::WriteSecrets).await?;
-        let current = self.ports.secrets.get(team, id).await?;
-        let linked = self.ports.locations.linked_to_secret(team, id).await?;
+        let current = self.ports.repos.secrets.get(team, id).await?;
+        let linked = self.ports.repos.locations.linked_to_secret(team, id).await?;
         let vault_type = match &current.storage {
             SecretStorage::External {
                 vault_connection_id, ..
@@ -344,7 +350,7 @@ impl Custodian {
 
         let Some(credentials) = update.credentials else {
             let audit = self.secret_event(subject, ctx, AuditAction::Update, &next, Outcome::Success);
-            self.ports.secrets.update(&next, expected, &audit).await?;
+            self.ports.repos.secrets.update(&next, expected, &audit).await?;
             return Ok(next);
         };
         let key = credential_key(&next);
@@ -356,7 +362,7 @@ impl Custodian {
         self.commit_or_discard(
             &key,
             next.credentials_version,
-            self.ports.secrets.update(&next, expected, &audit),
+            self.ports.repos.secrets.update(&next, expected, &audit),
         )
         .await?;
         self.clean_up_after_commit(&key, CleanupTask::PruneBelow(next.credentials_version))
@@ -375,9 +381,9 @@ impl Custodian {
         id: SecretId,
     ) -> Result<(), CoreError> {
         self.authorize(subject, team, Action::WriteSecrets).await?;
-        let current = self.ports.secrets.get(team, id).await?;
+        let current = self.ports.repos.secrets.get(team, id).await?;
         let audit = self.secret_event(subject, ctx, AuditAction::Delete, &current, Outcome::Success);
-        let deleted = self.ports.secrets.delete(team, id, &audit).await?;
+        let deleted = self.ports.repos.secrets.delete(team, id, &audit).await?;
         if deleted.storage == SecretStorage::Managed {
             let key = credential_key(&deleted);
             self.clean_up_after_commit(&key, CleanupTask::DeleteAll).await;
@@ -398,7 +404,7 @@ impl Custodian {
         id: SecretId,
     ) -> Result<Verification, CoreError> {
         self.authorize(subject, team, Action::VerifySecret).await?;
-        let secret = self.ports.secrets.get(team, id).await?;
+        let secret = self.ports.repos.secrets.get(team, id).await?;
         let resource = (
             ResourceType::StorageSecret,
             Some(secret.id.as_uuid()),
@@ -503,7 +509,7 @@ impl Custodian {
             }
             return Err(error);
         }
-        let secret = self.ports.secrets.get(team, secret_id).await?;
+        let secret = self.ports.repos.secrets.get(team, secret_id).await?;
         let resolved = self.load_credentials(&secret).await;
         let outcome = if resolved.is_ok() {
             Outcome::Success

@@ -126,14 +126,14 @@ impl Custodian {
             created_at: now,
         };
         let audit = self.team_event(subject, ctx, AuditAction::Create, &team);
-        self.ports.teams.create(&team, &owner, &audit).await?;
+        self.ports.repos.teams.create(&team, &owner, &audit).await?;
         Ok(team)
     }
 
     /// A team and the caller's effective role in it (viewer).
     pub async fn get_team(&self, subject: &Subject, team: TeamId) -> Result<(Team, Role), CoreError> {
         let role = self.authorize(subject, team, Action::ReadTeam).await?;
-        Ok((self.ports.teams.get(team).await?, role))
+        Ok((self.ports.repos.teams.get(team).await?, role))
     }
 
     /// The caller's teams with their role; every team (as owner) for a tenant admin; its
@@ -141,15 +141,15 @@ impl Custodian {
     pub async fn list_teams(&self, subject: &Subject, page: Page) -> Result<Paged<(Team, Role)>, CoreError> {
         match subject {
             Subject::User { tenant_admin: true, .. } => {
-                let all = self.ports.teams.list_all(page).await?;
+                let all = self.ports.repos.teams.list_all(page).await?;
                 Ok(Paged {
                     items: all.items.into_iter().map(|t| (t, Role::Owner)).collect(),
                     total: all.total,
                 })
             }
-            Subject::User { id, .. } => Ok(self.ports.teams.list_for_user(*id, page).await?),
+            Subject::User { id, .. } => Ok(self.ports.repos.teams.list_for_user(*id, page).await?),
             Subject::VirtualAccount { team_id, role, .. } => {
-                let team = self.ports.teams.get(*team_id).await?;
+                let team = self.ports.repos.teams.get(*team_id).await?;
                 let items = if page.offset == 0 {
                     vec![(team, *role)]
                 } else {
@@ -179,7 +179,7 @@ impl Custodian {
         if !errors.is_empty() {
             return Err(errors.into());
         }
-        let mut current = self.ports.teams.get(team).await?;
+        let mut current = self.ports.repos.teams.get(team).await?;
         if let Some(name) = name {
             current.name = name;
         }
@@ -188,7 +188,7 @@ impl Custodian {
         }
         current.updated_at = self.now();
         let audit = self.team_event(subject, ctx, AuditAction::Update, &current);
-        self.ports.teams.update(&current, &audit).await?;
+        self.ports.repos.teams.update(&current, &audit).await?;
         Ok(current)
     }
 
@@ -204,11 +204,11 @@ impl Custodian {
         let tier = tier
             .parse::<Tier>()
             .map_err(|e| FieldError::new(&["tier"], kind::INVALID_ENUM, e.to_string()))?;
-        let mut current = self.ports.teams.get(team).await?;
+        let mut current = self.ports.repos.teams.get(team).await?;
         current.tier = tier;
         current.updated_at = self.now();
         let audit = self.team_event(subject, ctx, AuditAction::Update, &current);
-        self.ports.teams.update(&current, &audit).await?;
+        self.ports.repos.teams.update(&current, &audit).await?;
         Ok(current)
     }
 
@@ -216,9 +216,9 @@ impl Custodian {
     /// locations or vault connections.
     pub async fn delete_team(&self, subject: &Subject, ctx: &RequestContext, team: TeamId) -> Result<(), CoreError> {
         self.authorize(subject, team, Action::DeleteTeam).await?;
-        let current = self.ports.teams.get(team).await?;
+        let current = self.ports.repos.teams.get(team).await?;
         let audit = self.team_event(subject, ctx, AuditAction::Delete, &current);
-        self.ports.teams.delete(team, &audit).await?;
+        self.ports.repos.teams.delete(team, &audit).await?;
         Ok(())
     }
 
@@ -272,7 +272,7 @@ impl Custodian {
             }
             (Some(email), None) => match errors.check(Email::parse_at("email", &email)) {
                 Some(email) => {
-                    let found = self.ports.users.find_by_email(&email).await?;
+                    let found = self.ports.repos.users.find_by_email(&email).await?;
                     if found.is_none() {
                         errors.push(FieldError::new(&["email"], kind::NOT_FOUND, "no user has this email"));
                     }
@@ -281,7 +281,7 @@ impl Custodian {
                 None => None,
             },
             (None, Some(id)) => match id.parse::<UserId>() {
-                Ok(id) => match self.ports.users.get(id).await {
+                Ok(id) => match self.ports.repos.users.get(id).await {
                     Ok(user) => Some(user),
                     Err(custodian_ports::RepoError::NotFound) => {
                         errors.push(FieldError::new(&["user_id"], kind::NOT_FOUND, "no user has this id"));
@@ -301,7 +301,7 @@ impl Custodian {
         if !errors.is_empty() {
             return Err(errors.into());
         }
-        let tier = self.ports.teams.get(team).await?.tier;
+        let tier = self.ports.repos.teams.get(team).await?.tier;
         let membership = Membership {
             team_id: team,
             user_id: user.id,
@@ -310,6 +310,7 @@ impl Custodian {
         };
         let audit = self.member_event(subject, ctx, AuditAction::Create, team, user.id, Some(&user.email));
         self.ports
+            .repos
             .memberships
             .add(&membership, self.limit(tier, LimitKind::Members), &audit)
             .await?;
@@ -324,7 +325,7 @@ impl Custodian {
         page: Page,
     ) -> Result<Paged<(Membership, User)>, CoreError> {
         self.authorize(subject, team, Action::ReadMembers).await?;
-        Ok(self.ports.memberships.list(team, page).await?)
+        Ok(self.ports.repos.memberships.list(team, page).await?)
     }
 
     /// One member of the team with their user (viewer). `NotFound` when the user is not a
@@ -338,11 +339,12 @@ impl Custodian {
         self.authorize(subject, team, Action::ReadMembers).await?;
         let membership = self
             .ports
+            .repos
             .memberships
             .get(team, user)
             .await?
             .ok_or(CoreError::NotFound)?;
-        Ok((membership, self.ports.users.get(user).await?))
+        Ok((membership, self.ports.repos.users.get(user).await?))
     }
 
     /// Change a member's role (admin; granting or taking away `owner` needs owner).
@@ -362,6 +364,7 @@ impl Custodian {
         };
         let current = self
             .ports
+            .repos
             .memberships
             .get(team, user)
             .await?
@@ -370,7 +373,12 @@ impl Custodian {
             self.authorize(subject, team, Action::ManageOwners).await?;
         }
         let audit = self.member_event(subject, ctx, AuditAction::Update, team, user, None);
-        Ok(self.ports.memberships.update_role(team, user, role, &audit).await?)
+        Ok(self
+            .ports
+            .repos
+            .memberships
+            .update_role(team, user, role, &audit)
+            .await?)
     }
 
     /// Remove a member (admin; removing an owner needs owner). `Conflict(LastOwner)`.
@@ -384,6 +392,7 @@ impl Custodian {
         self.authorize(subject, team, Action::ManageMembers).await?;
         let current = self
             .ports
+            .repos
             .memberships
             .get(team, user)
             .await?
@@ -392,7 +401,7 @@ impl Custodian {
             self.authorize(subject, team, Action::ManageOwners).await?;
         }
         let audit = self.member_event(subject, ctx, AuditAction::Delete, team, user, None);
-        self.ports.memberships.remove(team, user, &audit).await?;
+        self.ports.repos.memberships.remove(team, user, &audit).await?;
         Ok(())
     }
 
@@ -463,6 +472,7 @@ impl Custodian {
         let issued = self.issue_token(TokenOwner::VirtualAccount(account.id), None, account.expires_at);
         let audit = self.account_event(subject, ctx, AuditAction::Create, &account);
         self.ports
+            .repos
             .virtual_accounts
             .create(&account, &issued.record, &audit)
             .await?;
@@ -477,7 +487,7 @@ impl Custodian {
         page: Page,
     ) -> Result<Paged<VirtualAccount>, CoreError> {
         self.authorize(subject, team, Action::ReadMembers).await?;
-        Ok(self.ports.virtual_accounts.list(team, page).await?)
+        Ok(self.ports.repos.virtual_accounts.list(team, page).await?)
     }
 
     /// Delete a virtual account and its tokens (admin).
@@ -489,9 +499,9 @@ impl Custodian {
         id: VirtualAccountId,
     ) -> Result<(), CoreError> {
         self.authorize(subject, team, Action::ManageVirtualAccounts).await?;
-        let account = self.ports.virtual_accounts.get(team, id).await?;
+        let account = self.ports.repos.virtual_accounts.get(team, id).await?;
         let audit = self.account_event(subject, ctx, AuditAction::Delete, &account);
-        self.ports.virtual_accounts.delete(team, id, &audit).await?;
+        self.ports.repos.virtual_accounts.delete(team, id, &audit).await?;
         Ok(())
     }
 
@@ -522,11 +532,12 @@ impl Custodian {
             )
             .into());
         }
-        let account = self.ports.virtual_accounts.get(team, id).await?;
+        let account = self.ports.repos.virtual_accounts.get(team, id).await?;
         let owner = TokenOwner::VirtualAccount(account.id);
         let issued = self.issue_token(owner, None, account.expires_at);
         let audit = self.account_event(subject, ctx, AuditAction::RegenerateToken, &account);
         self.ports
+            .repos
             .tokens
             .replace_for_owner(owner, self.now() + grace, &issued.record, &audit)
             .await?;

@@ -4,7 +4,6 @@
 //! A mock with no expectation panics when called, so a test that sets none on the
 //! credential store or a repository's writes also proves they were never reached.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,14 +16,14 @@ use custodian_domain::{
 };
 use custodian_ports::{
     Clock, IdGenerator, MockAuditRepository, MockCleanupQueue, MockCredentialStore, MockLocationRepository,
-    MockMembershipRepository, MockSecretRepository, MockTeamRepository, MockTokenRepository, MockUserRepository,
-    MockVaultConnectionRepository, MockVaultProvider, MockVirtualAccountRepository, StoreError, TokenIssuer,
-    VaultProvider,
+    MockMembershipRepository, MockSecretGroupRepository, MockSecretRepository, MockTeamRepository, MockTokenRepository,
+    MockUserRepository, MockVaultConnectionRepository, MockVaultProvider, MockVirtualAccountRepository, StoreError,
+    TokenIssuer,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use crate::{Custodian, Ports, Settings};
+use crate::{Custodian, Ports, Repositories, Settings};
 
 pub(crate) fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
@@ -91,12 +90,7 @@ impl Mocks {
     }
 
     pub(crate) fn build(self) -> Custodian {
-        let vault_providers: HashMap<VaultType, Arc<dyn VaultProvider>> = self
-            .vaults
-            .into_iter()
-            .map(|v| (v.vault_type(), Arc::new(v) as Arc<dyn VaultProvider>))
-            .collect();
-        let ports = Ports {
+        let repos = Repositories {
             users: Arc::new(self.users),
             teams: Arc::new(self.teams),
             memberships: Arc::new(self.memberships),
@@ -105,14 +99,16 @@ impl Mocks {
             secrets: Arc::new(self.secrets),
             locations: Arc::new(self.locations),
             vault_connections: Arc::new(self.vault_connections),
+            secret_groups: Arc::new(MockSecretGroupRepository::new()),
             audit: Arc::new(self.audit),
-            credential_store: Arc::new(self.store),
             cleanup: Arc::new(self.cleanup),
-            vault_providers,
-            clock: Arc::new(FixedClock),
-            ids: Arc::new(CountingIds(AtomicU64::new(0))),
-            token_issuer: Arc::new(FakeIssuer(AtomicU64::new(0))),
         };
+        let ports = self.vaults.into_iter().fold(
+            Ports::new(repos, Arc::new(self.store), Arc::new(FakeIssuer(AtomicU64::new(0))))
+                .with_clock(Arc::new(FixedClock))
+                .with_ids(Arc::new(CountingIds(AtomicU64::new(0)))),
+            |ports, vault| ports.with_vault_provider(Arc::new(vault)),
+        );
         Custodian::new(ports, self.settings)
     }
 

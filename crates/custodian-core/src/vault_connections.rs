@@ -65,7 +65,7 @@ impl Custodian {
         input: VaultConnectionInput,
     ) -> Result<VaultConnection, CoreError> {
         self.authorize(subject, team, Action::WriteVaultConnections).await?;
-        let tier = self.ports.teams.get(team).await?.tier;
+        let tier = self.ports.repos.teams.get(team).await?.tier;
         let new = NewVaultConnection::parse(input)?;
         let now = self.now();
         let connection = VaultConnection {
@@ -83,7 +83,7 @@ impl Custodian {
         };
         let audit = self.connection_event(subject, ctx, AuditAction::Create, &connection, Outcome::Success);
         let limit = self.limit(tier, LimitKind::VaultConnections);
-        let commit = || self.ports.vault_connections.create(&connection, limit, &audit);
+        let commit = || self.ports.repos.vault_connections.create(&connection, limit, &audit);
         self.store_then_commit(
             &connection_key(&connection),
             connection.secret_version,
@@ -102,8 +102,8 @@ impl Custodian {
         id: VaultConnectionId,
     ) -> Result<(VaultConnection, u64), CoreError> {
         self.authorize(subject, team, Action::ReadVaultConnections).await?;
-        let connection = self.ports.vault_connections.get(team, id).await?;
-        let count = self.ports.vault_connections.secret_count(team, id).await?;
+        let connection = self.ports.repos.vault_connections.get(team, id).await?;
+        let count = self.ports.repos.vault_connections.secret_count(team, id).await?;
         Ok((connection, count))
     }
 
@@ -115,7 +115,7 @@ impl Custodian {
         page: Page,
     ) -> Result<Paged<VaultConnection>, CoreError> {
         self.authorize(subject, team, Action::ReadVaultConnections).await?;
-        Ok(self.ports.vault_connections.list(team, page).await?)
+        Ok(self.ports.repos.vault_connections.list(team, page).await?)
     }
 
     /// Change a vault connection's name or description (admin); `description: Some(None)`
@@ -140,7 +140,7 @@ impl Custodian {
         if !errors.is_empty() {
             return Err(errors.into());
         }
-        let current = self.ports.vault_connections.get(team, id).await?;
+        let current = self.ports.repos.vault_connections.get(team, id).await?;
         let mut next = current.clone();
         if let Some(name) = name {
             next.name = name;
@@ -152,6 +152,7 @@ impl Custodian {
         next.updated_by = subject.id();
         let audit = self.connection_event(subject, ctx, AuditAction::Update, &next, Outcome::Success);
         self.ports
+            .repos
             .vault_connections
             .update(&next, current.secret_version, &audit)
             .await?;
@@ -171,7 +172,7 @@ impl Custodian {
         input: VaultRotationInput,
     ) -> Result<VaultConnection, CoreError> {
         self.authorize(subject, team, Action::WriteVaultConnections).await?;
-        let current = self.ports.vault_connections.get(team, id).await?;
+        let current = self.ports.repos.vault_connections.get(team, id).await?;
         let rotation = VaultRotation::parse(
             current.vault_type(),
             input.access_token,
@@ -200,7 +201,7 @@ impl Custodian {
         self.commit_or_discard(
             &key,
             next.secret_version,
-            self.ports.vault_connections.update(&next, expected, &audit),
+            self.ports.repos.vault_connections.update(&next, expected, &audit),
         )
         .await?;
         self.clean_up_after_commit(&key, CleanupTask::PruneBelow(next.secret_version))
@@ -219,7 +220,7 @@ impl Custodian {
         id: VaultConnectionId,
     ) -> Result<Verification, CoreError> {
         self.authorize(subject, team, Action::VerifyVaultConnection).await?;
-        let connection = self.ports.vault_connections.get(team, id).await?;
+        let connection = self.ports.repos.vault_connections.get(team, id).await?;
         let access = self.vault_access(&connection).await?;
         let checked_at = self.now();
         let verified = match self.vault_provider(connection.vault_type()) {
@@ -232,6 +233,7 @@ impl Custodian {
                 next.last_verified_at = Some(checked_at);
                 let audit = self.connection_event(subject, ctx, AuditAction::Verify, &next, Outcome::Success);
                 self.ports
+                    .repos
                     .vault_connections
                     .update(&next, connection.secret_version, &audit)
                     .await?;
@@ -270,9 +272,9 @@ impl Custodian {
         id: VaultConnectionId,
     ) -> Result<(), CoreError> {
         self.authorize(subject, team, Action::WriteVaultConnections).await?;
-        let current = self.ports.vault_connections.get(team, id).await?;
+        let current = self.ports.repos.vault_connections.get(team, id).await?;
         let audit = self.connection_event(subject, ctx, AuditAction::Delete, &current, Outcome::Success);
-        let deleted = self.ports.vault_connections.delete(team, id, &audit).await?;
+        let deleted = self.ports.repos.vault_connections.delete(team, id, &audit).await?;
         let key = connection_key(&deleted);
         self.clean_up_after_commit(&key, CleanupTask::DeleteAll).await;
         Ok(())

@@ -12,6 +12,7 @@ mod cleanup;
 mod credential_store;
 mod error;
 mod inventory;
+mod ports;
 mod repositories;
 mod secret_groups;
 mod system;
@@ -21,6 +22,7 @@ pub use cleanup::{CleanupQueue, CleanupTask, PendingCleanup};
 pub use credential_store::{CredentialKey, CredentialKind, CredentialStore, StoreError};
 pub use error::{ConflictKind, RepoError};
 pub use inventory::{CredentialInventory, CredentialRef, MigrationPhase, RefCursor, StoreBinding, StoreId};
+pub use ports::{Ports, Repositories};
 pub use repositories::{
     AuditFilter, AuditRepository, LocationFilter, LocationRepository, MembershipRepository, Page, Paged, SecretFilter,
     SecretRepository, TeamRepository, TokenRepository, UserRepository, VaultConnectionRepository,

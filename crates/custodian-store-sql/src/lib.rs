@@ -41,5 +41,23 @@ pub use users::SqlUserRepository;
 pub use vault_connections::SqlVaultConnectionRepository;
 pub use virtual_accounts::SqlVirtualAccountRepository;
 
+/// Every repository port over `db`: the SQL crate's part of a deployment's ports.
+pub fn repositories(db: &Database) -> custodian_ports::Repositories {
+    use std::sync::Arc;
+    custodian_ports::Repositories {
+        users: Arc::new(SqlUserRepository::new(db.clone())),
+        teams: Arc::new(SqlTeamRepository::new(db.clone())),
+        memberships: Arc::new(SqlMembershipRepository::new(db.clone())),
+        virtual_accounts: Arc::new(SqlVirtualAccountRepository::new(db.clone())),
+        tokens: Arc::new(SqlTokenRepository::new(db.clone())),
+        secrets: Arc::new(SqlSecretRepository::new(db.clone())),
+        locations: Arc::new(SqlLocationRepository::new(db.clone())),
+        vault_connections: Arc::new(SqlVaultConnectionRepository::new(db.clone())),
+        secret_groups: Arc::new(SqlSecretGroupRepository::new(db.clone())),
+        audit: Arc::new(SqlAuditRepository::new(db.clone())),
+        cleanup: Arc::new(SqlCleanupQueue::new(db.clone())),
+    }
+}
+
 #[cfg(feature = "test-support")]
 pub mod test_support;

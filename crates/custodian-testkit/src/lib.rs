@@ -2,44 +2,24 @@
 //!
 //! - [`RepoSet`]: one of each repository port, all over the same store, so the suites can
 //!   follow a record across ports (a secret needs its team, a location its secret).
+//! - [`tokens`]: the token issuer every test uses (real `cus_` tokens, a fixed pepper).
 //! - [`contract`]: one suite per storage port. A suite is a list of named [`Case`]s; an
 //!   adapter's test runs every case on a fresh, empty store with [`run_cases`]. The same
 //!   suites run against the in-memory fakes, SQLite and PostgreSQL.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-
-use custodian_ports::{
-    AuditRepository, LocationRepository, MembershipRepository, SecretRepository, TeamRepository, TokenRepository,
-    UserRepository, VaultConnectionRepository, VirtualAccountRepository,
-};
 
 pub mod contract;
 pub mod memory;
 pub mod memory_cleanup;
 pub mod memory_groups;
 pub mod memory_store;
+pub mod tokens;
 
-/// One of each repository port over one store.
-#[derive(Clone)]
-pub struct RepoSet {
-    pub users: Arc<dyn UserRepository>,
-    pub teams: Arc<dyn TeamRepository>,
-    pub memberships: Arc<dyn MembershipRepository>,
-    pub virtual_accounts: Arc<dyn VirtualAccountRepository>,
-    pub tokens: Arc<dyn TokenRepository>,
-    pub secrets: Arc<dyn SecretRepository>,
-    pub locations: Arc<dyn LocationRepository>,
-    pub vault_connections: Arc<dyn VaultConnectionRepository>,
-    pub audit: Arc<dyn AuditRepository>,
-}
-
-impl std::fmt::Debug for RepoSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RepoSet").finish_non_exhaustive()
-    }
-}
+/// One of each repository port over one store: the ports' own bundle, under the name
+/// the suites use for it.
+pub type RepoSet = custodian_ports::Repositories;
 
 /// A boxed future, as the cases return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

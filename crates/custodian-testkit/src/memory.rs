@@ -20,11 +20,13 @@ use custodian_domain::{
 };
 use custodian_ports::{
     AuditFilter, AuditRepository, ConflictKind, LocationFilter, LocationRepository, MembershipRepository, Page, Paged,
-    RepoError, SecretFilter, SecretRepository, TeamRepository, TokenRepository, UserRepository,
+    Ports, RepoError, Repositories, SecretFilter, SecretRepository, TeamRepository, TokenRepository, UserRepository,
     VaultConnectionRepository, VirtualAccountRepository,
 };
 
-use crate::RepoSet;
+use crate::memory_cleanup::MemoryCleanupQueue;
+use crate::memory_groups::MemorySecretGroups;
+use crate::memory_store::MemoryCredentialStore;
 
 /// Everything the fake stores.
 #[derive(Debug, Default)]
@@ -111,19 +113,34 @@ impl MemoryRepos {
         Self::default()
     }
 
-    /// One of each port, all over this store.
-    pub fn repo_set(&self) -> RepoSet {
-        RepoSet {
+    /// One of each repository port, all over this store (secret groups and the clean-up
+    /// queue in memory beside it).
+    pub fn repositories(&self) -> Repositories {
+        let teams: Arc<dyn TeamRepository> = Arc::new(self.clone());
+        let audit: Arc<dyn AuditRepository> = Arc::new(self.clone());
+        Repositories {
             users: Arc::new(self.clone()),
-            teams: Arc::new(self.clone()),
             memberships: Arc::new(self.clone()),
             virtual_accounts: Arc::new(self.clone()),
             tokens: Arc::new(self.clone()),
             secrets: Arc::new(self.clone()),
             locations: Arc::new(self.clone()),
             vault_connections: Arc::new(self.clone()),
-            audit: Arc::new(self.clone()),
+            secret_groups: Arc::new(MemorySecretGroups::new(teams.clone(), audit.clone())),
+            audit,
+            teams,
+            cleanup: Arc::new(MemoryCleanupQueue::default()),
         }
+    }
+
+    /// The ports of a deployment over this store: its repositories, an in-memory
+    /// credential store and the test token issuer.
+    pub fn ports(&self) -> Ports {
+        Ports::new(
+            self.repositories(),
+            Arc::new(MemoryCredentialStore::default()),
+            crate::tokens::token_issuer(),
+        )
     }
 
     /// The state, even after a panic in another test thread (the state stays consistent:

@@ -1,26 +1,25 @@
 //! A `Custodian` over the in-memory repositories and credential store, with a clock the
 //! test moves.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use custodian_core::{Custodian, NewTeamInput, Ports, Settings};
-use custodian_crypto::{TokenHasher, generate_token};
+use custodian_core::{Custodian, NewTeamInput, Ports, Repositories, Settings};
 use custodian_domain::TeamId;
 use custodian_domain::{
     AuditAction, AuditEvent, AuditEventId, CreateSecretInput, DisplayName, Email, Outcome, RequestContext,
-    ResourceType, Subject, Team, TokenDigest, User, UserId,
+    ResourceType, Subject, Team, User, UserId,
 };
 use custodian_ports::{
     AuditFilter, AuditRepository, Clock, CredentialKey, CredentialStore, IdGenerator, Page, Paged, RepoError,
-    StoreError, TokenIssuer, UuidV7Ids,
+    StoreError, UuidV7Ids,
 };
 use custodian_testkit::memory::MemoryRepos;
 use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
 use custodian_testkit::memory_store::MemoryCredentialStore;
+use custodian_testkit::tokens::token_issuer;
 use secrecy::SecretString;
 
 /// A clock that stands still until the test moves it.
@@ -36,18 +35,6 @@ impl TestClock {
 impl Clock for TestClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().expect("the clock lock is never poisoned")
-    }
-}
-
-struct PepperedTokens(TokenHasher);
-
-impl TokenIssuer for PepperedTokens {
-    fn generate(&self) -> SecretString {
-        generate_token()
-    }
-
-    fn digest(&self, token: &str) -> TokenDigest {
-        TokenDigest(self.0.digest(token))
     }
 }
 
@@ -146,7 +133,7 @@ pub(crate) fn ctx() -> RequestContext {
 impl World {
     pub(crate) async fn new(settings: Settings) -> Self {
         let repos = MemoryRepos::new();
-        let set = repos.repo_set();
+        let set = repos.repositories();
         let store = Arc::new(MemoryCredentialStore::default());
         let cleanup = Arc::new(MemoryCleanupQueue::default());
         let flaky = Arc::new(FlakyStore {
@@ -162,23 +149,14 @@ impl World {
                 .single()
                 .expect("a valid instant"),
         )));
-        let ports = Ports {
-            users: set.users.clone(),
-            teams: set.teams,
-            memberships: set.memberships,
-            virtual_accounts: set.virtual_accounts,
-            tokens: set.tokens,
-            secrets: set.secrets,
-            locations: set.locations,
-            vault_connections: set.vault_connections,
+        let repos = Repositories {
             audit: audit.clone(),
-            credential_store: flaky.clone(),
             cleanup: cleanup.clone(),
-            vault_providers: HashMap::new(),
-            clock: clock.clone(),
-            ids: Arc::new(UuidV7Ids),
-            token_issuer: Arc::new(PepperedTokens(TokenHasher::new([3; 32]))),
+            ..set
         };
+        let ports = Ports::new(repos, flaky.clone(), token_issuer())
+            .with_clock(clock.clone())
+            .with_ids(Arc::new(UuidV7Ids));
         let admin = User {
             id: UserId::from_uuid(UuidV7Ids.new_id()),
             email: Email::parse_at("email", "admin@localhost").expect("a valid email"),
@@ -200,7 +178,9 @@ impl World {
             detail: None,
             context: ctx(),
         };
-        set.users
+        ports
+            .repos
+            .users
             .create(&admin, None, &event)
             .await
             .expect("the admin is created");

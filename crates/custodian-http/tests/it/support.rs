@@ -10,26 +10,13 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::test;
 use custodian_core::{Custodian, NewUserInput, Ports, Settings};
-use custodian_crypto::{TokenHasher, generate_token};
-use custodian_domain::{DisplayName, Email, RequestContext, Subject, TokenDigest, UserId, VaultType};
+use custodian_domain::{DisplayName, Email, RequestContext, Subject, UserId, VaultType};
 use custodian_http::ApiState;
-use custodian_ports::{IdGenerator, SystemClock, TokenIssuer, UuidV7Ids, VaultProvider};
+use custodian_ports::{IdGenerator, UuidV7Ids, VaultProvider};
 use custodian_testkit::memory::MemoryRepos;
-use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
 use custodian_testkit::memory_store::MemoryCredentialStore;
+use custodian_testkit::tokens::token_issuer;
 use secrecy::{ExposeSecret, SecretString};
-
-struct Tokens(TokenHasher);
-
-impl TokenIssuer for Tokens {
-    fn generate(&self) -> SecretString {
-        generate_token()
-    }
-
-    fn digest(&self, token: &str) -> TokenDigest {
-        TokenDigest(self.0.digest(token))
-    }
-}
 
 /// The routes over in-memory ports, with a stored tenant admin and its token.
 pub(crate) struct World {
@@ -44,25 +31,12 @@ pub(crate) async fn world() -> World {
 
 /// [`world`] with these vault providers (for vault connections and external secrets).
 pub(crate) async fn world_with_vaults(vault_providers: HashMap<VaultType, Arc<dyn VaultProvider>>) -> World {
-    let repos = MemoryRepos::new();
-    let set = repos.repo_set();
-    let ports = Ports {
-        users: set.users.clone(),
-        teams: set.teams,
-        memberships: set.memberships,
-        virtual_accounts: set.virtual_accounts,
-        tokens: set.tokens,
-        secrets: set.secrets,
-        locations: set.locations,
-        vault_connections: set.vault_connections,
-        audit: set.audit,
-        credential_store: Arc::new(MemoryCredentialStore::default()),
-        cleanup: Arc::new(MemoryCleanupQueue::default()),
-        vault_providers,
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(UuidV7Ids),
-        token_issuer: Arc::new(Tokens(TokenHasher::new([9; 32]))),
-    };
+    let repos = MemoryRepos::new().repositories();
+    let users = repos.users.clone();
+    let ports = vault_providers.into_values().fold(
+        Ports::new(repos, Arc::new(MemoryCredentialStore::default()), token_issuer()),
+        Ports::with_vault_provider,
+    );
     let custodian = Custodian::new(ports, Settings::default());
     // An operator outside the database creates the first admin, as the server's first start does.
     let operator = Subject::User {
@@ -93,7 +67,7 @@ pub(crate) async fn world_with_vaults(vault_providers: HashMap<VaultType, Arc<dy
         admin_token: issued.token,
         state: ApiState {
             custodian,
-            readiness: set.users,
+            readiness: users,
         },
     }
 }

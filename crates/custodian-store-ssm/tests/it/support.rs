@@ -8,16 +8,11 @@ use std::time::Duration;
 
 use aws_sdk_ssm::config::Credentials;
 use custodian_core::{Custodian, NewUserInput, Ports, Settings};
-use custodian_crypto::{TokenHasher, generate_token};
-use custodian_domain::{DisplayName, Email, RequestContext, Subject, TokenDigest, UserId, VaultType};
-use custodian_ports::{CredentialStore, IdGenerator, SystemClock, TokenIssuer, UuidV7Ids, VaultProvider};
-use custodian_store_sql::{
-    Database, SqlAuditRepository, SqlCleanupQueue, SqlLocationRepository, SqlMembershipRepository, SqlSecretRepository,
-    SqlTeamRepository, SqlTokenRepository, SqlUserRepository, SqlVaultConnectionRepository,
-    SqlVirtualAccountRepository,
-};
+use custodian_domain::{DisplayName, Email, RequestContext, Subject, UserId, VaultType};
+use custodian_ports::{CredentialStore, IdGenerator, UuidV7Ids, VaultProvider};
+use custodian_store_sql::Database;
 use custodian_store_ssm::{SsmCredentialStore, SsmRetry, SsmSettings};
-use secrecy::SecretString;
+use custodian_testkit::tokens::token_issuer;
 use uuid::Uuid;
 
 /// The URL of the `moto_server` the SSM tests use. `cargo xtask test` starts one and sets
@@ -102,19 +97,6 @@ pub(crate) async fn sdk_client(endpoint: &str) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(&config)
 }
 
-/// Digests of bearer tokens under a fixed test pepper.
-pub(crate) struct Tokens(pub(crate) TokenHasher);
-
-impl TokenIssuer for Tokens {
-    fn generate(&self) -> SecretString {
-        generate_token()
-    }
-
-    fn digest(&self, token: &str) -> TokenDigest {
-        TokenDigest(self.0.digest(token))
-    }
-}
-
 /// A migrated SQLite database in `dir`.
 pub(crate) async fn sqlite(dir: &Path) -> Database {
     let db = Database::connect(&format!("sqlite://{}", dir.join("c.db").display())).expect("the test world works");
@@ -128,23 +110,10 @@ pub(crate) fn sql_core(
     credential_store: Arc<dyn CredentialStore>,
     vault_providers: HashMap<VaultType, Arc<dyn VaultProvider>>,
 ) -> Custodian {
-    let ports = Ports {
-        users: Arc::new(SqlUserRepository::new(db.clone())),
-        teams: Arc::new(SqlTeamRepository::new(db.clone())),
-        memberships: Arc::new(SqlMembershipRepository::new(db.clone())),
-        virtual_accounts: Arc::new(SqlVirtualAccountRepository::new(db.clone())),
-        tokens: Arc::new(SqlTokenRepository::new(db.clone())),
-        secrets: Arc::new(SqlSecretRepository::new(db.clone())),
-        locations: Arc::new(SqlLocationRepository::new(db.clone())),
-        vault_connections: Arc::new(SqlVaultConnectionRepository::new(db.clone())),
-        audit: Arc::new(SqlAuditRepository::new(db.clone())),
-        credential_store,
-        cleanup: Arc::new(SqlCleanupQueue::new(db.clone())),
-        vault_providers,
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(UuidV7Ids),
-        token_issuer: Arc::new(Tokens(TokenHasher::new([7; 32]))),
-    };
+    let ports = vault_providers.into_values().fold(
+        Ports::new(custodian_store_sql::repositories(db), credential_store, token_issuer()),
+        Ports::with_vault_provider,
+    );
     Custodian::new(ports, Settings::default())
 }
 

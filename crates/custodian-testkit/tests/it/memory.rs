@@ -8,7 +8,7 @@ use custodian_testkit::run_cases;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn secrets_contract() {
     run_cases("memory", "secrets", &secrets::cases(), || async {
-        MemoryRepos::default().repo_set()
+        MemoryRepos::default().repositories()
     })
     .await;
 }
@@ -16,7 +16,7 @@ async fn secrets_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn locations_contract() {
     run_cases("memory", "locations", &locations::cases(), || async {
-        MemoryRepos::default().repo_set()
+        MemoryRepos::default().repositories()
     })
     .await;
 }
@@ -24,7 +24,7 @@ async fn locations_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn vault_connections_contract() {
     run_cases("memory", "vault_connections", &vault_connections::cases(), || async {
-        MemoryRepos::default().repo_set()
+        MemoryRepos::default().repositories()
     })
     .await;
 }
@@ -43,7 +43,7 @@ mod other_ports {
                     "memory",
                     stringify!($suite),
                     &contract::$suite::cases(),
-                    || async { MemoryRepos::default().repo_set() },
+                    || async { MemoryRepos::default().repositories() },
                 )
                 .await;
             }
@@ -159,7 +159,7 @@ mod cross_port {
 
     #[tokio::test]
     async fn users_are_unique_by_email_and_listed_by_email() {
-        let repos = MemoryRepos::new().repo_set();
+        let repos = MemoryRepos::new().repositories();
         user(&repos, "b@example.com").await;
         let a = user(&repos, "a@example.com").await;
         let twin = User {
@@ -182,7 +182,7 @@ mod cross_port {
 
     #[tokio::test]
     async fn team_names_are_unique_and_the_creator_is_owner() {
-        let repos = MemoryRepos::new().repo_set();
+        let repos = MemoryRepos::new().repositories();
         let owner = user(&repos, "o@example.com").await;
         let id = team(&repos, "ops", owner.id).await;
         assert_eq!(
@@ -220,7 +220,7 @@ mod cross_port {
 
     #[tokio::test]
     async fn memberships_keep_an_owner_and_their_limit() {
-        let repos = MemoryRepos::new().repo_set();
+        let repos = MemoryRepos::new().repositories();
         let owner = user(&repos, "o@example.com").await;
         let other = user(&repos, "p@example.com").await;
         let third = user(&repos, "q@example.com").await;
@@ -286,7 +286,7 @@ mod cross_port {
 
     #[tokio::test]
     async fn deleting_a_team_removes_members_accounts_and_their_tokens() {
-        let repos = MemoryRepos::new().repo_set();
+        let repos = MemoryRepos::new().repositories();
         let owner = user(&repos, "o@example.com").await;
         let id = team(&repos, "ops", owner.id).await;
         let account = VirtualAccount {
@@ -325,7 +325,7 @@ mod cross_port {
 
     #[tokio::test]
     async fn replacing_tokens_revokes_the_old_ones_and_keeps_earlier_revocations() {
-        let repos = MemoryRepos::new().repo_set();
+        let repos = MemoryRepos::new().repositories();
         let owner = user(&repos, "o@example.com").await;
         let who = TokenOwner::User(owner.id);
         let ev = || event(None, ResourceType::Token, 5);
@@ -357,7 +357,7 @@ mod cross_port {
 
     #[tokio::test]
     async fn audit_lists_newest_first_within_the_filter() {
-        let repos = MemoryRepos::new().repo_set();
+        let repos = MemoryRepos::new().repositories();
         let id = TeamId::from_uuid(Uuid::now_v7());
         for secs in [5, 7, 6] {
             repos

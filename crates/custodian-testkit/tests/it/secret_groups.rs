@@ -71,7 +71,7 @@ impl AuditRepository for Directory {
 }
 
 fn memory_stores() -> GroupStores {
-    let repos = MemoryRepos::new().repo_set();
+    let repos = MemoryRepos::new().repositories();
     let groups = Arc::new(MemorySecretGroups::new(repos.teams.clone(), repos.audit.clone()));
     GroupStores { repos, groups }
 }
