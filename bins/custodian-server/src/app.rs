@@ -16,13 +16,11 @@ use anyhow::{Context, bail};
 use custodian_core::{Custodian, Ports};
 use custodian_crypto::Keyring;
 use custodian_http::ApiState;
-use custodian_ports::{
-    Clock, CredentialStore, IdGenerator, StoreBinding, StoreId, TeamRepository, TokenIssuer, UserRepository,
-};
+use custodian_ports::{CredentialStore, StoreBinding, StoreId, UserRepository};
 use custodian_store_sql::{Database, LocalCredentialStore, SqlCredentialInventory};
 use custodian_store_ssm::{SsmCredentialStore, SsmSettings};
 
-use crate::bootstrap::{Bootstrap, BootstrapPorts, bootstrap_if_empty};
+use crate::bootstrap::Bootstrap;
 use tracing::Instrument;
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -43,11 +41,8 @@ pub struct Services {
     pub(crate) configured_store: StoreId,
     applied_migrations: Vec<String>,
     pub(crate) custodian: Custodian,
-    pub(crate) users: Arc<dyn UserRepository>,
-    pub(crate) teams: Arc<dyn TeamRepository>,
-    pub(crate) token_issuer: Arc<dyn TokenIssuer>,
-    pub(crate) ids: Arc<dyn IdGenerator>,
-    pub(crate) clock: Arc<dyn Clock>,
+    /// What `/readyz` reads: the database behind the repositories.
+    readiness: Arc<dyn UserRepository>,
 }
 
 impl fmt::Debug for Services {
@@ -106,7 +101,6 @@ impl Services {
         tracing::info!(backend = ?db.backend(), applied = applied_migrations.len(), "database migrated");
         let (keyring, keyring_path) = open_keyring(config, from_master_key, &db).await?;
 
-        let token_issuer: Arc<dyn TokenIssuer> = Arc::new(PepperedTokens::new(keyring.token_hasher()));
         let (credential_store, configured_store): (Arc<dyn CredentialStore>, StoreId) = match config.credential_store {
             CredentialStoreKind::Local => (
                 Arc::new(LocalCredentialStore::new(
@@ -128,11 +122,9 @@ impl Services {
             }
         };
         let repos = custodian_store_sql::repositories(&db);
-        let users = repos.users.clone();
-        let teams = repos.teams.clone();
-        let ports = Ports::new(repos, credential_store, token_issuer.clone());
-        let clock = ports.clock.clone();
-        let ids = ports.ids.clone();
+        let readiness = repos.users.clone();
+        let token_issuer = Arc::new(PepperedTokens::new(keyring.token_hasher()));
+        let ports = Ports::new(repos, credential_store, token_issuer);
         let custodian = Custodian::new(ports, config.settings());
         Ok(Self {
             config: config.clone(),
@@ -143,11 +135,7 @@ impl Services {
             configured_store,
             applied_migrations,
             custodian,
-            users,
-            teams,
-            token_issuer,
-            ids,
-            clock,
+            readiness,
         })
     }
 
@@ -160,16 +148,6 @@ impl Services {
     /// was current).
     pub fn applied_migrations(&self) -> &[String] {
         &self.applied_migrations
-    }
-
-    pub(crate) fn bootstrap_ports(&self) -> BootstrapPorts<'_> {
-        BootstrapPorts {
-            users: self.users.as_ref(),
-            teams: self.teams.as_ref(),
-            issuer: self.token_issuer.as_ref(),
-            ids: self.ids.as_ref(),
-            clock: self.clock.as_ref(),
-        }
     }
 }
 
@@ -289,7 +267,9 @@ impl Application {
     /// listener. Nothing is served until [`run`](Self::run).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let services = Services::open(&config).await?;
-        let bootstrap = bootstrap_if_empty(services.bootstrap_ports(), &services.custodian)
+        let bootstrap = services
+            .custodian
+            .bootstrap_first_start()
             .await
             .context("cannot create the tenant admin")?;
         if let Some(b) = &bootstrap {
@@ -300,7 +280,7 @@ impl Application {
         let local_addr = listener.local_addr().context("cannot read the listening address")?;
         let state = web::Data::new(ApiState {
             custodian: services.custodian.clone(),
-            readiness: services.users.clone(),
+            readiness: services.readiness.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()

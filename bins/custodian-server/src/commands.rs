@@ -39,7 +39,7 @@ pub async fn bootstrap(
     tier: Option<&str>,
 ) -> anyhow::Result<BootstrapOutcome> {
     let services = Services::open(config).await?;
-    let outcome = bootstrap_admin(services.bootstrap_ports(), services.custodian(), email, team, tier).await?;
+    let outcome = bootstrap_admin(services.custodian(), email, team, tier).await?;
     tracing::info!(user_id = %outcome.user.id, team_id = %outcome.team.id, "created a tenant admin");
     Ok(outcome)
 }

@@ -240,10 +240,7 @@ impl Custodian {
         };
         let display_name = match (input.display_name, &email) {
             (Some(d), _) => errors.check(DisplayName::parse_at("display_name", d)),
-            (None, Some(e)) => {
-                let local = e.as_str().split('@').next().unwrap_or_default().to_owned();
-                errors.check(DisplayName::parse_at("display_name", local))
-            }
+            (None, Some(e)) => errors.check(DisplayName::from_email(e)),
             (None, None) => None,
         };
         let (Some(email), Some(display_name)) = (email, display_name) else {

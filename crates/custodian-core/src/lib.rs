@@ -21,6 +21,7 @@
 
 mod audit_log;
 pub mod authz;
+mod bootstrap;
 mod cleanup;
 mod error;
 mod identity;
@@ -44,6 +45,7 @@ pub use custodian_ports::{Ports, Repositories};
 use uuid::Uuid;
 
 pub use authz::Action;
+pub use bootstrap::{BootstrapInput, Bootstrapped, FIRST_ADMIN_EMAIL, FIRST_TEAM};
 pub use cleanup::CleanupReport;
 pub use error::{CoreError, Requirement};
 pub use identity::{IssuedToken, Me, NewUserInput};

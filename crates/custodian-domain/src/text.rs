@@ -131,6 +131,15 @@ text_type!(
     /// A person's display name (1–255 characters).
     DisplayName, 1, 255, Charset::SingleLine
 );
+impl DisplayName {
+    /// The display name a user gets when none is given: the local part of their email
+    /// (`ada` for `ada@example.com`), checked like any display name at `display_name`.
+    pub fn from_email(email: &Email) -> Result<Self, FieldError> {
+        let local = email.as_str().split('@').next().unwrap_or_default();
+        Self::parse_at("display_name", local)
+    }
+}
+
 text_type!(
     /// A bucket or container name as the provider spells it (1–255 characters, no whitespace).
     BucketName, 1, 255, Charset::Token

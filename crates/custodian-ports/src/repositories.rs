@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use custodian_domain::{
-    AuditEvent, Email, LinkedLocation, Location, LocationId, Membership, ResourceType, Role, SecretId, SecretType,
+    AuditEvent, Email, LinkedLocation, Location, LocationId, Membership, Name, ResourceType, Role, SecretId, SecretType,
     StorageSecret, SubjectId, Team, TeamId, TokenDigest, TokenId, TokenOwner, TokenRecord, User, UserId,
     VaultConnection, VaultConnectionId, VirtualAccount, VirtualAccountId,
 };
@@ -57,6 +57,8 @@ pub trait TeamRepository: Send + Sync {
     async fn create(&self, team: &Team, owner: &Membership, audit: &AuditEvent) -> Result<(), RepoError>;
     /// `NotFound` when there is no such team.
     async fn get(&self, id: TeamId) -> Result<Team, RepoError>;
+    /// The team named exactly `name`, if any.
+    async fn find_by_name(&self, name: &Name) -> Result<Option<Team>, RepoError>;
     /// Every team, ordered by name.
     async fn list_all(&self, page: Page) -> Result<Paged<Team>, RepoError>;
     /// The teams `user` belongs to with the user's role, ordered by name.

@@ -93,6 +93,19 @@ impl TeamRepository for SqlTeamRepository {
         })
     }
 
+    async fn find_by_name(&self, name: &Name) -> Result<Option<Team>, RepoError> {
+        let name = name.as_str().to_owned();
+        with_conn!(self.db, |conn| {
+            let row: Option<TeamRow> = teams::table
+                .filter(teams::name.eq(&name))
+                .select(TeamRow::as_select())
+                .first(conn)
+                .await
+                .optional()?;
+            row.map(TeamRow::into_team).transpose()
+        })
+    }
+
     async fn list_all(&self, page: Page) -> Result<Paged<Team>, RepoError> {
         let (limit, offset) = page_bounds(page);
         with_conn!(self.db, |conn| {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use custodian_domain::{
-    AuditEvent, Email, LimitKind, LinkedLocation, Location, LocationId, Membership, Role, SecretId, SecretStorage,
+    AuditEvent, Email, LimitKind, LinkedLocation, Location, LocationId, Membership, Name, Role, SecretId, SecretStorage,
     StorageSecret, Team, TeamId, TokenDigest, TokenId, TokenOwner, TokenRecord, User, UserId, VaultConnection,
     VaultConnectionId, VirtualAccount, VirtualAccountId,
 };
@@ -207,6 +207,10 @@ impl TeamRepository for MemoryRepos {
 
     async fn get(&self, id: TeamId) -> Result<Team, RepoError> {
         self.lock().teams.get(&id).cloned().ok_or(RepoError::NotFound)
+    }
+
+    async fn find_by_name(&self, name: &Name) -> Result<Option<Team>, RepoError> {
+        Ok(self.lock().teams.values().find(|t| t.name == *name).cloned())
     }
 
     async fn list_all(&self, page: Page) -> Result<Paged<Team>, RepoError> {

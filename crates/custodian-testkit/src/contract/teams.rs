@@ -15,6 +15,7 @@ pub fn cases() -> Vec<Case<RepoSet>> {
         create_with_a_taken_name_is_duplicate_name_and_writes_nothing,
         create_for_an_unknown_owner_is_not_found,
         get_absent_is_not_found,
+        find_by_name_gives_the_team_of_exactly_that_name,
         list_all_orders_by_name_and_pages_with_the_total,
         list_for_user_gives_the_users_teams_with_role_by_name,
         update_replaces_name_description_and_tier,
@@ -44,6 +45,15 @@ async fn create_stores_the_team_its_owner_and_its_event(repos: RepoSet) {
     let member = repos.memberships.get(team.id, owner.id).await.expect("get membership");
     assert_eq!(member.map(|m| m.role), Some(Role::Owner));
     assert_eq!(audit_ids(&repos, team.id).await, [event.id]);
+}
+
+/// `find_by_name` finds the team of exactly that name, and nothing for another name.
+async fn find_by_name_gives_the_team_of_exactly_that_name(repos: RepoSet) {
+    let owned = user_and_team(&repos).await;
+    let found = repos.teams.find_by_name(&owned.team.name).await.expect("find");
+    assert_eq!(found, Some(owned.team.clone()));
+    let other = name(&format!("{}-other", owned.team.name.as_str()));
+    assert_eq!(repos.teams.find_by_name(&other).await.expect("find"), None);
 }
 
 /// `Conflict(DuplicateName)` when a team has that name; nothing is written.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use custodian_domain::{
-    AuditEvent, GroupChanges, GroupSecretId, Membership, NewGroupKey, Role, SecretGroup, SecretGroupId, Team, TeamId,
+    AuditEvent, GroupChanges, GroupSecretId, Membership, Name, NewGroupKey, Role, SecretGroup, SecretGroupId, Team, TeamId,
     UserId, VirtualAccountId,
 };
 use custodian_ports::{
@@ -45,6 +45,9 @@ impl TeamRepository for Directory {
     }
     async fn get(&self, id: TeamId) -> Result<Team, RepoError> {
         lock(&self.teams).get(&id).cloned().ok_or(RepoError::NotFound)
+    }
+    async fn find_by_name(&self, _: &Name) -> Result<Option<Team>, RepoError> {
+        Err(not_in_directory())
     }
     async fn list_all(&self, _: Page) -> Result<Paged<Team>, RepoError> {
         Err(not_in_directory())
