@@ -25,14 +25,31 @@ const FORBIDDEN_PREFIXES: [&str; 8] = [
 
 const RULE: &str = "domain, ports and core know nothing of SQL, HTTP or AWS (docs/ARCHITECTURE.md)";
 
+/// The adapter crates: each implements ports for one kind of infrastructure.
+const ADAPTERS: [&str; 3] = ["custodian-store-sql", "custodian-store-ssm", "custodian-vaults"];
+/// The workspace crates an adapter may depend on (outside its tests).
+const ADAPTER_MAY_USE: [&str; 4] = [
+    "custodian-domain",
+    "custodian-ports",
+    "custodian-crypto",
+    "custodian-test-db",
+];
+/// The crates that compose the adapters into a deployment: the only ones that may depend
+/// on an adapter (outside tests).
+const COMPOSITION: [&str; 2] = ["custodian-deployment", "custodian-server"];
+
+const LAYER_RULE: &str = "adapters depend on domain and ports, never on the core or on each other, and only the \
+                          composition (custodian-deployment, the binary) depends on adapters (docs/ARCHITECTURE.md)";
+
 pub(crate) fn run(root: &Path) -> Result<ExitCode> {
     let failures: Vec<String> = check_dependency_direction(root)
         .into_iter()
+        .chain(check_crate_layers(root))
         .chain(check_formatting(root))
         .collect();
     if failures.is_empty() {
         eprintln!(
-            "tidy: ok (dependency direction of {}, formatting)",
+            "tidy: ok (dependency direction of {}, crate layers, formatting)",
             PURE_CRATES.join(", ")
         );
         return Ok(ExitCode::SUCCESS);
@@ -55,6 +72,64 @@ pub(crate) fn check_dependency_direction(root: &Path) -> Vec<String> {
                 "{krate}: cannot list its dependencies, so the rule \"{RULE}\" is unchecked; \
                  the crate must exist in the workspace (crates/{krate}).\n{e}"
             )),
+        }
+    }
+    failures
+}
+
+/// One message per dependency (normal or build, between workspace crates) that breaks the
+/// layers: an adapter using another workspace crate than domain, ports, crypto and the test
+/// database, or a crate outside the composition using an adapter.
+pub(crate) fn check_crate_layers(root: &Path) -> Vec<String> {
+    let args = ["metadata", "--no-deps", "--format-version", "1"];
+    let output = match cargo().args(args).current_dir(root).output() {
+        Ok(output) if output.status.success() => output,
+        Ok(output) => {
+            return vec![format!(
+                "crate layers: `cargo {}` failed ({}):\n{}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )];
+        }
+        Err(e) => return vec![format!("crate layers: cannot run `cargo {}`: {e}", args.join(" "))],
+    };
+    match serde_json::from_slice::<serde_json::Value>(&output.stdout) {
+        Ok(metadata) => layer_violations(&metadata),
+        Err(e) => vec![format!("crate layers: `cargo metadata` printed no JSON: {e}")],
+    }
+}
+
+/// The layer violations in `cargo metadata --no-deps` output.
+pub(crate) fn layer_violations(metadata: &serde_json::Value) -> Vec<String> {
+    let packages = metadata["packages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if packages.is_empty() {
+        return vec!["crate layers: `cargo metadata` listed no package".to_owned()];
+    }
+    let workspace: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
+    let mut failures = Vec::new();
+    for package in packages {
+        let Some(name) = package["name"].as_str() else { continue };
+        let dependencies = package["dependencies"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for dependency in dependencies {
+            // Tests may compose anything; `kind` is null for normal dependencies.
+            if dependency["kind"].as_str() == Some("dev") {
+                continue;
+            }
+            let Some(used) = dependency["name"].as_str() else {
+                continue;
+            };
+            if !workspace.contains(&used) {
+                continue;
+            }
+            if ADAPTERS.contains(&name) && !ADAPTER_MAY_USE.contains(&used) {
+                failures.push(format!("the adapter {name} must not depend on {used}: {LAYER_RULE}."));
+            } else if ADAPTERS.contains(&used) && !COMPOSITION.contains(&name) {
+                failures.push(format!("{name} must not depend on the adapter {used}: {LAYER_RULE}."));
+            }
         }
     }
     failures
@@ -239,6 +314,64 @@ serde v1.0.228 (*)
     fn domain_ports_and_core_depend_on_no_sql_http_or_aws_crate() {
         let failures = check_dependency_direction(&workspace_root());
         assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+    }
+
+    fn metadata(packages: &[(&str, &[(&str, Option<&str>)])]) -> serde_json::Value {
+        let packages: Vec<serde_json::Value> = packages
+            .iter()
+            .map(|(name, deps)| {
+                let deps: Vec<serde_json::Value> = deps
+                    .iter()
+                    .map(|(dep, kind)| serde_json::json!({ "name": dep, "kind": kind }))
+                    .collect();
+                serde_json::json!({ "name": name, "dependencies": deps })
+            })
+            .collect();
+        serde_json::json!({ "packages": packages })
+    }
+
+    #[test]
+    fn an_adapter_using_the_core_or_another_adapter_fails() {
+        let sql: &[(&str, Option<&str>)] = &[
+            ("custodian-ports", None),
+            ("custodian-core", None),
+            ("custodian-store-ssm", None),
+            ("custodian-testkit", Some("dev")),
+            ("serde", None),
+        ];
+        let tree = metadata(&[
+            ("custodian-store-sql", sql),
+            ("custodian-store-ssm", &[("custodian-domain", None)]),
+            ("custodian-core", &[("custodian-ports", None)]),
+            ("custodian-ports", &[]),
+            ("custodian-testkit", &[]),
+        ]);
+        let failures = layer_violations(&tree);
+        assert_eq!(failures.len(), 2, "{failures:#?}");
+        assert!(failures[0].starts_with("the adapter custodian-store-sql must not depend on custodian-core"));
+        assert!(failures[1].starts_with("the adapter custodian-store-sql must not depend on custodian-store-ssm"));
+    }
+
+    #[test]
+    fn only_the_composition_may_use_an_adapter() {
+        let tree = metadata(&[
+            ("custodian-store-sql", &[("custodian-ports", None)]),
+            ("custodian-http", &[("custodian-store-sql", None)]),
+            ("custodian-server", &[("custodian-store-sql", None)]),
+            ("custodian-deployment", &[("custodian-store-sql", Some("build"))]),
+            ("custodian-ports", &[]),
+        ]);
+        let failures = layer_violations(&tree);
+        assert_eq!(failures.len(), 1, "{failures:#?}");
+        assert!(failures[0].starts_with("custodian-http must not depend on the adapter custodian-store-sql"));
+        assert!(!layer_violations(&serde_json::json!({ "packages": [] })).is_empty());
+    }
+
+    /// The layers themselves, on the real workspace.
+    #[test]
+    fn adapters_use_only_domain_and_ports_and_only_the_composition_uses_adapters() {
+        let failures = check_crate_layers(&workspace_root());
+        assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     }
 
     /// `cargo fmt --all --check` on the real workspace.

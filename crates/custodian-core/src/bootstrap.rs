@@ -5,8 +5,8 @@
 use std::fmt;
 
 use custodian_domain::{
-    AuditAction, AuditEvent, AuditEventId, DisplayName, Email, FieldError, Name, Outcome, RequestContext,
-    ResourceType, Role, Subject, Team, Tier, TokenName, TokenOwner, User, UserId, ValidationErrors, error::kind,
+    AuditAction, AuditEvent, AuditEventId, DisplayName, Email, FieldError, Name, Outcome, RequestContext, ResourceType,
+    Role, Subject, Team, Tier, TokenName, TokenOwner, User, UserId, ValidationErrors, error::kind,
 };
 use custodian_ports::ConflictKind;
 use secrecy::SecretString;
@@ -94,8 +94,8 @@ impl Custodian {
         if self.ports.repos.users.find_by_email(&email).await?.is_some() {
             return Err(CoreError::Conflict(ConflictKind::DuplicateEmail));
         }
-        let display_name = DisplayName::from_email(&email)
-            .or_else(|_| DisplayName::parse_at("display_name", "Admin"))?;
+        let display_name =
+            DisplayName::from_email(&email).or_else(|_| DisplayName::parse_at("display_name", "Admin"))?;
         self.make_admin(email, display_name, team, tier, "custodian bootstrap: a tenant admin")
             .await
     }
@@ -134,7 +134,11 @@ impl Custodian {
             detail: Some(detail.to_owned()),
             context: RequestContext::default(),
         };
-        self.ports.repos.users.create(&user, Some(issued.record), &audit).await?;
+        self.ports
+            .repos
+            .users
+            .create(&user, Some(issued.record), &audit)
+            .await?;
 
         let admin = Subject::User {
             id: user.id,

@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use custodian_domain::{
-    AuditEvent, Email, LinkedLocation, Location, LocationId, Membership, Name, ResourceType, Role, SecretId, SecretType,
-    StorageSecret, SubjectId, Team, TeamId, TokenDigest, TokenId, TokenOwner, TokenRecord, User, UserId,
+    AuditEvent, Email, LinkedLocation, Location, LocationId, Membership, Name, ResourceType, Role, SecretId,
+    SecretType, StorageSecret, SubjectId, Team, TeamId, TokenDigest, TokenId, TokenOwner, TokenRecord, User, UserId,
     VaultConnection, VaultConnectionId, VirtualAccount, VirtualAccountId,
 };
 

@@ -200,6 +200,14 @@ impl Database {
             .await
     }
 
+    /// The versions of the embedded migrations this database has not applied yet, in
+    /// order; nothing is changed. A database opened by a service that does not own the
+    /// schema is checked with it.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, DatabaseError> {
+        self.with_migration_harness(|harness, migrations| harness.pending_migrations(migrations))
+            .await
+    }
+
     /// Revert every applied migration (used to check that each `down.sql` really reverts).
     pub async fn revert_all(&self) -> Result<(), DatabaseError> {
         self.with_migration_harness(|harness, migrations| harness.revert_all_migrations(migrations))
@@ -259,6 +267,7 @@ type MigrationResult<T> = diesel::migration::Result<T>;
 pub(crate) trait MigrationRunner {
     fn run_pending_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult<Vec<String>>;
     fn revert_all_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult<Vec<String>>;
+    fn pending_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult<Vec<String>>;
 }
 
 struct SqliteRunner<'c>(&'c mut SqliteConnection);
@@ -274,6 +283,10 @@ macro_rules! migration_runner {
             fn revert_all_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult<Vec<String>> {
                 MigrationHarness::revert_all_migrations(self.0, migrations)
                     .map(|done| done.iter().map(ToString::to_string).collect())
+            }
+            fn pending_migrations(&mut self, migrations: EmbeddedMigrations) -> MigrationResult<Vec<String>> {
+                MigrationHarness::pending_migrations(self.0, migrations)
+                    .map(|pending| pending.iter().map(|m| m.name().version().to_string()).collect())
             }
         }
     };

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use custodian_domain::{
-    AuditEvent, Email, LimitKind, LinkedLocation, Location, LocationId, Membership, Name, Role, SecretId, SecretStorage,
-    StorageSecret, Team, TeamId, TokenDigest, TokenId, TokenOwner, TokenRecord, User, UserId, VaultConnection,
-    VaultConnectionId, VirtualAccount, VirtualAccountId,
+    AuditEvent, Email, LimitKind, LinkedLocation, Location, LocationId, Membership, Name, Role, SecretId,
+    SecretStorage, StorageSecret, Team, TeamId, TokenDigest, TokenId, TokenOwner, TokenRecord, User, UserId,
+    VaultConnection, VaultConnectionId, VirtualAccount, VirtualAccountId,
 };
 use custodian_ports::{
     AuditFilter, AuditRepository, ConflictKind, LocationFilter, LocationRepository, MembershipRepository, Page, Paged,

@@ -16,8 +16,14 @@ fn input(email: &str, team: &str, tier: Option<&str>) -> BootstrapInput {
 }
 
 async fn teams_of(custodian: &Custodian, subject: &Subject) -> Vec<(String, Role)> {
-    let page = custodian.list_teams(subject, Page::default()).await.expect("the teams are listed");
-    page.items.into_iter().map(|(t, r)| (t.name.as_str().to_owned(), r)).collect()
+    let page = custodian
+        .list_teams(subject, Page::default())
+        .await
+        .expect("the teams are listed");
+    page.items
+        .into_iter()
+        .map(|(t, r)| (t.name.as_str().to_owned(), r))
+        .collect()
 }
 
 #[tokio::test]
@@ -69,8 +75,7 @@ async fn bootstrap_creates_or_joins_the_team_and_sets_its_tier() {
 async fn bootstrap_refuses_bad_input_and_a_taken_email_before_writing() {
     let world = World::new(Settings::default()).await;
     let core = &world.custodian;
-    let Err(CoreError::Validation(errors)) = core.bootstrap_admin(input("not-an-email", "", Some("gold"))).await
-    else {
+    let Err(CoreError::Validation(errors)) = core.bootstrap_admin(input("not-an-email", "", Some("gold"))).await else {
         panic!("bad input is a validation error");
     };
     let paths: Vec<String> = errors.errors().iter().map(|e| e.path()).collect();
@@ -80,7 +85,10 @@ async fn bootstrap_refuses_bad_input_and_a_taken_email_before_writing() {
         .await
         .expect("an admin is made");
     let again = core.bootstrap_admin(input("ops@example.com", "analytics", None)).await;
-    assert!(matches!(again, Err(CoreError::Conflict(ConflictKind::DuplicateEmail))), "{again:?}");
+    assert!(
+        matches!(again, Err(CoreError::Conflict(ConflictKind::DuplicateEmail))),
+        "{again:?}"
+    );
     let teams = teams_of(core, &world.admin).await;
     assert_eq!(teams.len(), 1, "no team was made for the refused admin: {teams:?}");
 }

@@ -24,8 +24,15 @@ const TABLES: &[&str] = &[
 
 async fn up_down_up(db: Database) {
     assert!(table_names(&db).await.is_empty(), "the database starts empty");
-    db.migrate().await.expect("migrate up");
+    let pending = db.pending_migrations().await.expect("pending migrations are listed");
+    assert!(!pending.is_empty());
+    assert!(
+        table_names(&db).await.is_empty(),
+        "listing the pending migrations changes nothing"
+    );
+    assert_eq!(db.applied_migrations().await.expect("migrate up"), pending);
     assert_eq!(table_names(&db).await, TABLES);
+    assert_eq!(db.pending_migrations().await.expect("listed"), Vec::<String>::new());
     db.revert_all().await.expect("migrate down");
     assert_eq!(table_names(&db).await, Vec::<String>::new(), "down.sql leaves no table");
     db.migrate().await.expect("migrate up again");

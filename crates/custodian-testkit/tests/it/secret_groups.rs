@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use custodian_domain::{
-    AuditEvent, GroupChanges, GroupSecretId, Membership, Name, NewGroupKey, Role, SecretGroup, SecretGroupId, Team, TeamId,
-    UserId, VirtualAccountId,
+    AuditEvent, GroupChanges, GroupSecretId, Membership, Name, NewGroupKey, Role, SecretGroup, SecretGroupId, Team,
+    TeamId, UserId, VirtualAccountId,
 };
 use custodian_ports::{
     AuditFilter, AuditRepository, DeletedGroup, GroupFilter, GroupKeyDetails, KeyFilter, Page, Paged, RepoError,
