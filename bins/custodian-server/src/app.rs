@@ -18,14 +18,13 @@ use custodian_crypto::Keyring;
 use custodian_http::ApiState;
 use custodian_ports::{CredentialStore, StoreBinding, StoreId, UserRepository};
 use custodian_store_sql::{Database, LocalCredentialStore, SqlCredentialInventory};
-use custodian_store_ssm::{SsmCredentialStore, SsmSettings};
 
 use crate::bootstrap::Bootstrap;
 use tracing::Instrument;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::config::CredentialStoreKind;
-use crate::stores::{check_binding, local_id, recorded_binding, ssm_id};
+use crate::stores::{check_binding, local_id, recorded_binding, ssm_id, ssm_store};
 use crate::{Config, PepperedTokens};
 
 /// What every command works over: the data directory prepared (mode 0700), the keyring
@@ -228,23 +227,6 @@ async fn open_keyring(
 
 /// The keyring file's name in the data directory.
 const KEYRING_FILE: &str = "keyring.json";
-
-/// The `aws-ssm` store of the configuration: its `[ssm]` settings, the tenant as the level
-/// under the prefix, AWS credentials (and the region when unset) from the SDK's chain. A
-/// prefix or tenant SSM would refuse, or no region at all, stops the start here.
-pub(crate) async fn ssm_store(config: &Config) -> anyhow::Result<SsmCredentialStore> {
-    let ssm = &config.ssm;
-    let settings = SsmSettings {
-        region: ssm.region.clone(),
-        endpoint_url: ssm.endpoint_url.clone(),
-        prefix: ssm.prefix.clone(),
-        kms_key_id: ssm.kms_key_id.clone(),
-        ..SsmSettings::new(config.tenant_name.clone())
-    };
-    SsmCredentialStore::connect(settings)
-        .await
-        .context("cannot set up the aws-ssm credential store")
-}
 
 /// The server, bound and ready to run.
 pub struct Application {

@@ -6,27 +6,25 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use async_trait::async_trait;
-use custodian_core::StoreOpener;
 use custodian_crypto::Keyring;
 use custodian_ports::{
-    ConflictKind, CredentialInventory, CredentialStore, MigrationPhase, RepoError, StoreBinding, StoreId,
+    ConflictKind, CredentialInventory, CredentialStore, MigrationPhase, RepoError, StoreBackend, StoreBinding, StoreId,
+    StoreOpenError, StoreOpener,
 };
 use custodian_store_sql::{Database, LocalCredentialStore};
-use custodian_store_ssm::SsmCredentialStore;
+use custodian_store_ssm::{SsmCredentialStore, SsmSettings};
 use tokio::sync::OnceCell;
 
 use crate::Config;
-use crate::app::ssm_store;
-use crate::config::CredentialStoreKind;
 
 /// The `local` store of `tenant`.
 pub(crate) fn local_id(tenant: &str) -> StoreId {
-    StoreId::new(CredentialStoreKind::Local.as_str(), tenant)
+    StoreId::new(StoreBackend::Local, tenant)
 }
 
 /// The `aws-ssm` store `store` reaches.
 pub(crate) fn ssm_id(store: &SsmCredentialStore) -> StoreId {
-    StoreId::new(CredentialStoreKind::AwsSsm.as_str(), store.location())
+    StoreId::new(StoreBackend::AwsSsm, store.location())
 }
 
 /// The recorded binding. A database that has none yet records one now: the `local` store
@@ -130,32 +128,50 @@ impl ConfiguredStores {
 
 #[async_trait]
 impl StoreOpener for ConfiguredStores {
-    async fn open(&self, id: &StoreId) -> Result<Arc<dyn CredentialStore>, String> {
+    async fn open(&self, id: &StoreId) -> Result<Arc<dyn CredentialStore>, StoreOpenError> {
         let tenant = &self.config.tenant_name;
-        if id.backend == CredentialStoreKind::Local.as_str() {
-            if id.location != *tenant {
-                return Err(format!(
-                    "its values belong to the tenant {}, the configuration's tenant_name is {tenant}",
-                    id.location
-                ));
+        match id.backend {
+            StoreBackend::Local => {
+                if id.location != *tenant {
+                    return Err(StoreOpenError::Elsewhere(format!(
+                        "its values belong to the tenant {}, the configuration's tenant_name is {tenant}",
+                        id.location
+                    )));
+                }
+                Ok(Arc::new(LocalCredentialStore::new(
+                    self.db.clone(),
+                    self.keyring.clone(),
+                    tenant.clone(),
+                )))
             }
-            return Ok(Arc::new(LocalCredentialStore::new(
-                self.db.clone(),
-                self.keyring.clone(),
-                tenant.clone(),
-            )));
-        }
-        if id.backend == CredentialStoreKind::AwsSsm.as_str() {
-            let store = self.ssm().await.map_err(|e| format!("{e:#}"))?;
-            let reached = store.location();
-            if reached != id.location {
-                return Err(format!(
-                    "the configuration's [ssm] region, prefix and tenant_name reach {reached}, not {}",
-                    id.location
-                ));
+            StoreBackend::AwsSsm => {
+                let store = self.ssm().await.map_err(|e| StoreOpenError::Setup(format!("{e:#}")))?;
+                let reached = store.location();
+                if reached != id.location {
+                    return Err(StoreOpenError::Elsewhere(format!(
+                        "the configuration's [ssm] region, prefix and tenant_name reach {reached}, not {}",
+                        id.location
+                    )));
+                }
+                Ok(store)
             }
-            return Ok(store);
         }
-        Err(format!("unknown credential store backend {}", id.backend))
     }
+}
+
+/// The `aws-ssm` store of the configuration: its `[ssm]` settings, the tenant as the level
+/// under the prefix, AWS credentials (and the region when unset) from the SDK's chain. A
+/// prefix or tenant SSM would refuse, or no region at all, stops the start here.
+pub(crate) async fn ssm_store(config: &Config) -> anyhow::Result<SsmCredentialStore> {
+    let ssm = &config.ssm;
+    let settings = SsmSettings {
+        region: ssm.region.clone(),
+        endpoint_url: ssm.endpoint_url.clone(),
+        prefix: ssm.prefix.clone(),
+        kms_key_id: ssm.kms_key_id.clone(),
+        ..SsmSettings::new(config.tenant_name.clone())
+    };
+    SsmCredentialStore::connect(settings)
+        .await
+        .context("cannot set up the aws-ssm credential store")
 }

@@ -47,11 +47,12 @@ use uuid::Uuid;
 pub use authz::Action;
 pub use bootstrap::{BootstrapInput, Bootstrapped, FIRST_ADMIN_EMAIL, FIRST_TEAM};
 pub use cleanup::CleanupReport;
+pub use custodian_ports::{StoreOpenError, StoreOpener};
 pub use error::{CoreError, Requirement};
 pub use identity::{IssuedToken, Me, NewUserInput};
 pub use locations::LocationView;
 pub use secrets::{SecretDetails, Verification, VerificationFailure};
-pub use store_migration::{MigrationError, MigrationReport, StoreMigration, StoreOpener};
+pub use store_migration::{MigrationError, MigrationReport, StoreMigration};
 pub use teams::{AddMemberInput, NewTeamInput, NewVirtualAccountInput, TeamPatchInput};
 pub use vault_connections::VaultRotationInput;
 

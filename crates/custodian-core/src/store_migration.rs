@@ -27,10 +27,9 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use custodian_ports::{
     CleanupQueue, CredentialInventory, CredentialKey, CredentialKind, CredentialRef, CredentialStore, MigrationPhase,
-    RefCursor, RepoError, StoreBinding, StoreError, StoreId,
+    RefCursor, RepoError, StoreBinding, StoreError, StoreId, StoreOpenError, StoreOpener,
 };
 use secrecy::ExposeSecret;
 
@@ -41,14 +40,6 @@ const PAGE_SIZE: u32 = 500;
 const MAX_EXTRA_LISTINGS: usize = 5;
 /// The clean-up queue is read whole when retiring a store; it holds failures only.
 const CLEANUP_QUEUE_LIMIT: u32 = 1_000_000;
-
-/// Opens the credential store a [`StoreId`] names, from the deployment's configuration.
-#[async_trait]
-pub trait StoreOpener: Send + Sync {
-    /// The store `id` names, or why this configuration cannot reach it (another SSM prefix,
-    /// another tenant, missing settings).
-    async fn open(&self, id: &StoreId) -> Result<Arc<dyn CredentialStore>, String>;
-}
 
 /// What a migration run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,7 +76,7 @@ pub enum MigrationError {
     #[error("a migration from {from} to {to} is under way; finish it (--to {}) or give it up (--to {}) first", .to.backend, .from.backend)]
     OtherMigration { from: StoreId, to: StoreId },
     #[error("cannot open the credential store {store}: {reason}")]
-    Open { store: StoreId, reason: String },
+    Open { store: StoreId, reason: StoreOpenError },
     #[error("{store}: cannot read {key} version {version}: {error}")]
     Read {
         store: StoreId,
@@ -405,6 +396,9 @@ mod tests {
     use secrecy::SecretString;
     use uuid::Uuid;
 
+    use async_trait::async_trait;
+    use custodian_ports::StoreBackend;
+
     use super::*;
     use crate::test_support::{now, store_down};
 
@@ -586,26 +580,26 @@ mod tests {
 
     #[async_trait]
     impl StoreOpener for FakeOpener {
-        async fn open(&self, id: &StoreId) -> Result<Arc<dyn CredentialStore>, String> {
+        async fn open(&self, id: &StoreId) -> Result<Arc<dyn CredentialStore>, StoreOpenError> {
             self.opened.fetch_add(1, Ordering::SeqCst);
             self.stores
                 .get(id)
                 .map(|store| Arc::clone(store) as Arc<dyn CredentialStore>)
-                .ok_or_else(|| format!("this configuration does not reach {id}"))
+                .ok_or_else(|| StoreOpenError::Elsewhere(format!("this configuration does not reach {id}")))
         }
     }
 
     fn store_a() -> StoreId {
-        StoreId::new("local", "acme")
+        StoreId::new(StoreBackend::Local, "acme")
     }
 
     fn store_b() -> StoreId {
-        StoreId::new("aws-ssm", "eu-west-1:/custodian/acme")
+        StoreId::new(StoreBackend::AwsSsm, "eu-west-1:/custodian/acme")
     }
 
     /// Same backend as B, another location.
     fn store_c() -> StoreId {
-        StoreId::new("aws-ssm", "us-east-1:/custodian/acme")
+        StoreId::new(StoreBackend::AwsSsm, "us-east-1:/custodian/acme")
     }
 
     fn copying(from: StoreId, to: StoreId) -> StoreBinding {
@@ -1130,12 +1124,12 @@ mod tests {
     #[tokio::test]
     async fn a_target_the_configuration_cannot_reach_stops_the_run_before_anything_is_copied() {
         let world = World::settled_on_a().await;
-        let unknown = StoreId::new("aws-ssm", "ap-south-1:/elsewhere");
+        let unknown = StoreId::new(StoreBackend::AwsSsm, "ap-south-1:/elsewhere");
 
         let error = world.run(&unknown).await.unwrap_err();
 
         assert!(
-            matches!(&error, MigrationError::Open { store, reason } if *store == unknown && reason.contains("ap-south-1")),
+            matches!(&error, MigrationError::Open { store, reason } if *store == unknown && reason.to_string().contains("ap-south-1")),
             "{error}"
         );
         // Nothing was recorded: servers still start on A.

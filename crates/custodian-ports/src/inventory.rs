@@ -4,11 +4,12 @@
 //! binding at start.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::credential_store::{CredentialKey, CredentialKind};
+use crate::credential_store::{CredentialKey, CredentialKind, CredentialStore};
 use crate::error::RepoError;
 
 /// One credential store of a deployment: its backend (`local` or `aws-ssm`) and where in
@@ -16,14 +17,14 @@ use crate::error::RepoError;
 /// Two stores with the same backend but another location hold different values.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StoreId {
-    pub backend: String,
+    pub backend: StoreBackend,
     pub location: String,
 }
 
 impl StoreId {
-    pub fn new(backend: impl Into<String>, location: impl Into<String>) -> Self {
+    pub fn new(backend: StoreBackend, location: impl Into<String>) -> Self {
         Self {
-            backend: backend.into(),
+            backend,
             location: location.into(),
         }
     }
@@ -33,6 +34,61 @@ impl fmt::Display for StoreId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.backend, self.location)
     }
+}
+
+/// The kinds of credential store a deployment can keep its credentials in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreBackend {
+    /// Envelope-encrypted in the deployment's own database (`local`).
+    Local,
+    /// One SecureString parameter per credential version in AWS SSM Parameter Store
+    /// (`aws-ssm`).
+    AwsSsm,
+}
+
+impl StoreBackend {
+    /// Every backend.
+    pub const ALL: [StoreBackend; 2] = [StoreBackend::Local, StoreBackend::AwsSsm];
+
+    /// The spelling in the configuration and the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StoreBackend::Local => "local",
+            StoreBackend::AwsSsm => "aws-ssm",
+        }
+    }
+
+    /// The backend spelled `value`, if any.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.as_str() == value)
+    }
+}
+
+impl fmt::Display for StoreBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a [`StoreOpener`] could not open a store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreOpenError {
+    /// This deployment's configuration does not reach that store (another tenant, another
+    /// SSM region or prefix): the message says which setting differs.
+    #[error("{0}")]
+    Elsewhere(String),
+    /// The store could not be set up (its settings are missing or refused, or its service
+    /// could not be configured); the message names the cause, never a credential.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Opens the credential store a [`StoreId`] names, from the deployment's configuration.
+#[async_trait]
+pub trait StoreOpener: Send + Sync {
+    /// The store `id` names. `Elsewhere` when the configuration reaches another store of
+    /// that backend; `Setup` when the store cannot be set up.
+    async fn open(&self, id: &StoreId) -> Result<Arc<dyn CredentialStore>, StoreOpenError>;
 }
 
 /// Where a `custodian store migrate` run stands.

@@ -21,7 +21,10 @@ mod vault;
 pub use cleanup::{CleanupQueue, CleanupTask, PendingCleanup};
 pub use credential_store::{CredentialKey, CredentialKind, CredentialStore, StoreError};
 pub use error::{ConflictKind, RepoError};
-pub use inventory::{CredentialInventory, CredentialRef, MigrationPhase, RefCursor, StoreBinding, StoreId};
+pub use inventory::{
+    CredentialInventory, CredentialRef, MigrationPhase, RefCursor, StoreBackend, StoreBinding, StoreId, StoreOpenError,
+    StoreOpener,
+};
 pub use ports::{Ports, Repositories};
 pub use repositories::{
     AuditFilter, AuditRepository, LocationFilter, LocationRepository, MembershipRepository, Page, Paged, SecretFilter,

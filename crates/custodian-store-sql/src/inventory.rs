@@ -5,7 +5,7 @@ use chrono::{NaiveDateTime, Utc};
 use custodian_domain::{StorageMode, TeamId};
 use custodian_ports::{
     ConflictKind, CredentialInventory, CredentialKey, CredentialKind, CredentialRef, MigrationPhase, RefCursor,
-    RepoError, StoreBinding, StoreId,
+    RepoError, StoreBackend, StoreBinding, StoreId,
 };
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -43,10 +43,10 @@ impl BindingRow {
         };
         Self {
             id: 1,
-            backend: binding.store.backend.clone(),
+            backend: binding.store.backend.as_str().to_owned(),
             location: binding.store.location.clone(),
             phase: phase.to_owned(),
-            other_backend: other.map(|s| s.backend.clone()),
+            other_backend: other.map(|s| s.backend.as_str().to_owned()),
             other_location: other.map(|s| s.location.clone()),
             updated_at: at,
         }
@@ -54,7 +54,10 @@ impl BindingRow {
 
     fn into_binding(self) -> Result<StoreBinding, DbError> {
         let other = match (self.other_backend, self.other_location) {
-            (Some(backend), Some(location)) => Some(StoreId::new(backend, location)),
+            (Some(backend), Some(location)) => Some(StoreId::new(
+                StoreBackend::parse(&backend).ok_or(DbError::corrupt(T, "other_backend"))?,
+                location,
+            )),
             (None, None) => None,
             _ => return Err(DbError::corrupt(T, "other_location")),
         };
@@ -64,8 +67,9 @@ impl BindingRow {
             ("retiring", Some(from)) => MigrationPhase::Retiring { from },
             _ => return Err(DbError::corrupt(T, "phase")),
         };
+        let backend = StoreBackend::parse(&self.backend).ok_or(DbError::corrupt(T, "backend"))?;
         Ok(StoreBinding {
-            store: StoreId::new(self.backend, self.location),
+            store: StoreId::new(backend, self.location),
             phase,
         })
     }

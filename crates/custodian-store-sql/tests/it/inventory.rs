@@ -10,7 +10,7 @@ use custodian_domain::{
 };
 use custodian_ports::{
     ConflictKind, CredentialInventory, CredentialKey, CredentialKind, CredentialRef, MigrationPhase, RefCursor,
-    RepoError, SecretGroupRepository, StoreBinding, StoreId,
+    RepoError, SecretGroupRepository, StoreBackend, StoreBinding, StoreId,
 };
 use custodian_store_sql::{Database, SqlCredentialInventory, SqlSecretGroupRepository, test_support};
 use custodian_testkit::RepoSet;
@@ -29,11 +29,11 @@ const BIG: u32 = 1000;
 // ---------------------------------------------------------------------------------------
 
 fn local() -> StoreId {
-    StoreId::new("local", "acme")
+    StoreId::new(StoreBackend::Local, "acme")
 }
 
 fn ssm() -> StoreId {
-    StoreId::new("aws-ssm", "/custodian/acme")
+    StoreId::new(StoreBackend::AwsSsm, "/custodian/acme")
 }
 
 fn binding(store: StoreId, phase: MigrationPhase) -> StoreBinding {
@@ -46,7 +46,7 @@ async fn recorded(inventory: &SqlCredentialInventory) -> Option<StoreBinding> {
 
 /// `replace_binding(expected, …)` is refused as stale and leaves `current` recorded.
 async fn assert_stale(inventory: &SqlCredentialInventory, expected: Option<&StoreBinding>, current: &StoreBinding) {
-    let attempt = StoreBinding::settled(StoreId::new("local", "intruder"));
+    let attempt = StoreBinding::settled(StoreId::new(StoreBackend::Local, "intruder"));
     assert_eq!(
         inventory.replace_binding(expected, &attempt).await,
         Err(STALE),
@@ -106,18 +106,24 @@ async fn the_binding_moves_only_from_the_binding_read(db: Database) {
         .await
         .expect("a new migration starts from the settled binding");
     let near_misses = [
-        binding(StoreId::new("aws-ssm", "acme"), MigrationPhase::Copying { to: ssm() }),
-        binding(StoreId::new("local", "other"), MigrationPhase::Copying { to: ssm() }),
+        binding(
+            StoreId::new(StoreBackend::AwsSsm, "acme"),
+            MigrationPhase::Copying { to: ssm() },
+        ),
+        binding(
+            StoreId::new(StoreBackend::Local, "other"),
+            MigrationPhase::Copying { to: ssm() },
+        ),
         binding(
             local(),
             MigrationPhase::Copying {
-                to: StoreId::new("local", "/custodian/acme"),
+                to: StoreId::new(StoreBackend::Local, "/custodian/acme"),
             },
         ),
         binding(
             local(),
             MigrationPhase::Copying {
-                to: StoreId::new("aws-ssm", "/custodian/other"),
+                to: StoreId::new(StoreBackend::AwsSsm, "/custodian/other"),
             },
         ),
         binding(local(), MigrationPhase::Retiring { from: ssm() }),
@@ -150,7 +156,7 @@ async fn race(inventory: &SqlCredentialInventory, round: usize, expected: Option
     let attempts = (0..RACERS).map(|i| {
         let inventory = inventory.clone();
         let expected = expected.cloned();
-        let next = StoreBinding::settled(StoreId::new("aws-ssm", format!("/round-{round}/racer-{i}")));
+        let next = StoreBinding::settled(StoreId::new(StoreBackend::AwsSsm, format!("/round-{round}/racer-{i}")));
         tokio::spawn(async move {
             let outcome = inventory.replace_binding(expected.as_ref(), &next).await;
             (next, outcome)

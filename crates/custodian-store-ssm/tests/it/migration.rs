@@ -17,8 +17,8 @@ use custodian_domain::{
     VaultConnectionId, VaultConnectionInput, VaultReference, VaultType,
 };
 use custodian_ports::{
-    CredentialInventory, CredentialKey, CredentialStore, MigrationPhase, StoreBinding, StoreError, StoreId,
-    VaultAccess, VaultError, VaultProvider,
+    CredentialInventory, CredentialKey, CredentialStore, MigrationPhase, StoreBackend, StoreBinding, StoreError,
+    StoreId, StoreOpenError, VaultAccess, VaultError, VaultProvider,
 };
 use custodian_store_sql::{Database, LocalCredentialStore, SqlCleanupQueue, SqlCredentialInventory};
 use custodian_store_ssm::SsmCredentialStore;
@@ -89,12 +89,12 @@ struct Opener {
 
 #[async_trait]
 impl StoreOpener for Opener {
-    async fn open(&self, id: &StoreId) -> Result<Arc<dyn CredentialStore>, String> {
+    async fn open(&self, id: &StoreId) -> Result<Arc<dyn CredentialStore>, StoreOpenError> {
         self.stores
             .iter()
             .find(|(known, _)| known == id)
             .map(|(_, store)| store.clone())
-            .ok_or_else(|| format!("this test has no store {id}"))
+            .ok_or_else(|| StoreOpenError::Elsewhere(format!("this test has no store {id}")))
     }
 }
 
@@ -219,7 +219,7 @@ async fn world(test: &str) -> Option<World> {
     let endpoint = moto_url(test)?;
     let prefix = unique_prefix();
     let ssm_store = store(&settings(&endpoint, &prefix)).await;
-    let ssm_id = StoreId::new("aws-ssm", ssm_store.location());
+    let ssm_id = StoreId::new(StoreBackend::AwsSsm, ssm_store.location());
     let dir = TempDir::new().expect("the test world works");
     let db = sqlite(dir.path()).await;
     let local = Arc::new(LocalCredentialStore::new(
@@ -322,7 +322,7 @@ async fn world(test: &str) -> Option<World> {
         Expected::Token(token),
     );
 
-    let local_id = StoreId::new("local", TENANT);
+    let local_id = StoreId::new(StoreBackend::Local, TENANT);
     SqlCredentialInventory::new(db.clone())
         .replace_binding(None, &StoreBinding::settled(local_id.clone()))
         .await
