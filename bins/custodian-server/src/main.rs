@@ -15,8 +15,8 @@ use tracing_subscriber::fmt::format::FmtSpan;
 ///
 /// Configuration: defaults < TOML file (`--config` or `CUSTODIAN_CONFIG`) < `CUSTODIAN_*`
 /// environment variables (nested keys joined with `__`, e.g.
-/// `CUSTODIAN_TIERS__FREE__STORAGE_SECRETS=3`); a secret setting also accepts
-/// `CUSTODIAN_<NAME>_FILE`.
+/// `CUSTODIAN_TIERS__FREE__STORAGE_SECRETS=3`); a setting also accepts
+/// `CUSTODIAN_<NAME>_FILE`, the path of a file holding its value (for secrets).
 #[derive(Debug, Parser)]
 #[command(name = "custodian", version, about)]
 struct Cli {
@@ -102,7 +102,8 @@ fn parse_store(value: &str) -> Result<CredentialStoreKind, String> {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Print the effective configuration as TOML, secrets shown as [REDACTED].
+    /// Print the effective configuration as TOML: the master key shown as [REDACTED], the
+    /// database URL with only its password [REDACTED].
     Print,
 }
 
