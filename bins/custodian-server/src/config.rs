@@ -249,6 +249,26 @@ pub enum ConfigError {
     Value { setting: String, message: String },
 }
 
+/// A `CUSTODIAN_*` variable that is no setting (a typo, or another tool's), and the
+/// known variable nearest to it. Such a variable is ignored; the start reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownVariable {
+    /// The variable as it is set.
+    pub name: String,
+    /// The setting's variable it most resembles, if any is close.
+    pub nearest: Option<String>,
+}
+
+impl fmt::Display for UnknownVariable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown setting {}", self.name)?;
+        if let Some(nearest) = &self.nearest {
+            write!(f, " (did you mean {nearest}?)")?;
+        }
+        f.write_str(": it is ignored")
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The printed form, secrets redacted by `Serialize`: no field can be forgotten here.
@@ -286,7 +306,7 @@ impl Config {
 
     /// The configuration of `file` (or the file `CUSTODIAN_CONFIG` in `env` names) under
     /// the variables `env`. A variable with an empty value counts as unset; one that is not
-    /// a setting is ignored.
+    /// a setting is ignored ([`Config::unknown_variables`] names them).
     pub fn from_sources(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
@@ -337,6 +357,21 @@ impl Config {
             .map_err(invalid_config)?;
         config.check()?;
         Ok(config)
+    }
+
+    /// The `CUSTODIAN_*` variables among `env` that are neither settings nor otherwise
+    /// known (`CUSTODIAN_CONFIG`, `CUSTODIAN_<NAME>_FILE`, `CUSTODIAN_TEST_*`), each with
+    /// the known variable nearest to it. Empty variables count as unset.
+    pub fn unknown_variables(env: impl IntoIterator<Item = (String, String)>) -> Vec<UnknownVariable> {
+        let names = Names::of_settings();
+        set_variables(env)
+            .into_keys()
+            .filter(|name| matches!(names.classify(name), Variable::Unknown))
+            .map(|name| UnknownVariable {
+                nearest: names.nearest_variable(&name),
+                name,
+            })
+            .collect()
     }
 
     /// The core's settings of this configuration.
@@ -539,7 +574,7 @@ enum Variable {
     File(String),
     /// Known to the product, not a setting: `CUSTODIAN_CONFIG`, `CUSTODIAN_TEST_*`.
     Product,
-    /// None of these: ignored.
+    /// None of these: ignored, and reported at start.
     Unknown,
     /// Not a `CUSTODIAN_*` variable.
     Foreign,
@@ -574,6 +609,18 @@ impl Names {
         Self { leaves }
     }
 
+    /// Every variable the product reads: each setting's, its `_FILE`, and
+    /// `CUSTODIAN_CONFIG`.
+    fn variables(&self) -> impl Iterator<Item = String> + '_ {
+        self.leaves
+            .iter()
+            .flat_map(|key| {
+                let name = env_name(key);
+                [format!("{name}{FILE_SUFFIX}"), name]
+            })
+            .chain([CONFIG_ENV.to_owned()])
+    }
+
     fn classify(&self, name: &str) -> Variable {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             return Variable::Foreign;
@@ -595,6 +642,34 @@ impl Names {
             Variable::Unknown
         }
     }
+
+    /// The known variable most like `name`, if one is close.
+    fn nearest_variable(&self, name: &str) -> Option<String> {
+        nearest(name, self.variables())
+    }
+}
+
+/// Among `candidates`, the one nearest to `name` by edit distance, if it is close (at most
+/// about a quarter of it differs).
+fn nearest(name: &str, candidates: impl Iterator<Item = String>) -> Option<String> {
+    const CLOSE: f64 = 0.75;
+    let unprefixed = |n: &str| n.strip_prefix(ENV_PREFIX).unwrap_or(n).to_ascii_uppercase();
+    let wanted = unprefixed(name);
+    candidates
+        .map(|candidate| {
+            let similarity = strsim::normalized_damerau_levenshtein(&wanted, &unprefixed(&candidate));
+            (similarity, candidate)
+        })
+        .filter(|(similarity, _)| *similarity >= CLOSE)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+/// The variable of the setting at `key` (`tiers.free.members` →
+/// `CUSTODIAN_TIERS__FREE__MEMBERS`): figment's `Env::prefixed("CUSTODIAN_").split("__")`
+/// naming.
+fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_ascii_uppercase())
 }
 
 /// One `CUSTODIAN_*` variable as a figment layer: its value, as text, at its key path,
@@ -632,8 +707,11 @@ fn invalid_config(error: figment::Error) -> ConfigError {
             let what = match &e.kind {
                 figment::error::Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
                 figment::error::Kind::InvalidValue(_, expected) => format!("invalid value, expected {expected}"),
-                figment::error::Kind::UnknownField(_, expected) => {
-                    format!("not a setting here (the settings are: {})", expected.join(", "))
+                figment::error::Kind::UnknownField(field, expected) => {
+                    match nearest(field, expected.iter().map(|e| (*e).to_owned())) {
+                        Some(nearest) => format!("not a setting (did you mean `{nearest}`?)"),
+                        None => format!("not a setting here (the settings are: {})", expected.join(", ")),
+                    }
                 }
                 kind => kind.to_string(),
             };
@@ -848,21 +926,57 @@ mod tests {
     }
 
     #[test]
-    fn the_settings_are_read_from_the_struct() {
-        let leaves = Names::of_settings().leaves;
-        for key in [
-            "listen",
-            "database_url",
-            "master_key",
-            "ssm.kms_key_id",
-            "tiers.pro.members",
-            "max_token_grace_period",
+    fn the_variables_are_derived_from_the_settings() {
+        let names: Vec<String> = Names::of_settings().variables().collect();
+        for name in [
+            "CUSTODIAN_LISTEN",
+            "CUSTODIAN_DATABASE_URL",
+            "CUSTODIAN_DATABASE_URL_FILE",
+            "CUSTODIAN_MASTER_KEY",
+            "CUSTODIAN_MASTER_KEY_FILE",
+            "CUSTODIAN_SSM__KMS_KEY_ID",
+            "CUSTODIAN_TIERS__PRO__MEMBERS",
+            "CUSTODIAN_MAX_TOKEN_GRACE_PERIOD",
+            CONFIG_ENV,
         ] {
-            assert!(leaves.iter().any(|l| l == key), "no {key} in {leaves:?}");
+            assert!(names.iter().any(|n| n == name), "no {name} in {names:?}");
         }
-        assert!(!leaves.iter().any(|l| l == "bind"), "{leaves:?}");
+        assert!(!names.iter().any(|n| n == "CUSTODIAN_BIND"), "{names:?}");
         // The defaults layer is `Config::default()`.
         assert_eq!(config(&[]).to_redacted_toml(), Config::default().to_redacted_toml());
+    }
+
+    #[test]
+    fn unknown_variables_are_named_with_the_nearest_setting() {
+        let unknown = Config::unknown_variables(env(&[
+            ("CUSTODIAN_DATABSE_URL", "postgres://app:hunter2@db/custodian"),
+            ("CUSTODIAN_SSM_REGION", "eu-west-1"),
+            ("CUSTODIAN_MASTER_KEY_FLIE", "/run/secrets/key"),
+            ("CUSTODIAN_PORT", "tcp://10.0.0.1:8080"),
+            ("CUSTODIAN_EMPTY", ""),
+            // Known: settings, their files, the file's variable, the test harnesses'.
+            ("CUSTODIAN_DATABASE_URL", "sqlite:///x.db"),
+            ("CUSTODIAN_MASTER_KEY_FILE", "/run/secrets/key"),
+            ("CUSTODIAN_TIERS__FREE__MEMBERS", "3"),
+            ("CUSTODIAN_CONFIG", "/etc/custodian.toml"),
+            ("CUSTODIAN_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1/postgres"),
+            ("PATH", "/usr/bin"),
+        ]));
+        let shown: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "unknown setting CUSTODIAN_DATABSE_URL (did you mean CUSTODIAN_DATABASE_URL?): it is ignored",
+                "unknown setting CUSTODIAN_MASTER_KEY_FLIE (did you mean CUSTODIAN_MASTER_KEY_FILE?): it is ignored",
+                "unknown setting CUSTODIAN_PORT: it is ignored",
+                "unknown setting CUSTODIAN_SSM_REGION (did you mean CUSTODIAN_SSM__REGION?): it is ignored",
+            ]
+        );
+        // An unknown variable is ignored: the configuration still loads.
+        let c = config(&[("CUSTODIAN_DATABSE_URL", "postgres://app:hunter2@db/custodian")]);
+        assert_eq!(c.database_url.expose_secret(), "sqlite://./custodian-data/custodian.db");
+        // A key under a setting's table is refused instead, like in the file.
+        assert!(Config::unknown_variables(env(&[("CUSTODIAN_SSM__TABLE", "x")])).is_empty());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Configuration layering as the built binary sees it, through `custodian config print`:
 //! defaults < TOML file (`--config` or `CUSTODIAN_CONFIG`) < `CUSTODIAN_*` variables,
-//! `__` nesting, `*_FILE` secrets, unknown keys, and redaction.
+//! `__` nesting, `*_FILE` secrets, unknown keys and variables, and redaction.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -245,7 +245,46 @@ fn config_print_shows_which_database_but_neither_its_password_nor_the_master_key
 }
 
 #[test]
-fn serve_logs_the_database_without_its_password() {
+fn a_mistyped_variable_is_reported_with_the_setting_it_resembles() {
+    let (ok, stdout, stderr) = print(
+        &[],
+        &[
+            ("CUSTODIAN_DATABSE_URL", "postgres://app:typo-hunter2@db/custodian"),
+            ("CUSTODIAN_CONFIG", ""),
+            ("CUSTODIAN_TEST_POSTGRES", "skip"),
+        ],
+    );
+    assert!(ok, "an unknown variable is ignored: {stderr}");
+    assert!(
+        stderr.contains("unknown setting CUSTODIAN_DATABSE_URL (did you mean CUSTODIAN_DATABASE_URL?)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!stderr.contains("CUSTODIAN_TEST_POSTGRES"), "{stderr}");
+    let printed: toml::Table = stdout.parse().expect("config print writes TOML");
+    assert_eq!(
+        printed["database_url"].as_str(),
+        Some("sqlite://./custodian-data/custodian.db")
+    );
+
+    // Known variables that are not settings are not reported.
+    let dir = TempDir::new().unwrap();
+    let file = write(&dir, "custodian.toml", "tenant_name = \"acme\"\n");
+    let key = write(&dir, "master-key", CANARY_KEY);
+    let (ok, _, stderr) = print(
+        &[],
+        &[
+            ("CUSTODIAN_CONFIG", text(&file)),
+            ("CUSTODIAN_MASTER_KEY_FILE", text(&key)),
+            ("CUSTODIAN_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1/postgres"),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("unknown setting"), "{stderr}");
+}
+
+#[test]
+fn serve_reports_a_mistyped_variable_and_logs_the_database_without_its_password() {
     let dir = TempDir::new().unwrap();
     // Nothing listens there: the start fails after logging its configuration.
     let url = format!(
@@ -257,8 +296,10 @@ fn serve_logs_the_database_without_its_password() {
         .env_clear()
         .env("CUSTODIAN_DATA_DIR", dir.path().join("data"))
         .env("CUSTODIAN_DATABASE_URL", &url)
+        .env("CUSTODIAN_DATABSE_URL", &url)
         .env("CUSTODIAN_MASTER_KEY", CANARY_KEY);
     let output = refused_start(command);
+    assert!(output.contains("did you mean CUSTODIAN_DATABASE_URL?"), "{output}");
     assert!(output.contains("custodian:[REDACTED]@127.0.0.1:"), "{output}");
     assert!(output.contains("/custodian_canary"), "{output}");
     assert!(!output.contains(CANARY_PASSWORD), "{output}");
