@@ -95,7 +95,8 @@ impl Services {
             .map(Keyring::from_master_key)
             .transpose()
             .context("cannot use the configured master key")?;
-        let db = Database::connect(&config.database_url).context("cannot open the database")?;
+        let db = Database::connect(secrecy::ExposeSecret::expose_secret(&config.database_url))
+            .context("cannot open the database")?;
         let applied_migrations = db.applied_migrations().await.context("cannot migrate the database")?;
         tracing::info!(backend = ?db.backend(), applied = applied_migrations.len(), "database migrated");
         let (keyring, keyring_path) = open_keyring(config, from_master_key, &db).await?;

@@ -1,10 +1,16 @@
 //! The server's configuration: defaults < TOML file (`--config PATH` or `CUSTODIAN_CONFIG`)
-//! < `CUSTODIAN_*` environment variables (nested keys joined with `__`). Every secret
-//! setting also accepts `CUSTODIAN_<NAME>_FILE`, the path of a file holding its value.
+//! < `CUSTODIAN_*` environment variables (nested keys joined with `__`). Every setting also
+//! accepts `CUSTODIAN_<NAME>_FILE`, the path of a file holding its value (meant for the
+//! secrets).
+//!
+//! [`Config`] is the one description of the settings: its serde derives read the merged
+//! layers and write `config print`, and the variables' names are derived from it. A new
+//! setting is one field with its doc comment, and its value in `Config::default`.
 //!
 //! The layers are merged by figment; the environment is passed in (not read from the
-//! process inside) so the order can be tested without touching the process environment.
+//! process inside) so the layering is tested without touching the process environment.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -15,33 +21,99 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The prefix of every configuration variable.
 const ENV_PREFIX: &str = "CUSTODIAN_";
 /// The variable naming the TOML file when `--config` does not.
 pub const CONFIG_ENV: &str = "CUSTODIAN_CONFIG";
-/// The settings whose value is a secret: redacted in `Debug` and `config print`, and
-/// accepted from a file named by `CUSTODIAN_<NAME>_FILE`.
-const SECRET_SETTINGS: &[&str] = &["database_url", "master_key"];
-/// What `config print` shows in place of a secret.
+/// The variables of the test harnesses (`CUSTODIAN_TEST_DATABASE_URL`, …): not settings,
+/// and not reported as unknown.
+const TEST_ENV_PREFIX: &str = "CUSTODIAN_TEST_";
+/// `CUSTODIAN_<NAME>_FILE` names a file holding the value of the setting `<NAME>`.
+const FILE_SUFFIX: &str = "_FILE";
+/// What `config print`, `Debug` and the logs show in place of a secret.
 const REDACTED: &str = "[REDACTED]";
-/// The top-level keys of the file; `CUSTODIAN_*` variables with another name are not
-/// settings (the process environment is shared) and are ignored.
-const KEYS: &[&str] = &[
-    "listen",
-    "data_dir",
-    "database_url",
-    "master_key",
-    "tenant_name",
-    "default_tier",
-    "tiers",
-    "token_grace_period",
-    "max_token_grace_period",
-    "log_format",
-    "credential_store",
-    "ssm",
-];
+/// A tier limit without a bound, as the file spells it.
+const UNLIMITED: &str = "unlimited";
+/// The prefix of every SSM parameter name unless `ssm.prefix` says otherwise.
+pub(crate) const DEFAULT_SSM_PREFIX: &str = "/custodian";
+
+/// The server's effective configuration, read once at start and passed down (never a
+/// global). Its serde form is the configuration file's: `Deserialize` reads the layers,
+/// `Serialize` writes what `config print` shows, secrets redacted (`database_url` with only
+/// its password hidden, `master_key` whole); `Debug` shows that same form.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `host:port` to listen on (`listen`, `CUSTODIAN_LISTEN`, default `127.0.0.1:8080`);
+    /// port 0 picks a free port.
+    #[serde(rename = "listen")]
+    pub bind: String,
+    /// The keyring and the SQLite database live here (`data_dir`, default
+    /// `./custodian-data`).
+    pub data_dir: PathBuf,
+    /// `sqlite://<path>` or `postgres://…` (`database_url`, a secret: it may hold a
+    /// password; default `sqlite://<data_dir>/custodian.db`). Shown with its password
+    /// replaced by `[REDACTED]`, so an operator sees which database is used.
+    #[serde(serialize_with = "redact::password")]
+    pub database_url: SecretString,
+    /// The master key of the `local` credential store (`master_key`,
+    /// `CUSTODIAN_MASTER_KEY` or `CUSTODIAN_MASTER_KEY_FILE`, a secret): the base64 of 32
+    /// random bytes. When set, the keyring is derived from it and no `keyring.json` is
+    /// used; unset (the default), the keyring is `<data_dir>/keyring.json`, created on
+    /// first start. Never shown.
+    #[serde(serialize_with = "redact::whole")]
+    pub master_key: Option<SecretString>,
+    /// The tenant's name (`tenant_name`, default `default`).
+    pub tenant_name: String,
+    /// The tier of a new team when its creator does not choose one (`default_tier`:
+    /// `free`, `pro` or `enterprise`, default `enterprise`).
+    #[serde(with = "text")]
+    pub default_tier: Tier,
+    /// How long a virtual account's old token keeps working after a regeneration that
+    /// does not say (`token_grace_period`, seconds, default 0).
+    #[serde(with = "seconds")]
+    pub token_grace_period: Duration,
+    /// The longest grace period a regeneration may ask for (`max_token_grace_period`,
+    /// seconds, default 7 days).
+    #[serde(with = "seconds")]
+    pub max_token_grace_period: Duration,
+    /// `text` or `json` (`log_format`).
+    pub log_format: LogFormat,
+    /// Where managed credentials are kept (`credential_store`: `local` or `aws-ssm`).
+    pub credential_store: CredentialStoreKind,
+    /// The `aws-ssm` store's settings (`[ssm]`), unused by the `local` store.
+    pub ssm: SsmConfig,
+    /// The limits of each tier (`tiers.<tier>.<limit>`, a number or `"unlimited"`); a
+    /// table sets only the limits it names.
+    #[serde(with = "TierTableDef")]
+    pub tiers: TierTable,
+}
+
+impl Default for Config {
+    /// The built-in defaults, the lowest layer. A secret's default must be unset or hold
+    /// nothing secret: the defaults reach figment through `Serialize`, which redacts.
+    fn default() -> Self {
+        let settings = Settings::default();
+        let data_dir = PathBuf::from("./custodian-data");
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            database_url: default_database_url(&data_dir),
+            data_dir,
+            master_key: None,
+            tenant_name: settings.tenant_name,
+            default_tier: settings.default_tier,
+            token_grace_period: settings.token_grace_period,
+            max_token_grace_period: settings.max_token_grace_period,
+            log_format: LogFormat::default(),
+            credential_store: CredentialStoreKind::default(),
+            ssm: SsmConfig::default(),
+            tiers: settings.tiers,
+        }
+    }
+}
 
 /// How log lines are written to stderr (`log_format`, `CUSTODIAN_LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -55,7 +127,8 @@ pub enum LogFormat {
 }
 
 /// Where managed credentials are kept (`credential_store`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CredentialStoreKind {
     /// Envelope-encrypted in the database under the keyring of the data directory.
     #[default]
@@ -76,29 +149,29 @@ impl CredentialStoreKind {
             CredentialStoreKind::AwsSsm => "aws-ssm",
         }
     }
-
-    fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == value)
-    }
 }
-
-/// The prefix of every SSM parameter name unless `ssm.prefix` says otherwise.
-pub(crate) const DEFAULT_SSM_PREFIX: &str = "/custodian";
 
 /// Where the `aws-ssm` credential store keeps its parameters (the `[ssm]` table,
 /// `CUSTODIAN_SSM__*`). Read and checked whatever the credential store, used only when it
 /// is `aws-ssm`. AWS credentials are not settings: they come from the SDK's standard chain
-/// (environment, profile, web identity, ECS, instance metadata).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// (environment, profile, web identity, ECS, instance metadata). A blank value counts as
+/// unset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SsmConfig {
     /// AWS region (`ssm.region`); `None` takes the SDK's chain (`AWS_REGION`, profile).
+    #[serde(deserialize_with = "blank_is_none")]
     pub region: Option<String>,
-    /// Another endpoint than AWS's (`ssm.endpoint_url`): a VPC endpoint, moto, LocalStack.
+    /// Another endpoint than AWS's (`ssm.endpoint_url`, `http://` or `https://`): a VPC
+    /// endpoint, moto, LocalStack.
+    #[serde(deserialize_with = "blank_is_none")]
     pub endpoint_url: Option<String>,
-    /// The absolute path every parameter name starts with (`ssm.prefix`).
+    /// The absolute path every parameter name starts with (`ssm.prefix`, default
+    /// `/custodian`).
     pub prefix: String,
     /// The KMS key (id, ARN or alias) encrypting the parameters (`ssm.kms_key_id`);
     /// `None` is SSM's default key `alias/aws/ssm`.
+    #[serde(deserialize_with = "blank_is_none")]
     pub kms_key_id: Option<String>,
 }
 
@@ -113,8 +186,46 @@ impl Default for SsmConfig {
     }
 }
 
+impl SsmConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        if !self.prefix.starts_with('/') {
+            return Err(invalid("ssm.prefix", "must be an absolute path starting with `/`"));
+        }
+        if let Some(url) = &self.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid("ssm.endpoint_url", "must be an http:// or https:// URL"));
+        }
+        Ok(())
+    }
+}
+
+/// The tier table as the file spells it (`[tiers.free]`, …), checked against the
+/// domain's type by serde's remote derive.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "TierTable", deny_unknown_fields)]
+struct TierTableDef {
+    #[serde(with = "TierLimitsDef")]
+    free: TierLimits,
+    #[serde(with = "TierLimitsDef")]
+    pro: TierLimits,
+    #[serde(with = "TierLimitsDef")]
+    enterprise: TierLimits,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "TierLimits", deny_unknown_fields)]
+struct TierLimitsDef {
+    #[serde(with = "limit")]
+    storage_secrets: Option<u32>,
+    #[serde(with = "limit")]
+    vault_connections: Option<u32>,
+    #[serde(with = "limit")]
+    members: Option<u32>,
+}
+
 /// Why the configuration cannot be used. The message names the setting and, for a value
-/// from a file or variable, where it came from; it never holds a secret's value.
+/// from a file or variable, where it came from; it never holds a value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// `--config` or `CUSTODIAN_CONFIG` names no readable file.
@@ -138,173 +249,129 @@ pub enum ConfigError {
     Value { setting: String, message: String },
 }
 
-/// The server's effective configuration, read once at start and passed down (never a
-/// global). `Debug` never shows the database URL past its scheme, nor the master key.
-#[derive(Clone)]
-pub struct Config {
-    /// `host:port` to listen on (`listen`, `CUSTODIAN_LISTEN`, default `127.0.0.1:8080`);
-    /// port 0 picks a free port.
-    pub bind: String,
-    /// The keyring and the SQLite database live here (`data_dir`, default
-    /// `./custodian-data`).
-    pub data_dir: PathBuf,
-    /// `sqlite://<path>` or `postgres://…` (`database_url`, a secret: it may hold a
-    /// password; default `sqlite://<data_dir>/custodian.db`).
-    pub database_url: String,
-    /// The master key of the `local` credential store (`master_key`,
-    /// `CUSTODIAN_MASTER_KEY` or `CUSTODIAN_MASTER_KEY_FILE`, a secret): the base64 of 32
-    /// random bytes. When set, the keyring is derived from it and no `keyring.json` is
-    /// used; unset (the default), the keyring is `<data_dir>/keyring.json`, created on
-    /// first start.
-    pub master_key: Option<SecretString>,
-    /// The tenant's name (`tenant_name`, default `default`).
-    pub tenant_name: String,
-    /// The tier of a new team when its creator does not choose one (`default_tier`,
-    /// default `enterprise`).
-    pub default_tier: Tier,
-    /// The limits of each tier (`tiers.<tier>.<limit>`, a number or `"unlimited"`).
-    pub tiers: TierTable,
-    /// How long a virtual account's old token keeps working after a regeneration that
-    /// does not say (`token_grace_period`, seconds, default 0).
-    pub token_grace_period: Duration,
-    /// The longest grace period a regeneration may ask for (`max_token_grace_period`,
-    /// seconds, default 7 days).
-    pub max_token_grace_period: Duration,
-    /// `text` or `json` (`log_format`).
-    pub log_format: LogFormat,
-    /// Where managed credentials are kept (`credential_store`: `local` or `aws-ssm`).
-    pub credential_store: CredentialStoreKind,
-    /// The `aws-ssm` store's settings (`[ssm]`), unused by the `local` store.
-    pub ssm: SsmConfig,
+/// A `CUSTODIAN_*` variable that is no setting (a typo, or another tool's), and the
+/// known variable nearest to it. Such a variable is ignored; the start reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownVariable {
+    /// The variable as it is set.
+    pub name: String,
+    /// The setting's variable it most resembles, if any is close.
+    pub nearest: Option<String>,
+}
+
+impl fmt::Display for UnknownVariable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown setting {}", self.name)?;
+        if let Some(nearest) = &self.nearest {
+            write!(f, " (did you mean {nearest}?)")?;
+        }
+        f.write_str(": it is ignored")
+    }
 }
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A PostgreSQL URL may hold a password: only its scheme is shown.
-        let scheme = self.database_url.split_once("://").map_or("?", |(s, _)| s);
-        f.debug_struct("Config")
-            .field("bind", &self.bind)
-            .field("data_dir", &self.data_dir)
-            .field("database_url", &format_args!("{scheme}://{REDACTED}"))
-            .field(
-                "master_key",
-                &format_args!("{}", if self.master_key.is_some() { REDACTED } else { "(unset)" }),
-            )
-            .field("tenant_name", &self.tenant_name)
-            .field("default_tier", &self.default_tier)
-            .field("tiers", &self.tiers)
-            .field("token_grace_period", &self.token_grace_period)
-            .field("max_token_grace_period", &self.max_token_grace_period)
-            .field("log_format", &self.log_format)
-            .field("credential_store", &self.credential_store)
-            .field("ssm", &self.ssm)
-            .finish()
+        // The printed form, secrets redacted by `Serialize`: no field can be forgotten here.
+        match serde_json::to_string(self) {
+            Ok(shown) => write!(f, "Config {shown}"),
+            Err(_) => f.write_str("Config { .. }"),
+        }
     }
 }
-
-impl PartialEq for Config {
-    fn eq(&self, other: &Self) -> bool {
-        // Every field, by name, so a new one cannot be forgotten here.
-        let Config {
-            bind,
-            data_dir,
-            database_url,
-            master_key,
-            tenant_name,
-            default_tier,
-            tiers,
-            token_grace_period,
-            max_token_grace_period,
-            log_format,
-            credential_store,
-            ssm,
-        } = self;
-        let same_key = match (master_key, &other.master_key) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
-            _ => false,
-        };
-        same_key
-            && *bind == other.bind
-            && *data_dir == other.data_dir
-            && *database_url == other.database_url
-            && *tenant_name == other.tenant_name
-            && *default_tier == other.default_tier
-            && *tiers == other.tiers
-            && *token_grace_period == other.token_grace_period
-            && *max_token_grace_period == other.max_token_grace_period
-            && *log_format == other.log_format
-            && *credential_store == other.credential_store
-            && *ssm == other.ssm
-    }
-}
-
-impl Eq for Config {}
 
 impl Config {
     /// The defaults over `data_dir`, listening on a free loopback port: what tests and
     /// embedders start from (`Config { database_url, ..Config::for_data_dir(dir) }`).
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        let data_dir = data_dir.into();
-        let settings = Settings::default();
         Self {
             bind: "127.0.0.1:0".into(),
+            ..Self::defaults_in(data_dir.into())
+        }
+    }
+
+    /// The defaults with the data directory `data_dir` (and the database in it).
+    fn defaults_in(data_dir: PathBuf) -> Self {
+        Self {
             database_url: default_database_url(&data_dir),
-            master_key: None,
             data_dir,
-            tenant_name: settings.tenant_name,
-            default_tier: settings.default_tier,
-            tiers: settings.tiers,
-            token_grace_period: settings.token_grace_period,
-            max_token_grace_period: settings.max_token_grace_period,
-            log_format: LogFormat::Text,
-            credential_store: CredentialStoreKind::Local,
-            ssm: SsmConfig::default(),
+            ..Self::default()
         }
     }
 
     /// The configuration of this process: `file` (or the file `CUSTODIAN_CONFIG` names)
     /// under the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::from_sources(file, std::env::vars())
+        Self::from_sources(file, process_env())
     }
 
     /// The configuration of `file` (or the file `CUSTODIAN_CONFIG` in `env` names) under
-    /// the variables `env`. A variable with an empty value counts as unset.
+    /// the variables `env`. A variable with an empty value counts as unset; one that is not
+    /// a setting is ignored ([`Config::unknown_variables`] names them).
     pub fn from_sources(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let env: Vec<(String, String)> = env.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect();
-        let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let env = set_variables(env);
         let file = file
             .map(Path::to_path_buf)
-            .or_else(|| var(CONFIG_ENV).map(PathBuf::from));
+            .or_else(|| env.get(CONFIG_ENV).map(PathBuf::from));
 
-        let mut figment = Figment::new();
+        let mut layers = Figment::new();
         if let Some(path) = &file {
             if !path.is_file() {
                 return Err(ConfigError::MissingFile(path.clone()));
             }
-            figment = figment.merge(Toml::file_exact(path));
+            layers = layers.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(EnvVars(settings_from_env(&env)));
-        for setting in SECRET_SETTINGS {
-            let name = format!("{ENV_PREFIX}{}", setting.to_ascii_uppercase());
-            let Some(path) = var(&format!("{name}_FILE")) else {
-                continue;
+        let names = Names::of_settings();
+        for (name, value) in &env {
+            let (key, value) = match names.classify(name) {
+                Variable::Setting(key) => (key, value.clone()),
+                Variable::File(key) => {
+                    let plain = &name[..name.len() - FILE_SUFFIX.len()];
+                    if env.contains_key(plain) {
+                        return Err(ConfigError::Ambiguous(plain.to_owned()));
+                    }
+                    (key, read_secret_file(name, Path::new(value))?)
+                }
+                Variable::Product | Variable::Unknown | Variable::Foreign => continue,
             };
-            if var(&name).is_some() {
-                return Err(ConfigError::Ambiguous(name));
-            }
-            let value = read_secret_file(&format!("{name}_FILE"), Path::new(&path))?;
-            figment = figment.merge(Serialized::global(setting, value));
+            layers = layers.merge(EnvVar {
+                name: name.clone(),
+                key,
+                value,
+            });
         }
+
+        // The defaults under every layer, with the database in the data directory the
+        // layers chose.
+        let data_dir = if layers.contains("data_dir") {
+            layers.extract_inner("data_dir").map_err(invalid_config)?
+        } else {
+            Self::default().data_dir
+        };
         // Lossy: a variable's text is read as a number where the setting is a number.
-        let raw: RawConfig = figment
+        let config: Self = Figment::from(Serialized::defaults(Self::defaults_in(data_dir)))
+            .merge(layers)
             .extract_lossy()
-            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
-        raw.resolve()
+            .map_err(invalid_config)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The `CUSTODIAN_*` variables among `env` that are neither settings nor otherwise
+    /// known (`CUSTODIAN_CONFIG`, `CUSTODIAN_<NAME>_FILE`, `CUSTODIAN_TEST_*`), each with
+    /// the known variable nearest to it. Empty variables count as unset.
+    pub fn unknown_variables(env: impl IntoIterator<Item = (String, String)>) -> Vec<UnknownVariable> {
+        let names = Names::of_settings();
+        set_variables(env)
+            .into_keys()
+            .filter(|name| matches!(names.classify(name), Variable::Unknown))
+            .map(|name| UnknownVariable {
+                nearest: names.nearest_variable(&name),
+                name,
+            })
+            .collect()
     }
 
     /// The core's settings of this configuration.
@@ -318,44 +385,173 @@ impl Config {
         }
     }
 
-    /// The effective configuration as TOML (a valid configuration file), every secret
-    /// shown as `[REDACTED]`.
+    /// The effective configuration as TOML (a valid configuration file), `database_url`
+    /// with its password shown as `[REDACTED]` and the master key as `[REDACTED]`.
     pub fn to_redacted_toml(&self) -> String {
-        let limits = |l: &TierLimits| RawLimits {
-            storage_secrets: Some(Limit(l.storage_secrets)),
-            vault_connections: Some(Limit(l.vault_connections)),
-            members: Some(Limit(l.members)),
-        };
-        let shown = RawConfig {
-            listen: Some(self.bind.clone()),
-            data_dir: Some(self.data_dir.clone()),
-            database_url: Some(REDACTED.into()),
-            master_key: self.master_key.as_ref().map(|_| RawSecret(REDACTED.into())),
-            tenant_name: Some(self.tenant_name.clone()),
-            default_tier: Some(self.default_tier.as_str().into()),
-            token_grace_period: Some(self.token_grace_period.num_seconds()),
-            max_token_grace_period: Some(self.max_token_grace_period.num_seconds()),
-            log_format: Some(self.log_format),
-            credential_store: Some(self.credential_store.as_str().into()),
-            ssm: Some(RawSsm {
-                region: self.ssm.region.clone(),
-                endpoint_url: self.ssm.endpoint_url.clone(),
-                prefix: Some(self.ssm.prefix.clone()),
-                kms_key_id: self.ssm.kms_key_id.clone(),
-            }),
-            tiers: Some(RawTiers {
-                free: Some(limits(&self.tiers.free)),
-                pro: Some(limits(&self.tiers.pro)),
-                enterprise: Some(limits(&self.tiers.enterprise)),
-            }),
-        };
         // Plain strings, numbers and tables always serialize.
-        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+
+    /// The rules between settings and on values serde cannot check.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.bind.trim().is_empty() {
+            return Err(invalid("listen", "must be host:port"));
+        }
+        if self.token_grace_period > self.max_token_grace_period {
+            return Err(invalid(
+                "token_grace_period",
+                "must not be longer than `max_token_grace_period`",
+            ));
+        }
+        self.ssm.check()
     }
 }
 
-fn default_database_url(data_dir: &Path) -> String {
-    format!("sqlite://{}", data_dir.join("custodian.db").display())
+/// The variables of this process, those whose name and value are text.
+pub fn process_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+}
+
+fn default_database_url(data_dir: &Path) -> SecretString {
+    format!("sqlite://{}", data_dir.join("custodian.db").display()).into()
+}
+
+/// `url` as `config print` and the logs show it: the password (of the user, or of a
+/// `…password=` query parameter) replaced by `[REDACTED]`, the rest as given. A SQLite URL
+/// holds no password and is shown whole; what does not parse as a URL (a key=value
+/// connection string) is not shown at all.
+fn shown_database_url(url: &str) -> String {
+    use url::Position;
+    if url.starts_with("sqlite://") {
+        return url.to_owned();
+    }
+    let Ok(parsed) = url::Url::parse(url) else {
+        return REDACTED.to_owned();
+    };
+    let is_password = |pair: &str| {
+        let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+        key.to_ascii_lowercase().contains("password")
+    };
+    let query = parsed.query();
+    if parsed.password().is_none() && !query.is_some_and(|q| q.split('&').any(is_password)) {
+        return url.to_owned();
+    }
+    let mut shown = match parsed.password() {
+        Some(_) => format!(
+            "{}{REDACTED}{}",
+            &parsed[..Position::BeforePassword],
+            &parsed[Position::AfterPassword..Position::AfterPath]
+        ),
+        None => parsed[..Position::AfterPath].to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if is_password(pair) => format!("{key}={REDACTED}"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&pairs.join("&"));
+    }
+    shown
+}
+
+/// How secrets serialize: what `config print`, `Debug` and the logs show.
+mod redact {
+    use super::*;
+
+    pub(super) fn password<S: Serializer>(url: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&shown_database_url(url.expose_secret()))
+    }
+
+    pub(super) fn whole<S: Serializer>(secret: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
+        match secret {
+            Some(_) => serializer.serialize_str(REDACTED),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
+/// A value spelled as its `Display` and read with its `FromStr` (a domain enum).
+mod text {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use super::*;
+
+    pub(super) fn serialize<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub(super) fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+    where
+        T: FromStr<Err: Display>,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(deserializer)?.parse().map_err(D::Error::custom)
+    }
+}
+
+/// A duration as a whole number of seconds, at least 0.
+mod seconds {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(duration.num_seconds())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let seconds = i64::deserialize(deserializer)?;
+        if seconds < 0 {
+            return Err(D::Error::custom("must be a number of seconds, at least 0"));
+        }
+        Duration::try_seconds(seconds).ok_or_else(|| D::Error::custom("is too large"))
+    }
+}
+
+/// A tier limit: a number, or `"unlimited"` (`None`).
+mod limit {
+    use super::*;
+
+    /// What the file (a number) or a variable (text) holds.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Spelled {
+        Number(u32),
+        Text(String),
+    }
+
+    pub(super) fn serialize<S: Serializer>(limit: &Option<u32>, serializer: S) -> Result<S::Ok, S::Error> {
+        match limit {
+            Some(n) => serializer.serialize_u32(*n),
+            None => serializer.serialize_str(UNLIMITED),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+        let number = match Spelled::deserialize(deserializer) {
+            Ok(Spelled::Text(text)) if text == UNLIMITED => return Ok(None),
+            Ok(Spelled::Text(text)) => text.parse().ok(),
+            Ok(Spelled::Number(n)) => Some(n),
+            Err(_) => None,
+        };
+        number
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("expected a number of at least 0, or \"{UNLIMITED}\"")))
+    }
+}
+
+/// An optional text where a blank value counts as unset.
+fn blank_is_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(deserializer)?;
+    Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+}
+
+/// The set variables among `env`, by name: an empty value counts as unset.
+fn set_variables(env: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    env.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect()
 }
 
 /// The value of a secret file: its content without the trailing newline.
@@ -369,245 +565,128 @@ fn read_secret_file(variable: &str, path: &Path) -> Result<String, ConfigError> 
     Ok(trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned())
 }
 
-/// A figment error as one line. A value is never quoted (it could be a secret); the key
-/// and its source are.
-fn describe(error: &figment::Error) -> String {
-    error
-        .clone()
-        .into_iter()
-        .map(|e| {
-            let what = match &e.kind {
-                figment::error::Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
-                figment::error::Kind::InvalidValue(_, expected) => format!("invalid value, expected {expected}"),
-                figment::error::Kind::UnknownField(_, expected) => {
-                    format!("not a setting here (the settings are: {})", expected.join(", "))
+/// What a `CUSTODIAN_*` variable is to the configuration.
+enum Variable {
+    /// A setting, or a key under a setting's table (the key path, `tiers.free.members`);
+    /// a key that is no setting there is refused like in the file.
+    Setting(String),
+    /// `CUSTODIAN_<NAME>_FILE` of the setting at this key path.
+    File(String),
+    /// Known to the product, not a setting: `CUSTODIAN_CONFIG`, `CUSTODIAN_TEST_*`.
+    Product,
+    /// None of these: ignored, and reported at start.
+    Unknown,
+    /// Not a `CUSTODIAN_*` variable.
+    Foreign,
+}
+
+/// The settings' key paths (`listen`, `ssm.region`, `tiers.free.members`), read from the
+/// serialized defaults so they follow [`Config`].
+struct Names {
+    leaves: Vec<String>,
+}
+
+impl Names {
+    fn of_settings() -> Self {
+        fn walk(prefix: &str, dict: &Dict, leaves: &mut Vec<String>) {
+            for (key, value) in dict {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                match value {
+                    Value::Dict(_, inner) => walk(&path, inner, leaves),
+                    _ => leaves.push(path),
                 }
-                kind => kind.to_string(),
-            };
-            let key = if e.path.is_empty() {
-                String::new()
-            } else {
-                format!("`{}`: ", e.path.join("."))
-            };
-            let source = match &e.metadata {
-                Some(m) => match &m.source {
-                    Some(source) => format!(" (in {} {source})", m.name),
-                    None => format!(" (in {})", m.name),
-                },
-                None => String::new(),
-            };
-            format!("{key}{what}{source}")
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+            }
+        }
+        let mut leaves = Vec::new();
+        // A `None` serializes as an empty value: unset settings are leaves too.
+        if let Ok(Value::Dict(_, dict)) = Value::serialize(Config::default()) {
+            walk("", &dict, &mut leaves);
+        }
+        Self { leaves }
+    }
+
+    /// Every variable the product reads: each setting's, its `_FILE`, and
+    /// `CUSTODIAN_CONFIG`.
+    fn variables(&self) -> impl Iterator<Item = String> + '_ {
+        self.leaves
+            .iter()
+            .flat_map(|key| {
+                let name = env_name(key);
+                [format!("{name}{FILE_SUFFIX}"), name]
+            })
+            .chain([CONFIG_ENV.to_owned()])
+    }
+
+    fn classify(&self, name: &str) -> Variable {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            return Variable::Foreign;
+        };
+        if name == CONFIG_ENV || name.starts_with(TEST_ENV_PREFIX) {
+            return Variable::Product;
+        }
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        if let Some(setting) = key.strip_suffix("_file")
+            && self.leaves.iter().any(|leaf| leaf == setting)
+        {
+            return Variable::File(setting.to_owned());
+        }
+        let top = key.split('.').next().unwrap_or_default();
+        let under_a_setting = self.leaves.iter().any(|leaf| leaf.split('.').next() == Some(top));
+        if under_a_setting && !key.split('.').any(str::is_empty) {
+            Variable::Setting(key)
+        } else {
+            Variable::Unknown
+        }
+    }
+
+    /// The known variable most like `name`, if one is close.
+    fn nearest_variable(&self, name: &str) -> Option<String> {
+        nearest(name, self.variables())
+    }
 }
 
-/// The `CUSTODIAN_*` settings among `env` as nested keys: the prefix removed, lowercased,
-/// `__` splitting levels (`CUSTODIAN_TIERS__FREE__MEMBERS` → `tiers.free.members`).
-fn settings_from_env(env: &[(String, String)]) -> Vec<(String, String)> {
-    env.iter()
-        .filter_map(|(name, value)| {
-            let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase().replace("__", ".");
-            let top = key.split('.').next().unwrap_or_default();
-            (KEYS.contains(&top) && !key.split('.').any(str::is_empty)).then(|| (key, value.clone()))
+/// Among `candidates`, the one nearest to `name` by edit distance, if it is close (at most
+/// about a quarter of it differs).
+fn nearest(name: &str, candidates: impl Iterator<Item = String>) -> Option<String> {
+    const CLOSE: f64 = 0.75;
+    let unprefixed = |n: &str| n.strip_prefix(ENV_PREFIX).unwrap_or(n).to_ascii_uppercase();
+    let wanted = unprefixed(name);
+    candidates
+        .map(|candidate| {
+            let similarity = strsim::normalized_damerau_levenshtein(&wanted, &unprefixed(&candidate));
+            (similarity, candidate)
         })
-        .collect()
+        .filter(|(similarity, _)| *similarity >= CLOSE)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
 }
 
-/// The environment layer: `(nested.key, value)` pairs, each value text (read as a number
-/// where the setting is one).
-struct EnvVars(Vec<(String, String)>);
+/// The variable of the setting at `key` (`tiers.free.members` →
+/// `CUSTODIAN_TIERS__FREE__MEMBERS`): figment's `Env::prefixed("CUSTODIAN_").split("__")`
+/// naming.
+fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_ascii_uppercase())
+}
 
-impl Provider for EnvVars {
+/// One `CUSTODIAN_*` variable as a figment layer: its value, as text, at its key path,
+/// and its name in error messages. (figment's own `Env` reads only the process.)
+struct EnvVar {
+    name: String,
+    key: String,
+    value: String,
+}
+
+impl Provider for EnvVar {
     fn metadata(&self) -> Metadata {
-        Metadata::named("`CUSTODIAN_` environment variable(s)")
+        Metadata::named(format!("environment variable {}", self.name))
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        let mut dict = Dict::new();
-        for (key, value) in &self.0 {
-            let path: Vec<&str> = key.split('.').collect();
-            insert_nested(&mut dict, &path, Value::from(value.clone()));
-        }
-        Ok(Profile::Default.collect(dict))
-    }
-}
-
-/// Set `path` in `dict` to `value`, creating the tables on the way (a table wins over a
-/// plain value set at its own key: `CUSTODIAN_TIERS` beside `CUSTODIAN_TIERS__FREE__…`).
-fn insert_nested(dict: &mut Dict, path: &[&str], value: Value) {
-    match path {
-        [] => {}
-        [last] => {
-            if dict.get(*last).is_none_or(|v| v.as_dict().is_none()) {
-                dict.insert((*last).to_owned(), value);
-            }
-        }
-        [first, rest @ ..] => {
-            let entry = dict
-                .entry((*first).to_owned())
-                .or_insert_with(|| Value::from(Dict::new()));
-            if entry.as_dict().is_none() {
-                *entry = Value::from(Dict::new());
-            }
-            if let Value::Dict(_, inner) = entry {
-                insert_nested(inner, rest, value);
-            }
-        }
-    }
-}
-
-/// A tier limit: a number, or `"unlimited"` (`None`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Limit(Option<u32>);
-
-impl Serialize for Limit {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Some(n) => serializer.serialize_u32(n),
-            None => serializer.serialize_str("unlimited"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Limit {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Limit;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number of at least 0, or \"unlimited\"")
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Limit, E> {
-                u32::try_from(v)
-                    .map(|n| Limit(Some(n)))
-                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Limit, E> {
-                u32::try_from(v)
-                    .map(|n| Limit(Some(n)))
-                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Limit, E> {
-                if v == "unlimited" {
-                    return Ok(Limit(None));
-                }
-                v.parse::<u32>()
-                    .map(|n| Limit(Some(n)))
-                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
-}
-
-/// The configuration as the file spells it; every key optional (its default applies).
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    listen: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data_dir: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    database_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    master_key: Option<RawSecret>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tenant_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    default_tier: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_grace_period: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_token_grace_period: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    log_format: Option<LogFormat>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    credential_store: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tiers: Option<RawTiers>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ssm: Option<RawSsm>,
-}
-
-/// A secret setting as the file spells it; `Debug` shows `[REDACTED]`.
-#[derive(Serialize, Deserialize)]
-#[serde(transparent)]
-struct RawSecret(String);
-
-impl fmt::Debug for RawSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSsm {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    region: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    endpoint_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prefix: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kms_key_id: Option<String>,
-}
-
-impl RawSsm {
-    /// The defaults under what was set; a blank value counts as unset, like an empty
-    /// variable.
-    fn resolve(self) -> Result<SsmConfig, ConfigError> {
-        let set = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let prefix = set(self.prefix).unwrap_or_else(|| DEFAULT_SSM_PREFIX.to_owned());
-        if !prefix.starts_with('/') {
-            return Err(invalid("ssm.prefix", "must be an absolute path starting with `/`"));
-        }
-        let endpoint_url = set(self.endpoint_url);
-        if let Some(url) = &endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(invalid("ssm.endpoint_url", "must be an http:// or https:// URL"));
-        }
-        Ok(SsmConfig {
-            region: set(self.region),
-            endpoint_url,
-            prefix,
-            kms_key_id: set(self.kms_key_id),
-        })
-    }
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTiers {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    free: Option<RawLimits>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pro: Option<RawLimits>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    enterprise: Option<RawLimits>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLimits {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    storage_secrets: Option<Limit>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vault_connections: Option<Limit>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    members: Option<Limit>,
-}
-
-impl RawLimits {
-    fn over(self, defaults: TierLimits) -> TierLimits {
-        TierLimits {
-            storage_secrets: self.storage_secrets.map_or(defaults.storage_secrets, |l| l.0),
-            vault_connections: self.vault_connections.map_or(defaults.vault_connections, |l| l.0),
-            members: self.members.map_or(defaults.members, |l| l.0),
-        }
+        Serialized::default(&self.key, &self.value).data()
     }
 }
 
@@ -618,75 +697,37 @@ fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-fn seconds(setting: &str, value: Option<i64>, default: Duration) -> Result<Duration, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(s) if s < 0 => Err(invalid(setting, "must be a number of seconds, at least 0")),
-        Some(s) => Duration::try_seconds(s).ok_or_else(|| invalid(setting, "is too large")),
-    }
-}
-
-impl RawConfig {
-    /// The defaults under what was set, checked.
-    fn resolve(self) -> Result<Config, ConfigError> {
-        let defaults = Config::for_data_dir(self.data_dir.clone().unwrap_or_else(|| "./custodian-data".into()));
-        let default_tier = match self.default_tier.as_deref() {
-            None => defaults.default_tier,
-            Some(t) => t.parse::<Tier>().map_err(|e| invalid("default_tier", e.to_string()))?,
-        };
-        let credential_store = match self.credential_store.as_deref() {
-            None => CredentialStoreKind::Local,
-            Some(value) => CredentialStoreKind::parse(value).ok_or_else(|| {
-                invalid(
-                    "credential_store",
-                    format!("`{value}` is not a credential store; choose `local` or `aws-ssm`"),
-                )
-            })?,
-        };
-        let ssm = self.ssm.unwrap_or_default().resolve()?;
-        let tiers = self.tiers.unwrap_or_default();
-        let tiers = TierTable {
-            free: tiers.free.unwrap_or_default().over(defaults.tiers.free),
-            pro: tiers.pro.unwrap_or_default().over(defaults.tiers.pro),
-            enterprise: tiers.enterprise.unwrap_or_default().over(defaults.tiers.enterprise),
-        };
-        let token_grace_period = seconds(
-            "token_grace_period",
-            self.token_grace_period,
-            defaults.token_grace_period,
-        )?;
-        let max_token_grace_period = seconds(
-            "max_token_grace_period",
-            self.max_token_grace_period,
-            defaults.max_token_grace_period,
-        )?;
-        if token_grace_period > max_token_grace_period {
-            return Err(invalid(
-                "token_grace_period",
-                "must not be longer than `max_token_grace_period`",
-            ));
-        }
-        let bind = self.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
-        if bind.trim().is_empty() {
-            return Err(invalid("listen", "must be host:port"));
-        }
-        Ok(Config {
-            bind,
-            database_url: self.database_url.unwrap_or(defaults.database_url),
-            master_key: self.master_key.map(|s| SecretString::from(s.0)),
-            tenant_name: self.tenant_name.unwrap_or(defaults.tenant_name),
-            data_dir: defaults.data_dir,
-            default_tier,
-            tiers,
-            token_grace_period,
-            max_token_grace_period,
-            log_format: self.log_format.unwrap_or_default(),
-            credential_store,
-            ssm,
+/// A figment error as one line. A value is never quoted (it could be a secret); the key
+/// and its source are.
+fn invalid_config(error: figment::Error) -> ConfigError {
+    let described: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let what = match &e.kind {
+                figment::error::Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
+                figment::error::Kind::InvalidValue(_, expected) => format!("invalid value, expected {expected}"),
+                figment::error::Kind::UnknownField(field, expected) => {
+                    match nearest(field, expected.iter().map(|e| (*e).to_owned())) {
+                        Some(nearest) => format!("not a setting (did you mean `{nearest}`?)"),
+                        None => format!("not a setting here (the settings are: {})", expected.join(", ")),
+                    }
+                }
+                kind => kind.to_string(),
+            };
+            let key = if key.is_empty() { key } else { format!("`{key}`: ") };
+            let source = match &e.metadata {
+                Some(m) => match &m.source {
+                    Some(source) => format!(" (in {} {source})", m.name),
+                    None => format!(" (in {})", m.name),
+                },
+                None => String::new(),
+            };
+            format!("{key}{what}{source}")
         })
-    }
+        .collect();
+    ConfigError::Invalid(described.join("; "))
 }
-
 #[cfg(test)]
 mod tests {
     use std::io::Write as _;
@@ -712,7 +753,7 @@ mod tests {
         let c = config(&[]);
         assert_eq!(c.bind, "127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from("./custodian-data"));
-        assert_eq!(c.database_url, "sqlite://./custodian-data/custodian.db");
+        assert_eq!(c.database_url.expose_secret(), "sqlite://./custodian-data/custodian.db");
         assert_eq!(c.tenant_name, "default");
         assert_eq!(c.default_tier, Tier::Enterprise);
         assert_eq!(c.tiers, TierTable::default());
@@ -727,14 +768,14 @@ mod tests {
             ("CUSTODIAN_DATA_DIR", "/srv/custodian"),
             ("CUSTODIAN_LISTEN", "0.0.0.0:9000"),
         ]);
-        assert_eq!(c.database_url, "sqlite:///srv/custodian/custodian.db");
+        assert_eq!(c.database_url.expose_secret(), "sqlite:///srv/custodian/custodian.db");
         assert_eq!(c.bind, "0.0.0.0:9000");
         let c = config(&[
             ("CUSTODIAN_DATA_DIR", "/srv/custodian"),
             ("CUSTODIAN_DATABASE_URL", "postgres://app:hunter2@db/custodian"),
             ("CUSTODIAN_TENANT_NAME", ""),
         ]);
-        assert_eq!(c.database_url, "postgres://app:hunter2@db/custodian");
+        assert_eq!(c.database_url.expose_secret(), "postgres://app:hunter2@db/custodian");
         assert_eq!(c.tenant_name, "default");
     }
 
@@ -818,7 +859,7 @@ mod tests {
     fn a_secret_may_come_from_a_file() {
         let secret = file("postgres://app:hunter2@db/custodian\n");
         let c = config(&[("CUSTODIAN_DATABASE_URL_FILE", secret.path().to_str().unwrap())]);
-        assert_eq!(c.database_url, "postgres://app:hunter2@db/custodian");
+        assert_eq!(c.database_url.expose_secret(), "postgres://app:hunter2@db/custodian");
         let both = Config::from_sources(
             None,
             env(&[
@@ -832,15 +873,120 @@ mod tests {
         assert!(error.contains("CUSTODIAN_DATABASE_URL_FILE"), "{error}");
     }
 
+    /// A database password no test output may show.
+    const CANARY_PASSWORD: &str = "canary-db-password-7f3a";
+
     #[test]
-    fn debug_and_print_never_show_the_database_password() {
-        let c = config(&[("CUSTODIAN_DATABASE_URL", "postgres://app:hunter2@db/custodian")]);
+    fn debug_and_print_show_the_database_but_never_its_password_nor_the_master_key() {
+        let url = format!("postgres://custodian:{CANARY_PASSWORD}@db.internal:5432/custodian_prod");
+        let c = config(&[("CUSTODIAN_DATABASE_URL", &url), ("CUSTODIAN_MASTER_KEY", CANARY_KEY)]);
         let shown = format!("{c:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("postgres://"), "{shown}");
         let printed = c.to_redacted_toml();
-        assert!(!printed.contains("hunter2"), "{printed}");
-        assert!(printed.contains("database_url = \"[REDACTED]\""), "{printed}");
+        for output in [&shown, &printed] {
+            assert!(!output.contains(CANARY_PASSWORD), "{output}");
+            assert!(!output.contains(CANARY_KEY), "{output}");
+            assert!(
+                output.contains("postgres://custodian:[REDACTED]@db.internal:5432/custodian_prod"),
+                "{output}"
+            );
+        }
+        assert!(printed.lines().any(|l| l == "master_key = \"[REDACTED]\""), "{printed}");
+        // SQLite holds no password: its URL is shown whole.
+        let c = config(&[("CUSTODIAN_DATABASE_URL", "sqlite:///var/lib/custodian/custodian.db")]);
+        assert!(
+            c.to_redacted_toml()
+                .contains("database_url = \"sqlite:///var/lib/custodian/custodian.db\"")
+        );
+    }
+
+    #[test]
+    fn only_the_database_password_is_hidden() {
+        for (url, shown) in [
+            ("sqlite://./data/custodian.db", "sqlite://./data/custodian.db"),
+            ("sqlite://u:p@x/custodian.db", "sqlite://u:p@x/custodian.db"),
+            ("postgres://custodian@db/custodian", "postgres://custodian@db/custodian"),
+            (
+                "postgres://custodian:pw@db:5432/custodian",
+                "postgres://custodian:[REDACTED]@db:5432/custodian",
+            ),
+            (
+                "postgresql://custodian:p@ss:w@rd@db/custodian?sslmode=require",
+                "postgresql://custodian:[REDACTED]@db/custodian?sslmode=require",
+            ),
+            (
+                "postgres://db/custodian?user=custodian&password=pw&sslpassword=x",
+                "postgres://db/custodian?user=custodian&password=[REDACTED]&sslpassword=[REDACTED]",
+            ),
+            // What does not parse as a URL is not shown at all.
+            ("host=db user=custodian password=pw", "[REDACTED]"),
+            ("postgres://custodian:pa/ss@db/custodian", "[REDACTED]"),
+        ] {
+            assert_eq!(shown_database_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn the_variables_are_derived_from_the_settings() {
+        let names: Vec<String> = Names::of_settings().variables().collect();
+        for name in [
+            "CUSTODIAN_LISTEN",
+            "CUSTODIAN_DATABASE_URL",
+            "CUSTODIAN_DATABASE_URL_FILE",
+            "CUSTODIAN_MASTER_KEY",
+            "CUSTODIAN_MASTER_KEY_FILE",
+            "CUSTODIAN_SSM__KMS_KEY_ID",
+            "CUSTODIAN_TIERS__PRO__MEMBERS",
+            "CUSTODIAN_MAX_TOKEN_GRACE_PERIOD",
+            CONFIG_ENV,
+        ] {
+            assert!(names.iter().any(|n| n == name), "no {name} in {names:?}");
+        }
+        assert!(!names.iter().any(|n| n == "CUSTODIAN_BIND"), "{names:?}");
+        // The defaults layer is `Config::default()`.
+        assert_eq!(config(&[]).to_redacted_toml(), Config::default().to_redacted_toml());
+    }
+
+    #[test]
+    fn unknown_variables_are_named_with_the_nearest_setting() {
+        let unknown = Config::unknown_variables(env(&[
+            ("CUSTODIAN_DATABSE_URL", "postgres://app:hunter2@db/custodian"),
+            ("CUSTODIAN_SSM_REGION", "eu-west-1"),
+            ("CUSTODIAN_MASTER_KEY_FLIE", "/run/secrets/key"),
+            ("CUSTODIAN_PORT", "tcp://10.0.0.1:8080"),
+            ("CUSTODIAN_EMPTY", ""),
+            // Known: settings, their files, the file's variable, the test harnesses'.
+            ("CUSTODIAN_DATABASE_URL", "sqlite:///x.db"),
+            ("CUSTODIAN_MASTER_KEY_FILE", "/run/secrets/key"),
+            ("CUSTODIAN_TIERS__FREE__MEMBERS", "3"),
+            ("CUSTODIAN_CONFIG", "/etc/custodian.toml"),
+            ("CUSTODIAN_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1/postgres"),
+            ("PATH", "/usr/bin"),
+        ]));
+        let shown: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "unknown setting CUSTODIAN_DATABSE_URL (did you mean CUSTODIAN_DATABASE_URL?): it is ignored",
+                "unknown setting CUSTODIAN_MASTER_KEY_FLIE (did you mean CUSTODIAN_MASTER_KEY_FILE?): it is ignored",
+                "unknown setting CUSTODIAN_PORT: it is ignored",
+                "unknown setting CUSTODIAN_SSM_REGION (did you mean CUSTODIAN_SSM__REGION?): it is ignored",
+            ]
+        );
+        // An unknown variable is ignored: the configuration still loads.
+        let c = config(&[("CUSTODIAN_DATABSE_URL", "postgres://app:hunter2@db/custodian")]);
+        assert_eq!(c.database_url.expose_secret(), "sqlite://./custodian-data/custodian.db");
+        // A key under a setting's table is refused instead, like in the file.
+        assert!(Config::unknown_variables(env(&[("CUSTODIAN_SSM__TABLE", "x")])).is_empty());
+    }
+
+    #[test]
+    fn any_setting_may_come_from_a_file() {
+        let name = file("acme\n");
+        let c = config(&[("CUSTODIAN_TENANT_NAME_FILE", name.path().to_str().unwrap())]);
+        assert_eq!(c.tenant_name, "acme");
+        let limit = file("7");
+        let c = config(&[("CUSTODIAN_TIERS__FREE__MEMBERS_FILE", limit.path().to_str().unwrap())]);
+        assert_eq!(c.tiers.free.members, Some(7));
     }
 
     /// A master key no test output may show: base64 of 32 bytes, like a real one.
@@ -899,7 +1045,7 @@ mod tests {
         let c = config(&[("CUSTODIAN_MASTER_KEY", CANARY_KEY)]);
         let shown = format!("{c:?}");
         assert!(!shown.contains(CANARY_KEY), "{shown}");
-        assert!(shown.contains("master_key: [REDACTED]"), "{shown}");
+        assert!(shown.contains(r#""master_key":"[REDACTED]""#), "{shown}");
         let printed = c.to_redacted_toml();
         assert!(!printed.contains(CANARY_KEY), "{printed}");
         assert!(printed.lines().any(|l| l == "master_key = \"[REDACTED]\""), "{printed}");
@@ -912,16 +1058,8 @@ mod tests {
 
         // Unset, it is not printed at all: the printed file reads back without a key.
         let c = config(&[]);
-        assert!(format!("{c:?}").contains("master_key: (unset)"));
+        assert!(format!("{c:?}").contains(r#""master_key":null"#));
         assert!(!c.to_redacted_toml().contains("master_key"));
-    }
-
-    #[test]
-    fn the_master_key_takes_part_in_equality() {
-        let with = config(&[("CUSTODIAN_MASTER_KEY", CANARY_KEY)]);
-        assert_eq!(with, config(&[("CUSTODIAN_MASTER_KEY", CANARY_KEY)]));
-        assert_ne!(with, config(&[("CUSTODIAN_MASTER_KEY", "another")]));
-        assert_ne!(with, config(&[]));
     }
 
     #[test]
@@ -1015,12 +1153,9 @@ mod tests {
             assert!(printed.lines().any(|l| l == line), "no {line:?} in {printed}");
         }
         let f = file(&printed);
-        let again = Config::from_sources(
-            Some(f.path()),
-            env(&[("CUSTODIAN_DATABASE_URL", c.database_url.as_str())]),
-        )
-        .unwrap();
-        assert_eq!(again, c);
+        let again = Config::from_sources(Some(f.path()), Vec::new()).unwrap();
+        assert_eq!(again.to_redacted_toml(), printed);
+        assert_eq!(again.database_url.expose_secret(), c.database_url.expose_secret());
     }
 
     #[test]
@@ -1032,11 +1167,8 @@ mod tests {
         let printed = c.to_redacted_toml();
         assert!(printed.contains("storage_secrets = \"unlimited\""), "{printed}");
         let f = file(&printed);
-        let again = Config::from_sources(
-            Some(f.path()),
-            env(&[("CUSTODIAN_DATABASE_URL", c.database_url.as_str())]),
-        )
-        .unwrap();
-        assert_eq!(again, c);
+        let again = Config::from_sources(Some(f.path()), Vec::new()).unwrap();
+        assert_eq!(again.to_redacted_toml(), printed);
+        assert_eq!(again.database_url.expose_secret(), c.database_url.expose_secret());
     }
 }

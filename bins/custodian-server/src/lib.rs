@@ -11,5 +11,7 @@ mod tokens;
 
 pub use app::{Application, REQUEST_ID_HEADER, Services};
 pub use bootstrap::{ADMIN_EMAIL, Bootstrap, BootstrapError, BootstrapOutcome, DEFAULT_TEAM};
-pub use config::{CONFIG_ENV, Config, ConfigError, CredentialStoreKind, LogFormat, SsmConfig};
+pub use config::{
+    CONFIG_ENV, Config, ConfigError, CredentialStoreKind, LogFormat, SsmConfig, UnknownVariable, process_env,
+};
 pub use tokens::PepperedTokens;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use custodian_core::MigrationReport;
-use custodian_server::{Application, Config, CredentialStoreKind, DEFAULT_TEAM, LogFormat, commands};
+use custodian_server::{Application, Config, CredentialStoreKind, DEFAULT_TEAM, LogFormat, commands, process_env};
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -15,8 +15,9 @@ use tracing_subscriber::fmt::format::FmtSpan;
 ///
 /// Configuration: defaults < TOML file (`--config` or `CUSTODIAN_CONFIG`) < `CUSTODIAN_*`
 /// environment variables (nested keys joined with `__`, e.g.
-/// `CUSTODIAN_TIERS__FREE__STORAGE_SECRETS=3`); a secret setting also accepts
-/// `CUSTODIAN_<NAME>_FILE`.
+/// `CUSTODIAN_TIERS__FREE__STORAGE_SECRETS=3`); a setting also accepts
+/// `CUSTODIAN_<NAME>_FILE`, the path of a file holding its value (for secrets). A
+/// `CUSTODIAN_*` variable that is not a setting is reported and ignored.
 #[derive(Debug, Parser)]
 #[command(name = "custodian", version, about)]
 struct Cli {
@@ -102,20 +103,28 @@ fn parse_store(value: &str) -> Result<CredentialStoreKind, String> {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Print the effective configuration as TOML, secrets shown as [REDACTED].
+    /// Print the effective configuration as TOML: the master key shown as [REDACTED], the
+    /// database URL with only its password [REDACTED].
     Print,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let unknown = Config::unknown_variables(process_env());
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
+            for variable in &unknown {
+                eprintln!("custodian: warning: {variable}");
+            }
             eprintln!("custodian: {error}");
             return ExitCode::FAILURE;
         }
     };
     init_logging(config.log_format);
+    for variable in &unknown {
+        tracing::warn!("{variable}");
+    }
     let command = cli.command.unwrap_or(Command::Serve);
     let result = match command {
         Command::Config {

@@ -1,11 +1,13 @@
 //! Configuration layering as the built binary sees it, through `custodian config print`:
 //! defaults < TOML file (`--config` or `CUSTODIAN_CONFIG`) < `CUSTODIAN_*` variables,
-//! `__` nesting, `*_FILE` secrets, unknown keys, and redaction.
+//! `__` nesting, `*_FILE` secrets, unknown keys and variables, and redaction.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
+
+use crate::process::{free_port, refused_start};
 
 /// `custodian [args] config print` with exactly `env` as its environment; (success,
 /// stdout, stderr).
@@ -146,7 +148,10 @@ fn config_print_redacts_the_database_password_from_any_layer() {
     let (ok, stdout, stderr) = print(&["--config", text(&from_file)], &[]);
     assert!(ok, "{stderr}");
     assert!(!stdout.contains("file-hunter2"), "{stdout}");
-    assert!(stdout.contains("database_url = \"[REDACTED]\""), "{stdout}");
+    assert!(
+        stdout.contains("database_url = \"postgres://app:[REDACTED]@db/custodian\""),
+        "{stdout}"
+    );
 
     let (ok, stdout, stderr) = print(
         &[],
@@ -171,7 +176,10 @@ fn config_print_redacts_the_database_password_from_any_layer() {
         !stdout.contains("hunter2") && !stderr.contains("hunter2"),
         "{stdout}{stderr}"
     );
-    assert!(stdout.contains("database_url = \"[REDACTED]\""), "{stdout}");
+    assert!(
+        stdout.contains("database_url = \"postgres://app:[REDACTED]@db/custodian\""),
+        "{stdout}"
+    );
 
     // Both forms at once is ambiguous.
     let (ok, _, stderr) = print(
@@ -201,4 +209,99 @@ fn a_database_url_file_is_what_the_server_uses() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(db_path.exists());
     assert!(!dir.path().join("data/custodian.db").exists());
+}
+
+/// A database password and a master key no output may show.
+const CANARY_PASSWORD: &str = "canary-db-password-c41f";
+const CANARY_KEY: &str = "Q0FOQVJZLW1hc3Rlci1rZXktbm90LXRvLWJlLXNob3du";
+
+#[test]
+fn config_print_shows_which_database_but_neither_its_password_nor_the_master_key() {
+    let url = format!("postgres://custodian:{CANARY_PASSWORD}@db.internal:5432/custodian_prod");
+    let (ok, stdout, stderr) = print(
+        &[],
+        &[("CUSTODIAN_DATABASE_URL", &url), ("CUSTODIAN_MASTER_KEY", CANARY_KEY)],
+    );
+    assert!(ok, "{stderr}");
+    for output in [&stdout, &stderr] {
+        assert!(!output.contains(CANARY_PASSWORD), "{output}");
+        assert!(!output.contains(CANARY_KEY), "{output}");
+    }
+    let printed: toml::Table = stdout.parse().expect("config print writes TOML");
+    assert_eq!(
+        printed["database_url"].as_str(),
+        Some("postgres://custodian:[REDACTED]@db.internal:5432/custodian_prod")
+    );
+    assert_eq!(printed["master_key"].as_str(), Some("[REDACTED]"));
+
+    let sqlite = effective(
+        &[],
+        &[("CUSTODIAN_DATABASE_URL", "sqlite:///var/lib/custodian/custodian.db")],
+    );
+    assert_eq!(
+        sqlite["database_url"].as_str(),
+        Some("sqlite:///var/lib/custodian/custodian.db")
+    );
+}
+
+#[test]
+fn a_mistyped_variable_is_reported_with_the_setting_it_resembles() {
+    let (ok, stdout, stderr) = print(
+        &[],
+        &[
+            ("CUSTODIAN_DATABSE_URL", "postgres://app:typo-hunter2@db/custodian"),
+            ("CUSTODIAN_CONFIG", ""),
+            ("CUSTODIAN_TEST_POSTGRES", "skip"),
+        ],
+    );
+    assert!(ok, "an unknown variable is ignored: {stderr}");
+    assert!(
+        stderr.contains("unknown setting CUSTODIAN_DATABSE_URL (did you mean CUSTODIAN_DATABASE_URL?)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!stderr.contains("CUSTODIAN_TEST_POSTGRES"), "{stderr}");
+    let printed: toml::Table = stdout.parse().expect("config print writes TOML");
+    assert_eq!(
+        printed["database_url"].as_str(),
+        Some("sqlite://./custodian-data/custodian.db")
+    );
+
+    // Known variables that are not settings are not reported.
+    let dir = TempDir::new().unwrap();
+    let file = write(&dir, "custodian.toml", "tenant_name = \"acme\"\n");
+    let key = write(&dir, "master-key", CANARY_KEY);
+    let (ok, _, stderr) = print(
+        &[],
+        &[
+            ("CUSTODIAN_CONFIG", text(&file)),
+            ("CUSTODIAN_MASTER_KEY_FILE", text(&key)),
+            ("CUSTODIAN_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1/postgres"),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("unknown setting"), "{stderr}");
+}
+
+#[test]
+fn serve_reports_a_mistyped_variable_and_logs_the_database_without_its_password() {
+    let dir = TempDir::new().unwrap();
+    // Nothing listens there: the start fails after logging its configuration.
+    let url = format!(
+        "postgres://custodian:{CANARY_PASSWORD}@127.0.0.1:{}/custodian_canary",
+        free_port()
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_custodian"));
+    command
+        .env_clear()
+        .env("CUSTODIAN_DATA_DIR", dir.path().join("data"))
+        .env("CUSTODIAN_DATABASE_URL", &url)
+        .env("CUSTODIAN_DATABSE_URL", &url)
+        .env("CUSTODIAN_MASTER_KEY", CANARY_KEY);
+    let output = refused_start(command);
+    assert!(output.contains("did you mean CUSTODIAN_DATABASE_URL?"), "{output}");
+    assert!(output.contains("custodian:[REDACTED]@127.0.0.1:"), "{output}");
+    assert!(output.contains("/custodian_canary"), "{output}");
+    assert!(!output.contains(CANARY_PASSWORD), "{output}");
+    assert!(!output.contains(CANARY_KEY), "{output}");
 }

@@ -26,7 +26,7 @@ pub(crate) enum Backend {
 /// database at `database_url` when one is given (SQLite in the data dir otherwise).
 pub(crate) fn config(data_dir: &Path, database_url: Option<&str>) -> Config {
     let defaults = Config::for_data_dir(data_dir);
-    let database_url = database_url.map_or_else(|| defaults.database_url.clone(), str::to_owned);
+    let database_url = database_url.map_or_else(|| defaults.database_url.clone(), |url| url.to_owned().into());
     Config {
         database_url,
         ..defaults
