@@ -316,7 +316,10 @@ serde v1.0.228 (*)
         assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
     }
 
-    fn metadata(packages: &[(&str, &[(&str, Option<&str>)])]) -> serde_json::Value {
+    /// A package's name and its dependencies, each with its kind (`None`: normal).
+    type Package<'a> = (&'a str, &'a [(&'a str, Option<&'a str>)]);
+
+    fn metadata(packages: &[Package<'_>]) -> serde_json::Value {
         let packages: Vec<serde_json::Value> = packages
             .iter()
             .map(|(name, deps)| {

@@ -1,17 +1,11 @@
-//! The `custodian` server: layered configuration, composition of the SQL storage and the
-//! core ([`Services`]), first-start bootstrap, the operator [`commands`], and the HTTP
-//! server ([`Application`]).
+//! The `custodian` server: the HTTP server ([`Application`]) over a [`Deployment`]. The
+//! configuration, the composition and the operator commands live in
+//! `custodian-deployment`, re-exported here for the binary and its tests.
 
 mod app;
-mod bootstrap;
-pub mod commands;
-mod config;
-mod stores;
-mod tokens;
 
-pub use app::{Application, REQUEST_ID_HEADER, Services};
-pub use bootstrap::{ADMIN_EMAIL, Bootstrap, BootstrapError, BootstrapOutcome, DEFAULT_TEAM};
-pub use config::{
-    CONFIG_ENV, Config, ConfigError, CredentialStoreKind, LogFormat, SsmConfig, UnknownVariable, process_env,
+pub use app::{Application, REQUEST_ID_HEADER};
+pub use custodian_deployment::{
+    ADMIN_EMAIL, Bootstrap, BootstrapError, BootstrapOutcome, CONFIG_ENV, Config, ConfigError, CredentialStoreKind,
+    DEFAULT_TEAM, Deployment, LogFormat, PepperedTokens, SsmConfig, UnknownVariable, commands, process_env,
 };
-pub use tokens::PepperedTokens;

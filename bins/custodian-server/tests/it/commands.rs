@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use custodian_core::NewTeamInput;
 use custodian_domain::{CreateSecretInput, CredentialField, RequestContext, Subject, Tier};
-use custodian_server::{Application, Config, Services, commands};
+use custodian_server::{Application, Config, Deployment, commands};
 use custodian_test_db::TestPostgres;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -186,7 +186,7 @@ async fn keys_rotate_rewraps_every_credential_and_they_still_resolve() {
         tenant_admin: true,
     };
     let ctx = RequestContext::default();
-    let services = Services::open(&config).await.unwrap();
+    let services = Deployment::open(&config).await.unwrap();
     let core = services.custodian();
     let other_team = core
         .create_team(
@@ -246,7 +246,7 @@ async fn keys_rotate_rewraps_every_credential_and_they_still_resolve() {
     assert!(!out.contains("s3cr3t"));
 
     // A server started on the rotated keyring reads every credential and every token.
-    let services = Services::open(&config).await.unwrap();
+    let services = Deployment::open(&config).await.unwrap();
     let core = services.custodian();
     let caller = core.authenticate(&admin.token).await.expect("the token still works");
     assert_eq!(caller.id(), subject.id());

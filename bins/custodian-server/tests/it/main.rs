@@ -5,6 +5,7 @@ mod binary;
 mod canary;
 mod commands;
 mod config_file;
+mod embedding;
 mod flow;
 mod master_key;
 mod matrix;

@@ -1,5 +1,5 @@
-//! The operator commands besides `serve` (SPEC §10): `migrate`, `bootstrap`, `keys rotate`,
-//! `gc` and `store migrate`. Each opens the [`Services`] of a configuration, does its work and returns what
+//! The operator commands besides `serve` : `migrate`, `bootstrap`, `keys rotate`,
+//! `gc` and `store migrate`. Each opens the [`Deployment`] of a configuration, does its work and returns what
 //! `main` prints.
 
 use std::fmt;
@@ -11,9 +11,9 @@ use custodian_ports::StoreId;
 use custodian_store_sql::LocalCredentialStore;
 
 use crate::Config;
-use crate::app::Services;
 use crate::bootstrap::{BootstrapOutcome, bootstrap_admin};
 use crate::config::CredentialStoreKind;
+use crate::deployment::{Deployment, Mode};
 use crate::stores::{ConfiguredStores, local_id, ssm_id};
 
 /// How many clean-up tasks one `custodian gc` run takes on by default.
@@ -25,8 +25,8 @@ const REWRAP_PASSES: usize = 3;
 /// Run the pending migrations; the version of each one applied, in order. Works whatever
 /// the credential-store binding says (it touches no credential).
 pub async fn migrate(config: &Config) -> anyhow::Result<Vec<String>> {
-    let services = Services::connect(config).await?;
-    Ok(services.applied_migrations().to_vec())
+    let deployment = Deployment::connect(config, Mode::Own).await?;
+    Ok(deployment.applied_migrations().to_vec())
 }
 
 /// Create the tenant admin `email` with a personal access token, owner of the team `team`
@@ -38,8 +38,8 @@ pub async fn bootstrap(
     team: &str,
     tier: Option<&str>,
 ) -> anyhow::Result<BootstrapOutcome> {
-    let services = Services::open(config).await?;
-    let outcome = bootstrap_admin(services.custodian(), email, team, tier).await?;
+    let deployment = Deployment::open(config).await?;
+    let outcome = bootstrap_admin(deployment.custodian(), email, team, tier).await?;
     tracing::info!(user_id = %outcome.user.id, team_id = %outcome.team.id, "created a tenant admin");
     Ok(outcome)
 }
@@ -84,8 +84,8 @@ pub async fn rotate_keys(config: &Config) -> anyhow::Result<KeyRotation> {
              file to add a key to, and rotating a configured master key is not supported yet"
         );
     }
-    let services = Services::open(config).await?;
-    let keyring_path = services
+    let deployment = Deployment::open(config).await?;
+    let keyring_path = deployment
         .keyring_path
         .clone()
         .context("the keyring has no file to add a key to")?;
@@ -98,7 +98,7 @@ pub async fn rotate_keys(config: &Config) -> anyhow::Result<KeyRotation> {
              command does not rotate; only values still in the database are re-wrapped"
         ),
     }
-    let mut keyring = (*services.keyring).clone();
+    let mut keyring = (*deployment.keyring).clone();
     let old_keys = keyring.key_ids();
     let active_key = keyring.rotate();
     keyring
@@ -107,7 +107,7 @@ pub async fn rotate_keys(config: &Config) -> anyhow::Result<KeyRotation> {
     tracing::info!(active_key = %active_key, "added a new active key to the keyring");
 
     let keyring = Arc::new(keyring);
-    let store = LocalCredentialStore::new(services.db.clone(), keyring.clone(), config.tenant_name.clone());
+    let store = LocalCredentialStore::new(deployment.db.clone(), keyring.clone(), config.tenant_name.clone());
     let mut rewrapped = store
         .rewrap_all()
         .await
@@ -153,8 +153,8 @@ pub async fn rotate_keys(config: &Config) -> anyhow::Result<KeyRotation> {
 
 /// Retry up to `limit` pending credential clean-up tasks, oldest first.
 pub async fn gc(config: &Config, limit: u32) -> anyhow::Result<CleanupReport> {
-    let services = Services::open(config).await?;
-    let report = services
+    let deployment = Deployment::open(config).await?;
+    let report = deployment
         .custodian()
         .run_cleanup(limit)
         .await
@@ -172,16 +172,16 @@ pub async fn migrate_store(
     to: CredentialStoreKind,
     allow_missing: bool,
 ) -> anyhow::Result<MigrationReport> {
-    let services = Services::connect(config).await?;
-    services.binding().await?;
-    let opener = ConfiguredStores::new(config.clone(), services.db.clone(), services.keyring.clone());
+    let deployment = Deployment::connect(config, Mode::Own).await?;
+    deployment.binding().await?;
+    let opener = ConfiguredStores::new(config.clone(), deployment.db.clone(), deployment.keyring.clone());
     let target: StoreId = match to {
         CredentialStoreKind::Local => local_id(&config.tenant_name),
         CredentialStoreKind::AwsSsm => ssm_id(&*opener.ssm().await?),
     };
     let mut migration = StoreMigration::new(
-        Arc::new(services.inventory.clone()),
-        Arc::new(custodian_store_sql::SqlCleanupQueue::new(services.db.clone())),
+        Arc::new(deployment.inventory.clone()),
+        Arc::new(custodian_store_sql::SqlCleanupQueue::new(deployment.db.clone())),
         Arc::new(opener),
     );
     migration.allow_missing = allow_missing;

@@ -1,0 +1,33 @@
+//! A Custodian deployment from its configuration: the same composition for the server,
+//! its operator commands and the Rust services that embed the core.
+//!
+//! - [`Config`]: the layered configuration (defaults < TOML file < `CUSTODIAN_*`
+//!   variables), typed, with every secret setting a `SecretString`.
+//! - [`Deployment`]: the database, the keyring (file or master key), the credential store
+//!   (`local` or `aws-ssm`) and the core wired over them. A server *opens* it
+//!   ([`Deployment::open`]: it migrates and records what it needs); an embedding service
+//!   *attaches* to it ([`Deployment::attach`]: it changes nothing and refuses a deployment
+//!   that is not set up, or set up for another store).
+//! - [`commands`]: the operator commands besides `serve` (`migrate`, `bootstrap`,
+//!   `keys rotate`, `gc`, `store migrate`).
+//!
+//! **API Boundary:** [`Deployment::attach`] and [`Deployment::custodian`] are how a Rust
+//! service embeds Custodian over a running deployment.
+//!
+//! **Architecture Invariant:** this crate and the binary are the only ones that depend on
+//! the adapter crates (checked by `cargo xtask tidy`). Its errors are `anyhow` chains: they
+//! are read by operators, not matched by code.
+
+mod bootstrap;
+pub mod commands;
+mod config;
+mod deployment;
+mod stores;
+mod tokens;
+
+pub use bootstrap::{ADMIN_EMAIL, Bootstrap, BootstrapError, BootstrapOutcome, DEFAULT_TEAM};
+pub use config::{
+    CONFIG_ENV, Config, ConfigError, CredentialStoreKind, LogFormat, SsmConfig, UnknownVariable, process_env,
+};
+pub use deployment::Deployment;
+pub use tokens::PepperedTokens;
