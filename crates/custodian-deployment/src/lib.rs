@@ -12,7 +12,23 @@
 //!   `keys rotate`, `gc`, `store migrate`).
 //!
 //! **API Boundary:** [`Deployment::attach`] and [`Deployment::custodian`] are how a Rust
-//! service embeds Custodian over a running deployment.
+//! service embeds Custodian over a running deployment:
+//!
+//! ```no_run
+//! use custodian_deployment::{Config, Deployment};
+//! use custodian_domain::{CredentialField, SecretId, TeamId};
+//! use secrecy::{ExposeSecret, SecretString};
+//!
+//! async fn s3_keys(team: TeamId, secret: SecretId, token: SecretString) -> anyhow::Result<(String, String)> {
+//!     let config = Config::load(None)?;
+//!     let deployment = Deployment::attach(&config).await?;
+//!     let custodian = deployment.custodian();
+//!     let worker = custodian.authenticate(&token).await?;
+//!     let credentials = custodian.resolve(&worker, team, secret).await?;
+//!     let field = |f| credentials.get(f).map(|v| v.expose_secret().to_owned()).unwrap_or_default();
+//!     Ok((field(CredentialField::AccessKeyId), field(CredentialField::SecretAccessKey)))
+//! }
+//! ```
 //!
 //! **Architecture Invariant:** this crate and the binary are the only ones that depend on
 //! the adapter crates (checked by `cargo xtask tidy`). Its errors are `anyhow` chains: they
