@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use custodian_core::{AddMemberInput, CoreError, Custodian, NewTeamInput};
+use custodian_core::{AddMemberInput, CoreError, Custodian, NewTeamInput, TeamPatchInput};
 use custodian_domain::{
     AuditAction, AuditEvent, AuditEventId, DisplayName, Email, Name, Outcome, RequestContext, ResourceType, Role,
     Subject, Team, Tier, TokenId, TokenName, TokenOwner, TokenRecord, User, UserId,
@@ -173,7 +173,20 @@ pub(crate) async fn bootstrap_admin(
                 )
                 .await?;
             match tier {
-                Some(tier) => custodian.set_team_tier(&admin, &ctx, team.id, tier).await?,
+                Some(tier) => {
+                    custodian
+                        .update_team(
+                            &admin,
+                            &ctx,
+                            team.id,
+                            TeamPatchInput {
+                                tier: Some(tier.to_owned()),
+                                ..TeamPatchInput::default()
+                            },
+                        )
+                        .await?
+                        .0
+                }
                 None => team,
             }
         }

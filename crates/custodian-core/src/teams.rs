@@ -3,8 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 use custodian_domain::{
     AuditAction, AuditEvent, Description, Email, FieldError, LimitKind, Membership, Name, Outcome, RequestContext,
-    ResourceType, Role, Subject, Team, TeamId, Tier, TokenOwner, User, UserId, ValidationErrors, VirtualAccount,
-    VirtualAccountId, error::kind,
+    ResourceType, Role, Subject, Team, TeamId, TeamPatch, TeamPatchInput, Tier, TokenOwner, User, UserId,
+    ValidationErrors, VirtualAccount, VirtualAccountId, error::kind,
 };
 use custodian_ports::{Page, Paged};
 
@@ -19,13 +19,6 @@ pub struct NewTeamInput {
     pub description: Option<String>,
     /// Only a tenant admin may choose; otherwise the configured default tier applies.
     pub tier: Option<String>,
-}
-
-/// A team update; `description: Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
-pub struct TeamPatchInput {
-    pub name: Option<String>,
-    pub description: Option<Option<String>>,
 }
 
 /// A request to add a member: exactly one of `email` and `user_id`, and a role.
@@ -160,56 +153,37 @@ impl Custodian {
         }
     }
 
-    /// Change a team's name or description (admin).
+    /// Change a team's name or description (admin) and its tier (tenant admin only), as
+    /// one write with one audit event: a change that is refused in part changes nothing.
+    /// `Conflict(DuplicateName)`. The team as it is now, with the caller's role in it.
     pub async fn update_team(
         &self,
         subject: &Subject,
         ctx: &RequestContext,
         team: TeamId,
         input: TeamPatchInput,
-    ) -> Result<Team, CoreError> {
-        self.authorize(subject, team, Action::UpdateTeam).await?;
-        let mut errors = ValidationErrors::new();
-        let name = input.name.and_then(|n| errors.check(Name::parse_at("name", n)));
-        let description = match input.description {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(d)) => errors.check(Description::parse_at("description", d)).map(Some),
-        };
-        if !errors.is_empty() {
-            return Err(errors.into());
+    ) -> Result<(Team, Role), CoreError> {
+        if input.tier.is_some() {
+            // A tier is the tenant's to choose; a team the caller cannot see stays not found.
+            self.authorize(subject, team, Action::ReadTeam).await?;
+            authz::require_tenant_admin(subject)?;
         }
+        let role = self.authorize(subject, team, Action::UpdateTeam).await?;
+        let patch = TeamPatch::parse(input)?;
         let mut current = self.ports.teams.get(team).await?;
-        if let Some(name) = name {
+        if let Some(name) = patch.name {
             current.name = name;
         }
-        if let Some(description) = description {
+        if let Some(description) = patch.description {
             current.description = description;
+        }
+        if let Some(tier) = patch.tier {
+            current.tier = tier;
         }
         current.updated_at = self.now();
         let audit = self.team_event(subject, ctx, AuditAction::Update, &current);
         self.ports.teams.update(&current, &audit).await?;
-        Ok(current)
-    }
-
-    /// Set a team's tier (tenant admin only).
-    pub async fn set_team_tier(
-        &self,
-        subject: &Subject,
-        ctx: &RequestContext,
-        team: TeamId,
-        tier: &str,
-    ) -> Result<Team, CoreError> {
-        authz::require_tenant_admin(subject)?;
-        let tier = tier
-            .parse::<Tier>()
-            .map_err(|e| FieldError::new(&["tier"], kind::INVALID_ENUM, e.to_string()))?;
-        let mut current = self.ports.teams.get(team).await?;
-        current.tier = tier;
-        current.updated_at = self.now();
-        let audit = self.team_event(subject, ctx, AuditAction::Update, &current);
-        self.ports.teams.update(&current, &audit).await?;
-        Ok(current)
+        Ok((current, role))
     }
 
     /// Delete an empty team (owner). `Conflict(TeamNotEmpty)` while it holds secrets,
@@ -685,10 +659,14 @@ mod tests {
     async fn setting_a_tier_needs_a_tenant_admin() {
         let mut mocks = Mocks::new();
         mocks.member(team_id(), alice_id(), Role::Owner);
+        let tier = TeamPatchInput {
+            tier: Some("enterprise".into()),
+            ..TeamPatchInput::default()
+        };
         assert_eq!(
             mocks
                 .build()
-                .set_team_tier(&alice(), &ctx(), team_id(), "enterprise")
+                .update_team(&alice(), &ctx(), team_id(), tier.clone())
                 .await,
             Err(CoreError::Forbidden {
                 needed: Requirement::TenantAdmin
@@ -702,12 +680,78 @@ mod tests {
             .withf(|team, audit| team.tier == Tier::Enterprise && audit.action == AuditAction::Update)
             .times(1)
             .returning(|_, _| Ok(()));
-        let updated = mocks
+        let (updated, role) = mocks
             .build()
-            .set_team_tier(&root(), &ctx(), team_id(), "enterprise")
+            .update_team(&root(), &ctx(), team_id(), tier)
             .await
             .unwrap();
         assert_eq!(updated.tier, Tier::Enterprise);
+        assert_eq!(role, Role::Owner);
+    }
+
+    #[tokio::test]
+    async fn a_rename_with_a_tier_change_is_one_write_or_none() {
+        let patch = TeamPatchInput {
+            name: Some("renamed".into()),
+            tier: Some("pro".into()),
+            ..TeamPatchInput::default()
+        };
+        // The team's owner may rename it but not choose its tier: nothing is written (the
+        // mocks expect no update).
+        let mut mocks = Mocks::new();
+        mocks.member(team_id(), alice_id(), Role::Owner).team(team(Tier::Free));
+        assert_eq!(
+            mocks
+                .build()
+                .update_team(&alice(), &ctx(), team_id(), patch.clone())
+                .await,
+            Err(CoreError::Forbidden {
+                needed: Requirement::TenantAdmin
+            })
+        );
+        // A stranger learns nothing about the team.
+        let mut mocks = Mocks::new();
+        mocks.stranger(alice_id());
+        assert_eq!(
+            mocks
+                .build()
+                .update_team(&alice(), &ctx(), team_id(), patch.clone())
+                .await,
+            Err(CoreError::NotFound)
+        );
+        // A bad tier and a bad name are reported together, before anything is written.
+        let bad = TeamPatchInput {
+            name: Some(String::new()),
+            tier: Some("gold".into()),
+            ..TeamPatchInput::default()
+        };
+        let mut mocks = Mocks::new();
+        mocks.team(team(Tier::Free));
+        let result = mocks.build().update_team(&root(), &ctx(), team_id(), bad).await;
+        assert!(
+            matches!(&result, Err(CoreError::Validation(e)) if e.has(&["name"]) && e.has(&["tier"])),
+            "{result:?}"
+        );
+        // A tenant admin's rename and tier change: one write, one audit event.
+        let mut mocks = Mocks::new();
+        mocks.team(team(Tier::Free));
+        mocks
+            .teams
+            .expect_update()
+            .withf(|team, audit| {
+                team.name.as_str() == "renamed"
+                    && team.tier == Tier::Pro
+                    && audit.action == AuditAction::Update
+                    && audit.resource_name.as_deref() == Some("renamed")
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let (updated, _) = mocks
+            .build()
+            .update_team(&root(), &ctx(), team_id(), patch)
+            .await
+            .unwrap();
+        assert_eq!((updated.name.as_str(), updated.tier), ("renamed", Tier::Pro));
     }
 
     #[tokio::test]
@@ -739,6 +783,7 @@ mod tests {
         let patch = TeamPatchInput {
             name: Some("renamed".into()),
             description: Some(None),
+            ..TeamPatchInput::default()
         };
         assert_eq!(
             mocks
