@@ -51,14 +51,14 @@ use uuid::Uuid;
 
 pub use authz::Action;
 pub use cleanup::CleanupReport;
-/// The inputs of the team use cases are the domain's; named here too for callers of the core.
-pub use custodian_domain::TeamPatchInput;
+/// The inputs of the team, member and virtual-account use cases are the domain's; named
+/// here too for the core's callers.
+pub use custodian_domain::{AddMemberInput, NewTeamInput, NewVirtualAccountInput, RoleChangeInput, TeamPatchInput};
 pub use error::{CoreError, Requirement};
 pub use identity::{IssuedToken, Me, NewUserInput};
 pub use locations::LocationView;
 pub use secrets::{SecretDetails, Verification, VerificationFailure};
 pub use store_migration::{MigrationError, MigrationReport, StoreMigration, StoreOpener};
-pub use teams::{AddMemberInput, NewTeamInput, NewVirtualAccountInput};
 pub use vault_connections::VaultRotationInput;
 
 /// Every adapter the core uses, as trait objects.

@@ -1,64 +1,17 @@
 //! Teams, their members and their virtual accounts.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use custodian_domain::{
-    AuditAction, AuditEvent, Description, Email, FieldError, LimitKind, Membership, Name, Outcome, RequestContext,
-    ResourceType, Role, Subject, Team, TeamId, TeamPatch, TeamPatchInput, Tier, TokenOwner, User, UserId,
-    ValidationErrors, VirtualAccount, VirtualAccountId, error::kind,
+    AddMemberInput, AuditAction, AuditEvent, Email, FieldError, LimitKind, MemberRef, Membership, NewMember, NewTeam,
+    NewTeamInput, NewVirtualAccount, NewVirtualAccountInput, Outcome, RequestContext, ResourceType, Role, RoleChange,
+    RoleChangeInput, Subject, Team, TeamId, TeamPatch, TeamPatchInput, TokenOwner, User, UserId, VirtualAccount,
+    VirtualAccountId, error::kind,
 };
-use custodian_ports::{Page, Paged};
+use custodian_ports::{Page, Paged, RepoError};
 
 use crate::authz::{self, Action};
 use crate::identity::IssuedToken;
 use crate::{CoreError, Custodian};
-
-/// A request to create a team, as it arrives.
-#[derive(Debug, Clone, Default)]
-pub struct NewTeamInput {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    /// Only a tenant admin may choose; otherwise the configured default tier applies.
-    pub tier: Option<String>,
-}
-
-/// A request to add a member: exactly one of `email` and `user_id`, and a role.
-#[derive(Debug, Clone, Default)]
-pub struct AddMemberInput {
-    pub email: Option<String>,
-    pub user_id: Option<String>,
-    pub role: Option<String>,
-}
-
-/// A request to create a virtual account, as it arrives.
-#[derive(Debug, Clone, Default)]
-pub struct NewVirtualAccountInput {
-    pub name: Option<String>,
-    pub role: Option<String>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-fn parse_role(errors: &mut ValidationErrors, loc: &str, value: Option<&str>) -> Option<Role> {
-    match value {
-        None => {
-            errors.push(FieldError::new(&[loc], kind::MISSING, "is required"));
-            None
-        }
-        Some(v) => errors.check(
-            v.parse::<Role>()
-                .map_err(|e| FieldError::new(&[loc], kind::INVALID_ENUM, e.to_string())),
-        ),
-    }
-}
-
-fn required_name(errors: &mut ValidationErrors, value: Option<String>) -> Option<Name> {
-    match value {
-        Some(n) => errors.check(Name::parse_at("name", n)),
-        None => {
-            errors.push(FieldError::new(&["name"], kind::MISSING, "is required"));
-            None
-        }
-    }
-}
 
 impl Custodian {
     fn team_event(&self, subject: &Subject, ctx: &RequestContext, action: AuditAction, team: &Team) -> AuditEvent {
@@ -84,30 +37,13 @@ impl Custodian {
         if input.tier.is_some() {
             authz::require_tenant_admin(subject)?;
         }
-        let mut errors = ValidationErrors::new();
-        let name = required_name(&mut errors, input.name);
-        let description = input
-            .description
-            .and_then(|d| errors.check(Description::parse_at("description", d)));
-        let tier = match input.tier.as_deref() {
-            None => Some(self.settings.default_tier),
-            Some(t) => errors.check(
-                t.parse::<Tier>()
-                    .map_err(|e| FieldError::new(&["tier"], kind::INVALID_ENUM, e.to_string())),
-            ),
-        };
-        let (Some(name), Some(tier)) = (name, tier) else {
-            return Err(errors.into());
-        };
-        if !errors.is_empty() {
-            return Err(errors.into());
-        }
+        let new = NewTeam::parse(input)?;
         let now = self.now();
         let team = Team {
             id: TeamId::from_uuid(self.ports.ids.new_id()),
-            name,
-            description,
-            tier,
+            name: new.name,
+            description: new.description,
+            tier: new.tier.unwrap_or(self.settings.default_tier),
             created_at: now,
             created_by: subject.id(),
             updated_at: now,
@@ -215,6 +151,18 @@ impl Custodian {
         )
     }
 
+    /// The user `who` names, if there is one.
+    async fn find_user(&self, who: &MemberRef) -> Result<Option<User>, CoreError> {
+        match who {
+            MemberRef::Email(email) => Ok(self.ports.users.find_by_email(email).await?),
+            MemberRef::Id(id) => match self.ports.users.get(*id).await {
+                Ok(user) => Ok(Some(user)),
+                Err(RepoError::NotFound) => Ok(None),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
     /// Add a user to a team (admin; granting `owner` needs owner). The team's member limit
     /// applies (`LimitExceeded`); `Conflict(AlreadyMember)`. An unknown user is a 422 on
     /// the field that named them.
@@ -226,55 +174,14 @@ impl Custodian {
         input: AddMemberInput,
     ) -> Result<Membership, CoreError> {
         self.authorize(subject, team, Action::ManageMembers).await?;
-        let mut errors = ValidationErrors::new();
-        let role = parse_role(&mut errors, "role", input.role.as_deref());
-        if role == Some(Role::Owner) {
+        if input.grants_owner() {
             self.authorize(subject, team, Action::ManageOwners).await?;
         }
-        let user = match (input.email, input.user_id) {
-            (Some(_), Some(_)) => {
-                errors.push(FieldError::new(
-                    &["user_id"],
-                    kind::NOT_ALLOWED,
-                    "give either email or user_id, not both",
-                ));
-                None
-            }
-            (None, None) => {
-                errors.push(FieldError::new(&["email"], kind::MISSING, "give email or user_id"));
-                None
-            }
-            (Some(email), None) => match errors.check(Email::parse_at("email", &email)) {
-                Some(email) => {
-                    let found = self.ports.users.find_by_email(&email).await?;
-                    if found.is_none() {
-                        errors.push(FieldError::new(&["email"], kind::NOT_FOUND, "no user has this email"));
-                    }
-                    found
-                }
-                None => None,
-            },
-            (None, Some(id)) => match id.parse::<UserId>() {
-                Ok(id) => match self.ports.users.get(id).await {
-                    Ok(user) => Some(user),
-                    Err(custodian_ports::RepoError::NotFound) => {
-                        errors.push(FieldError::new(&["user_id"], kind::NOT_FOUND, "no user has this id"));
-                        None
-                    }
-                    Err(e) => return Err(e.into()),
-                },
-                Err(_) => {
-                    errors.push(FieldError::new(&["user_id"], kind::INVALID_FORMAT, "must be a uuid"));
-                    None
-                }
-            },
+        let user = match input.member_ref() {
+            Some(who) => self.find_user(&who).await?,
+            None => None,
         };
-        let (Some(role), Some(user)) = (role, user) else {
-            return Err(errors.into());
-        };
-        if !errors.is_empty() {
-            return Err(errors.into());
-        }
+        let NewMember { user, role } = NewMember::parse(input, user)?;
         let tier = self.ports.teams.get(team).await?.tier;
         let membership = Membership {
             team_id: team,
@@ -327,13 +234,10 @@ impl Custodian {
         ctx: &RequestContext,
         team: TeamId,
         user: UserId,
-        role: &str,
+        input: RoleChangeInput,
     ) -> Result<Membership, CoreError> {
         self.authorize(subject, team, Action::ManageMembers).await?;
-        let mut errors = ValidationErrors::new();
-        let Some(role) = parse_role(&mut errors, "role", Some(role)) else {
-            return Err(errors.into());
-        };
+        let RoleChange { role } = RoleChange::parse(input)?;
         let current = self
             .ports
             .memberships
@@ -401,36 +305,14 @@ impl Custodian {
         input: NewVirtualAccountInput,
     ) -> Result<(VirtualAccount, IssuedToken), CoreError> {
         self.authorize(subject, team, Action::ManageVirtualAccounts).await?;
-        let mut errors = ValidationErrors::new();
-        let name = required_name(&mut errors, input.name);
-        let role = parse_role(&mut errors, "role", input.role.as_deref());
-        if role == Some(Role::Owner) {
-            errors.push(FieldError::new(
-                &["role"],
-                kind::NOT_ALLOWED,
-                "a virtual account cannot be owner; use viewer, operator or admin",
-            ));
-        }
         let now = self.now();
-        if input.expires_at.is_some_and(|e| e <= now) {
-            errors.push(FieldError::new(
-                &["expires_at"],
-                kind::OUT_OF_RANGE,
-                "must be in the future",
-            ));
-        }
-        let (Some(name), Some(role)) = (name, role) else {
-            return Err(errors.into());
-        };
-        if !errors.is_empty() {
-            return Err(errors.into());
-        }
+        let new = NewVirtualAccount::parse(input, now)?;
         let account = VirtualAccount {
             id: VirtualAccountId::from_uuid(self.ports.ids.new_id()),
             team_id: team,
-            name,
-            role,
-            expires_at: input.expires_at,
+            name: new.name,
+            role: new.role,
+            expires_at: new.expires_at,
             created_at: now,
             created_by: subject.id(),
         };
@@ -510,7 +392,8 @@ impl Custodian {
 
 #[cfg(test)]
 mod tests {
-    use custodian_ports::{ConflictKind, RepoError};
+    use custodian_domain::{Name, Tier};
+    use custodian_ports::ConflictKind;
     use secrecy::ExposeSecret;
 
     use super::*;
@@ -809,6 +692,12 @@ mod tests {
             .unwrap();
     }
 
+    fn role(role: &str) -> RoleChangeInput {
+        RoleChangeInput {
+            role: Some(role.into()),
+        }
+    }
+
     fn add(email: &str, role: &str) -> AddMemberInput {
         AddMemberInput {
             email: Some(email.into()),
@@ -936,7 +825,7 @@ mod tests {
         });
         assert_eq!(
             custodian
-                .change_member_role(&alice(), &ctx(), team_id(), bob_id(), "viewer")
+                .change_member_role(&alice(), &ctx(), team_id(), bob_id(), role("viewer"))
                 .await
                 .map(|_| ()),
             needed
@@ -962,7 +851,7 @@ mod tests {
         let custodian = mocks.build();
         assert_eq!(
             custodian
-                .change_member_role(&alice(), &ctx(), team_id(), alice_id(), "admin")
+                .change_member_role(&alice(), &ctx(), team_id(), alice_id(), role("admin"))
                 .await,
             Err(CoreError::Conflict(ConflictKind::LastOwner))
         );

@@ -45,7 +45,10 @@ pub use secret_group::{
     NewSecretGroup, SecretGroup, SecretKey, UpdateGroupInput, ValueToStore, active_reads_since, group_fqn, key_fqn,
     parse_group_fqn,
 };
-pub use team::{TeamPatch, TeamPatchInput};
+pub use team::{
+    AddMemberInput, MemberRef, NewMember, NewTeam, NewTeamInput, NewVirtualAccount, NewVirtualAccountInput, RoleChange,
+    RoleChangeInput, TeamPatch, TeamPatchInput,
+};
 pub use text::{BucketName, Description, DisplayName, Email, Name, Region, TokenName};
 pub use tier::{LimitKind, TierLimits, TierTable};
 pub use vault::{

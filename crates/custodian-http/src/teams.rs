@@ -2,8 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use custodian_core::NewTeamInput;
-use custodian_domain::{Role, Team, TeamId, TeamPatchInput};
+use custodian_domain::{NewTeamInput, Role, Team, TeamId, TeamPatchInput};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 

@@ -403,7 +403,10 @@ async fn a_rename_with_a_tier_change_is_one_change_with_one_audit_event() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    assert_eq!((&patched["name"], &patched["tier"]), (&json!("renamed"), &json!("free")));
+    assert_eq!(
+        (&patched["name"], &patched["tier"]),
+        (&json!("renamed"), &json!("free"))
+    );
     assert_eq!(patched["role"], "owner");
     let mut expected = created.clone();
     expected.push(("update".to_owned(), "renamed".to_owned()));
