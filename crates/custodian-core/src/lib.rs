@@ -22,9 +22,11 @@
 mod audit_log;
 pub mod authz;
 mod cleanup;
+mod credential_writes;
 mod error;
 mod identity;
 mod locations;
+mod resolution;
 mod secrets;
 mod store_migration;
 mod teams;
@@ -57,7 +59,8 @@ pub use custodian_domain::{AddMemberInput, NewTeamInput, NewVirtualAccountInput,
 pub use error::{CoreError, Requirement};
 pub use identity::{IssuedToken, Me, NewUserInput};
 pub use locations::LocationView;
-pub use secrets::{SecretDetails, Verification, VerificationFailure};
+pub use resolution::{Verification, VerificationFailure};
+pub use secrets::SecretDetails;
 pub use store_migration::{MigrationError, MigrationReport, StoreMigration, StoreOpener};
 pub use vault_connections::VaultRotationInput;
 

@@ -9,7 +9,7 @@ use custodian_domain::{
 use custodian_ports::{LocationFilter, Page, Paged, RepoError};
 
 use crate::authz::Action;
-use crate::secrets::Verification;
+use crate::resolution::Verification;
 use crate::{CoreError, Custodian};
 
 /// A location with the name of the secret it uses.

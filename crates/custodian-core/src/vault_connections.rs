@@ -7,11 +7,12 @@ use custodian_domain::{
     Subject, TeamId, ValidationErrors, VaultConnection, VaultConnectionId, VaultConnectionInput, VaultRotation,
     VaultSettings,
 };
-use custodian_ports::{CleanupTask, CredentialKey, CredentialKind, Page, Paged};
+use custodian_ports::{CleanupTask, Page, Paged};
 use secrecy::SecretString;
 
 use crate::authz::Action;
-use crate::secrets::{Verification, VerificationFailure};
+use crate::credential_writes::connection_key;
+use crate::resolution::{Verification, VerificationFailure};
 use crate::{CoreError, Custodian};
 
 /// New secret settings for a vault connection, as they arrive (`POST …/{id}/rotate`).
@@ -20,15 +21,6 @@ pub struct VaultRotationInput {
     pub access_token: Option<SecretString>,
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
-}
-
-/// Where a vault connection's secret setting is kept.
-pub(crate) fn connection_key(connection: &VaultConnection) -> CredentialKey {
-    CredentialKey {
-        team_id: connection.team_id,
-        kind: CredentialKind::VaultConnection,
-        record_id: connection.id.as_uuid(),
-    }
 }
 
 impl Custodian {
@@ -282,7 +274,7 @@ impl Custodian {
 #[cfg(test)]
 mod tests {
     use custodian_domain::{Role, Tier, VaultType};
-    use custodian_ports::{ConflictKind, MockVaultProvider, RepoError, StoreError, VaultError};
+    use custodian_ports::{ConflictKind, CredentialKind, MockVaultProvider, RepoError, StoreError, VaultError};
     use mockall::Sequence;
     use secrecy::ExposeSecret;
 
