@@ -26,11 +26,13 @@ mod credential_writes;
 mod error;
 mod identity;
 mod locations;
+mod members;
 mod resolution;
 mod secrets;
 mod store_migration;
 mod teams;
 mod vault_connections;
+mod virtual_accounts;
 
 #[cfg(test)]
 mod test_support;
