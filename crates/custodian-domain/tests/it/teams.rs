@@ -107,8 +107,8 @@ fn a_team_patch_changes_only_what_it_names() {
 fn user(email: &str) -> User {
     User {
         id: UserId::from_uuid(uuid::Uuid::from_u128(7)),
-        email: Email::parse_at("email", email).unwrap(),
-        display_name: DisplayName::parse_at("display_name", "Bob").unwrap(),
+        email: Email::parse_at("email", email).expect("a valid email"),
+        display_name: DisplayName::parse_at("display_name", "Bob").expect("a valid name"),
         tenant_admin: false,
         created_at: now(),
     }
