@@ -11,7 +11,7 @@ use custodian_domain::{
 use custodian_ports::ConflictKind;
 use secrecy::SecretString;
 
-use crate::{AddMemberInput, CoreError, Custodian, NewTeamInput};
+use crate::{AddMemberInput, CoreError, Custodian, NewTeamInput, TeamPatchInput};
 
 /// The email of the tenant admin a first start creates.
 pub const FIRST_ADMIN_EMAIL: &str = "admin@localhost";
@@ -164,7 +164,13 @@ impl Custodian {
                 };
                 self.add_member(&admin, &ctx, team.id, input).await?;
                 match tier {
-                    Some(tier) => self.set_team_tier(&admin, &ctx, team.id, tier.as_str()).await?,
+                    Some(tier) => {
+                        let patch = TeamPatchInput {
+                            tier: Some(tier.as_str().to_owned()),
+                            ..TeamPatchInput::default()
+                        };
+                        self.update_team(&admin, &ctx, team.id, patch).await?.0
+                    }
                     None => team,
                 }
             }

@@ -23,13 +23,17 @@ mod audit_log;
 pub mod authz;
 mod bootstrap;
 mod cleanup;
+mod credential_writes;
 mod error;
 mod identity;
 mod locations;
+mod members;
+mod resolution;
 mod secrets;
 mod store_migration;
 mod teams;
 mod vault_connections;
+mod virtual_accounts;
 
 #[cfg(test)]
 mod test_support;
@@ -47,13 +51,16 @@ use uuid::Uuid;
 pub use authz::Action;
 pub use bootstrap::{BootstrapInput, Bootstrapped, FIRST_ADMIN_EMAIL, FIRST_TEAM};
 pub use cleanup::CleanupReport;
+/// The inputs of the team, member and virtual-account use cases are the domain's; named
+/// here too for the core's callers.
+pub use custodian_domain::{AddMemberInput, NewTeamInput, NewVirtualAccountInput, RoleChangeInput, TeamPatchInput};
 pub use custodian_ports::{StoreOpenError, StoreOpener};
 pub use error::{CoreError, Requirement};
 pub use identity::{IssuedToken, Me, NewUserInput};
 pub use locations::LocationView;
-pub use secrets::{SecretDetails, Verification, VerificationFailure};
+pub use resolution::{Verification, VerificationFailure};
+pub use secrets::SecretDetails;
 pub use store_migration::{MigrationError, MigrationReport, StoreMigration};
-pub use teams::{AddMemberInput, NewTeamInput, NewVirtualAccountInput, TeamPatchInput};
 pub use vault_connections::VaultRotationInput;
 
 /// The deployment's settings that the use cases need.

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod location;
 pub mod secret;
 pub mod secret_group;
+pub mod team;
 pub mod text;
 pub mod tier;
 pub mod vault;
@@ -43,6 +44,10 @@ pub use secret_group::{
     GroupSecretValue, GroupSecretVersion, GroupUpdate, GroupUpdatePlan, KeyFqn, NewGroupKey, NewGroupSecret,
     NewSecretGroup, SecretGroup, SecretKey, UpdateGroupInput, ValueToStore, active_reads_since, group_fqn, key_fqn,
     parse_group_fqn,
+};
+pub use team::{
+    AddMemberInput, MemberRef, NewMember, NewTeam, NewTeamInput, NewVirtualAccount, NewVirtualAccountInput, RoleChange,
+    RoleChangeInput, TeamPatch, TeamPatchInput,
 };
 pub use text::{BucketName, Description, DisplayName, Email, Name, Region, TokenName};
 pub use tier::{LimitKind, TierLimits, TierTable};

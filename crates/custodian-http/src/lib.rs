@@ -23,9 +23,9 @@ mod members;
 mod pagination;
 mod personal_tokens;
 mod secrets;
-mod service;
-mod svc;
+mod svc_envelope;
 mod teams;
+mod unauthenticated;
 mod users;
 mod vault_connections;
 mod virtual_accounts;
@@ -63,7 +63,7 @@ impl fmt::Debug for ApiState {
 
 /// Register every route. The application must hold a `web::Data<ApiState>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(service::configure)
+    cfg.configure(unauthenticated::configure)
         .configure(me::configure)
         .configure(users::configure)
         .configure(teams::configure)
@@ -102,7 +102,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     for part in [
-        service::Doc::openapi(),
+        unauthenticated::Doc::openapi(),
         me::Doc::openapi(),
         users::Doc::openapi(),
         teams::Doc::openapi(),

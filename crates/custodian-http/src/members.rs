@@ -2,8 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use custodian_core::AddMemberInput;
-use custodian_domain::{Membership, TeamId, User, UserId};
+use custodian_domain::{AddMemberInput, Membership, RoleChangeInput, TeamId, User, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
@@ -187,10 +186,17 @@ async fn change_member_role(
     let (team_id, user_id) = path.into_inner();
     let team_id: TeamId = parse_id(&team_id)?;
     let user_id: UserId = parse_id(&user_id)?;
+    // A missing role is refused before anything else, like a body that does not parse.
     let role = required(body.into_inner().role, "role")?;
     let custodian = &state.custodian;
     custodian
-        .change_member_role(&caller.subject, &caller.context, team_id, user_id, &role)
+        .change_member_role(
+            &caller.subject,
+            &caller.context,
+            team_id,
+            user_id,
+            RoleChangeInput { role: Some(role) },
+        )
         .await
         .map_err(in_body)?;
     let (membership, user) = custodian.get_member(&caller.subject, team_id, user_id).await?;

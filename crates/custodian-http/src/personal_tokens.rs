@@ -10,7 +10,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::ApiState;
 use crate::pagination;
-use crate::svc::{self, Empty, ListData, SvcCaller, SvcError, SvcErrorBody, SvcJson, SvcQuery};
+use crate::svc_envelope::{self, Empty, ListData, SvcCaller, SvcError, SvcErrorBody, SvcJson, SvcQuery};
 
 #[derive(OpenApi)]
 #[openapi(paths(create_token, list_tokens, delete_token))]
@@ -112,7 +112,7 @@ async fn create_token(
         .custodian
         .create_personal_token(&caller.subject, &caller.context, &name, body.expiration_date)
         .await
-        .map_err(svc::in_body)?;
+        .map_err(svc_envelope::in_body)?;
     Ok(HttpResponse::Ok().json(CreatedToken {
         token: issued.token.expose_secret().to_owned(),
         data: PersonalToken::from(issued.record),
@@ -166,7 +166,7 @@ async fn delete_token(
     id: web::Path<String>,
 ) -> Result<HttpResponse, SvcError> {
     let SvcCaller(caller) = caller;
-    let id: TokenId = svc::parse_id(&id)?;
+    let id: TokenId = svc_envelope::parse_id(&id)?;
     state
         .custodian
         .revoke_personal_token(&caller.subject, &caller.context, id)

@@ -2,8 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use custodian_core::{NewTeamInput, TeamPatchInput, authz};
-use custodian_domain::{FieldError, Role, Team, TeamId, Tier, error::kind};
+use custodian_domain::{NewTeamInput, Role, Team, TeamId, TeamPatchInput};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -65,6 +64,16 @@ pub(crate) struct TeamPatchBody {
     /// `free`, `pro` or `enterprise` (tenant admin only).
     #[serde(default)]
     tier: Option<String>,
+}
+
+impl From<TeamPatchBody> for TeamPatchInput {
+    fn from(body: TeamPatchBody) -> Self {
+        TeamPatchInput {
+            name: body.name,
+            description: body.description,
+            tier: body.tier,
+        }
+    }
 }
 
 /// A team, with the caller's role in it.
@@ -210,33 +219,11 @@ async fn update_team(
     body: ApiJson<TeamPatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let team_id: TeamId = parse_id(&team_id)?;
-    let body = body.into_inner();
-    let custodian = &state.custodian;
-    // A tier change is checked (who, which value) before anything is written, so a refused
-    // tier never leaves a renamed team behind.
-    if let Some(tier) = &body.tier {
-        custodian.get_team(&caller.subject, team_id).await?;
-        authz::require_tenant_admin(&caller.subject)?;
-        tier.parse::<Tier>()
-            .map_err(|e| in_body(FieldError::new(&["tier"], kind::INVALID_ENUM, e.to_string()).into()))?;
-    }
-    if body.name.is_some() || body.description.is_some() || body.tier.is_none() {
-        let patch = TeamPatchInput {
-            name: body.name,
-            description: body.description,
-        };
-        custodian
-            .update_team(&caller.subject, &caller.context, team_id, patch)
-            .await
-            .map_err(in_body)?;
-    }
-    if let Some(tier) = &body.tier {
-        custodian
-            .set_team_tier(&caller.subject, &caller.context, team_id, tier)
-            .await
-            .map_err(in_body)?;
-    }
-    let (team, role) = custodian.get_team(&caller.subject, team_id).await?;
+    let (team, role) = state
+        .custodian
+        .update_team(&caller.subject, &caller.context, team_id, body.into_inner().into())
+        .await
+        .map_err(in_body)?;
     Ok(HttpResponse::Ok().json(TeamResponse::new(team, role)))
 }
 

@@ -4,8 +4,7 @@
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Duration, Utc};
-use custodian_core::NewVirtualAccountInput;
-use custodian_domain::{TeamId, VirtualAccount, VirtualAccountId};
+use custodian_domain::{NewVirtualAccountInput, TeamId, VirtualAccount, VirtualAccountId};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -14,27 +14,6 @@ use uuid::Uuid;
 use crate::error::DbError;
 use crate::schema::audit_events;
 
-diesel::define_sql_function! {
-    /// SQL `lower(text)`, on both backends (case-insensitive search: `lower(name) LIKE lower(pattern)`).
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
-
-/// A `LIKE` pattern matching `text` anywhere, with `%`, `_` and the backslash escaped by a
-/// backslash (use with `.escape('\\')`).
-#[allow(dead_code, reason = "used by the secret list search")]
-pub(crate) fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 /// A time as stored: UTC, truncated to the microsecond.
 pub(crate) fn db_time(at: DateTime<Utc>) -> NaiveDateTime {
     let naive = at.naive_utc();

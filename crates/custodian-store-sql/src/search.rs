@@ -3,8 +3,10 @@
 //! they match themselves.
 //!
 //! Case folds ASCII letters only: SQLite's `lower()` and `LIKE` know no other, nor does
-//! PostgreSQL's `lower()` on the `"C"`-collated name columns. Other characters match
-//! exactly, on every backend alike.
+//! PostgreSQL's `lower()` on the `"C"`-collated name columns. The search text is folded
+//! the same way (never with Unicode's rules, which would turn a character the columns keep,
+//! such as the Kelvin sign, into an ASCII letter), so other characters match exactly, on
+//! every backend alike. The storage-secret and secret-group searches both use this module.
 
 use diesel::sql_types::Text;
 
@@ -38,5 +40,10 @@ mod tests {
         assert_eq!(contains_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
         assert_eq!(contains_pattern(""), "%%");
         assert_eq!(contains_pattern("ÜNÏ-X"), "%ÜnÏ-x%");
+        assert_eq!(
+            contains_pattern("\u{212A}AFKA"),
+            "%\u{212A}afka%",
+            "the Kelvin sign is no K"
+        );
     }
 }

@@ -23,10 +23,11 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::Database;
-use crate::convert::{checked, contains_pattern, count, db_time, id_text, lower, page_bounds, parse_id, utc};
+use crate::convert::{checked, count, db_time, id_text, page_bounds, parse_id, utc};
 use crate::db::{Conn, transaction, with_conn};
 use crate::error::DbError;
 use crate::schema::{group_secret_reads, group_secret_versions, group_secrets, secret_groups, teams};
+use crate::search::{contains_pattern, lower};
 
 /// Most ids bound in one `IN (…)` list (SQLite allows 32766 parameters per statement).
 const IDS_PER_QUERY: usize = 1000;
@@ -417,7 +418,7 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
         }
         let teams = scope_teams(scope);
         let name = filter.name.as_ref().map(|n| n.as_str().to_owned());
-        let pattern = filter.search.as_ref().map(|s| contains_pattern(&s.to_lowercase()));
+        let pattern = filter.search.as_deref().map(contains_pattern);
         let (limit, offset) = page_bounds(page);
         with_conn!(self.db, |conn| {
             let rows: Vec<GroupRow> = groups_matching!(&teams, &name, &pattern)

@@ -159,7 +159,7 @@ impl SecretGroupRepository for MemorySecretGroups {
 
     async fn list(&self, scope: &TeamScope, filter: &GroupFilter, page: Page) -> Result<Paged<SecretGroup>, RepoError> {
         let state = self.lock().await;
-        let search = filter.search.as_ref().map(|s| s.to_lowercase());
+        let search = filter.search.as_ref().map(|s| s.to_ascii_lowercase());
         let mut groups: Vec<SecretGroup> = state
             .groups
             .values()
@@ -168,7 +168,7 @@ impl SecretGroupRepository for MemorySecretGroups {
             .filter(|g| {
                 search
                     .as_ref()
-                    .is_none_or(|s| g.name.as_str().to_lowercase().contains(s.as_str()))
+                    .is_none_or(|s| g.name.as_str().to_ascii_lowercase().contains(s.as_str()))
             })
             .cloned()
             .collect();

@@ -8,5 +8,6 @@ mod locations;
 mod matrix;
 mod props;
 mod secrets;
+mod teams;
 mod text;
 mod vault;

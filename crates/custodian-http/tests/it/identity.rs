@@ -343,6 +343,89 @@ async fn only_a_tenant_admin_sets_a_teams_tier() {
     assert!(list["items"].as_array().unwrap().iter().all(|t| t["role"] == "owner"));
 }
 
+/// The team's audit events about the team itself, oldest first, as `(action, name)`.
+async fn team_events<S, B>(app: &S, w: &World, team: &str) -> Vec<(String, String)>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let uri = format!("/v1/teams/{team}/audit-events?resource_type=team&limit=200");
+    let (status, list) = send(app, Method::GET, &uri, Some(&w.admin_token), None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mut events: Vec<(String, String, String)> = list["items"]
+        .as_array()
+        .expect("a list of events")
+        .iter()
+        .map(|e| {
+            let text = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (text("occurred_at"), text("action"), text("resource_name"))
+        })
+        .collect();
+    events.sort();
+    events.into_iter().map(|(_, action, name)| (action, name)).collect()
+}
+
+#[actix_web::test]
+async fn a_rename_with_a_tier_change_is_one_change_with_one_audit_event() {
+    let w = world().await;
+    let app = service!(w.state.clone());
+    let (_, bob) = new_user(&app, &w, "bob@example.com").await;
+    let team = new_team(&app, &bob, "bobs-team").await;
+    let path = format!("/v1/teams/{team}");
+    let created = vec![("create".to_owned(), "bobs-team".to_owned())];
+    assert_eq!(team_events(&app, &w, &team).await, created);
+
+    // The owner may rename the team but not choose its tier: the whole change is refused.
+    let (status, body) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&bob),
+        Some(json!({ "name": "renamed", "tier": "free", "description": "new" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "forbidden");
+    let (_, got) = send(&app, Method::GET, &path, Some(&bob), None).await;
+    assert_eq!(
+        (&got["name"], &got["description"], &got["tier"]),
+        (&json!("bobs-team"), &Value::Null, &json!("enterprise"))
+    );
+    assert_eq!(team_events(&app, &w, &team).await, created);
+
+    // A tenant admin renames it and changes its tier: one change, one audit event.
+    let (status, patched) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&w.admin_token),
+        Some(json!({ "name": "renamed", "tier": "free" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(
+        (&patched["name"], &patched["tier"]),
+        (&json!("renamed"), &json!("free"))
+    );
+    assert_eq!(patched["role"], "owner");
+    let mut expected = created.clone();
+    expected.push(("update".to_owned(), "renamed".to_owned()));
+    assert_eq!(team_events(&app, &w, &team).await, expected);
+
+    // A bad name and a bad tier are reported together, and nothing changes.
+    let (status, body) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&w.admin_token),
+        Some(json!({ "name": "", "tier": "gold" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(locs(&body), [json!(["body", "name"]), json!(["body", "tier"])]);
+    assert_eq!(team_events(&app, &w, &team).await, expected);
+}
+
 #[actix_web::test]
 async fn a_team_that_holds_a_secret_cannot_be_deleted() {
     let w = world().await;

@@ -1,0 +1,128 @@
+//! The credential-write protocol that storage secrets and vault connections share: where
+//! a record's credentials are kept, and the order between the credential store and the
+//! record's row. Credentials are written before the row that points at them is committed
+//! and removed again when the commit fails, so no row ever points at credentials that do
+//! not exist; a rotation writes the next version and commits against the current one.
+
+use custodian_domain::{StorageSecret, VaultConnection};
+use custodian_ports::{CleanupTask, CredentialKey, CredentialKind, RepoError, StoreError};
+use secrecy::SecretString;
+
+use crate::{CoreError, Custodian};
+
+/// Where a managed secret's credentials are kept.
+pub(crate) fn credential_key(secret: &StorageSecret) -> CredentialKey {
+    CredentialKey {
+        team_id: secret.team_id,
+        kind: CredentialKind::StorageSecret,
+        record_id: secret.id.as_uuid(),
+    }
+}
+
+/// Where a vault connection's secret setting is kept.
+pub(crate) fn connection_key(connection: &VaultConnection) -> CredentialKey {
+    CredentialKey {
+        team_id: connection.team_id,
+        kind: CredentialKind::VaultConnection,
+        record_id: connection.id.as_uuid(),
+    }
+}
+
+/// How many taken version numbers a rotation steps over before it gives up (409).
+pub(crate) const MAX_VERSIONS_SKIPPED: i64 = 5;
+
+impl Custodian {
+    /// The order for a new credential version: store `value` as `version` of `key`,
+    /// then run `commit` (the row that points at it, with its audit event). When the commit
+    /// fails, the version is removed again, so no row ever points at missing credentials.
+    pub(crate) async fn store_then_commit<T, Commit>(
+        &self,
+        key: &CredentialKey,
+        version: i64,
+        value: &SecretString,
+        commit: impl FnOnce() -> Commit,
+    ) -> Result<T, CoreError>
+    where
+        Commit: Future<Output = Result<T, RepoError>>,
+    {
+        self.ports.credential_store.put(key, version, value).await?;
+        self.commit_or_discard(key, version, commit()).await
+    }
+
+    /// Store `value` as the next version of a record whose row is at `current`, and answer
+    /// the version written: `current + 1`, or a later one when that number is taken — by a
+    /// version a failed rotation could not remove (it would block every rotation until
+    /// `custodian gc`), or by a concurrent rotation (whichever commits first wins; the
+    /// other's commit fails its version check and removes what it wrote). A version left
+    /// over is pruned with the rest once a rotation commits.
+    pub(crate) async fn store_next_version(
+        &self,
+        key: &CredentialKey,
+        current: i64,
+        value: &SecretString,
+    ) -> Result<i64, CoreError> {
+        let mut version = current + 1;
+        loop {
+            match self.ports.credential_store.put(key, version, value).await {
+                Ok(()) => return Ok(version),
+                Err(StoreError::AlreadyExists) if version < current + MAX_VERSIONS_SKIPPED => {
+                    tracing::warn!(%key, version, "a credential version no row points at is in the way; writing the next one");
+                    version += 1;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Run `commit` for a version already stored; when it fails, remove the version again.
+    pub(crate) async fn commit_or_discard<T>(
+        &self,
+        key: &CredentialKey,
+        version: i64,
+        commit: impl Future<Output = Result<T, RepoError>>,
+    ) -> Result<T, CoreError> {
+        match commit.await {
+            Ok(committed) => Ok(committed),
+            Err(error) => {
+                self.discard_version(key, version).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Remove a credential version whose row was not committed. When that fails too:
+    /// version 1 belongs to a record whose row never existed, so every stored version of it
+    /// is an orphan and `DeleteAll` is queued for `custodian gc`; a later version (a
+    /// rotation that did not commit) stays in the store, logged by key and version, until
+    /// the record's next rotation steps over it and prunes it ([`Self::store_next_version`]).
+    async fn discard_version(&self, key: &CredentialKey, version: i64) {
+        let Err(error) = self.ports.credential_store.delete_version(key, version).await else {
+            return;
+        };
+        if version == 1 {
+            match self
+                .ports
+                .repos
+                .cleanup
+                .record(key, CleanupTask::DeleteAll, self.now())
+                .await
+            {
+                Ok(()) => tracing::warn!(
+                    %key,
+                    version,
+                    %error,
+                    "could not remove the credentials of a record that was not created; recorded for `custodian gc`"
+                ),
+                Err(record_error) => tracing::error!(
+                    %key,
+                    version,
+                    %error,
+                    %record_error,
+                    "could not remove the credentials of a record that was not created, nor record it for `custodian gc`"
+                ),
+            }
+        } else {
+            tracing::error!(%key, version, %error, "could not remove an uncommitted credential version; the next rotation prunes it");
+        }
+    }
+}
