@@ -32,20 +32,25 @@ pub(crate) fn connection_key(connection: &VaultConnection) -> CredentialKey {
 pub(crate) const MAX_VERSIONS_SKIPPED: i64 = 5;
 
 impl Custodian {
-    /// The order for a new credential version: store `value` as `version` of `key`,
-    /// then run `commit` (the row that points at it, with its audit event). When the commit
-    /// fails, the version is removed again, so no row ever points at missing credentials.
+    /// The order for a new credential version: store `value` (the request's `field`) as
+    /// `version` of `key`, then run `commit` (the row that points at it, with its audit
+    /// event). When the commit fails, the version is removed again, so no row ever points
+    /// at missing credentials. A value the store refuses is a validation error at `field`.
     pub(crate) async fn store_then_commit<T, Commit>(
         &self,
         key: &CredentialKey,
         version: i64,
-        value: &SecretString,
+        (value, field): (&SecretString, &[&str]),
         commit: impl FnOnce() -> Commit,
     ) -> Result<T, CoreError>
     where
         Commit: Future<Output = Result<T, RepoError>>,
     {
-        self.ports.credential_store.put(key, version, value).await?;
+        self.ports
+            .credential_store
+            .put(key, version, value)
+            .await
+            .map_err(|e| CoreError::from_store_write(e, field))?;
         self.commit_or_discard(key, version, commit()).await
     }
 
@@ -59,7 +64,7 @@ impl Custodian {
         &self,
         key: &CredentialKey,
         current: i64,
-        value: &SecretString,
+        (value, field): (&SecretString, &[&str]),
     ) -> Result<i64, CoreError> {
         let mut version = current + 1;
         loop {
@@ -69,7 +74,7 @@ impl Custodian {
                     tracing::warn!(%key, version, "a credential version no row points at is in the way; writing the next one");
                     version += 1;
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(CoreError::from_store_write(error, field)),
             }
         }
     }

@@ -1,6 +1,8 @@
 //! What a use case can fail with, and the explicit translation of every port error.
 
+use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use custodian_domain::{FieldError, LimitKind, LinkedLocation, Role, SecretType, ValidationErrors, error::kind};
@@ -32,6 +34,45 @@ impl From<Role> for Requirement {
         Requirement::Role(role)
     }
 }
+
+/// The failure underneath an [`CoreError::Internal`] or [`CoreError::Unavailable`] (a port's
+/// error, itself holding what the adapter's library reported), kept so the 5xx it becomes
+/// is logged with its whole chain. Two causes are equal when they read the same.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn Error + Send + Sync + 'static>);
+
+impl Cause {
+    /// `error` as the cause of a core error.
+    pub fn new(error: impl Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error))
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl Error for Cause {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Cause {}
 
 /// Why a use case failed. No variant ever holds a credential, token or secret value, so
 /// `Debug` and `Display` are safe to log.
@@ -76,10 +117,62 @@ pub enum CoreError {
         what: &'static str,
         message: String,
         retry_after: Option<Duration>,
+        /// The port's error, for the log.
+        #[source]
+        cause: Option<Cause>,
     },
-    /// A bug, a corrupt record or a misconfiguration (500). The message never holds a value.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A bug, a corrupt record or a misconfiguration (500). The message never holds a
+    /// value; the cause, when there is one, is the port error underneath.
+    #[error("internal error: {message}")]
+    Internal {
+        message: String,
+        #[source]
+        cause: Option<Cause>,
+    },
+}
+
+impl CoreError {
+    /// A 500 with nothing underneath: a broken invariant the core found itself.
+    pub fn internal(message: impl Into<String>) -> Self {
+        CoreError::Internal {
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// A 500 because of `cause`, summed up by `message`.
+    pub fn internal_from(message: impl Into<String>, cause: impl Error + Send + Sync + 'static) -> Self {
+        CoreError::Internal {
+            message: message.into(),
+            cause: Some(Cause::new(cause)),
+        }
+    }
+
+    /// `error` of the credential store, for a write of the field at `field`: a value the
+    /// store refuses is reported at that field (a storage secret's `credentials`, a vault
+    /// connection's token), everything else as [`From<StoreError>`] maps it.
+    pub fn from_store_write(error: StoreError, field: &[&str]) -> Self {
+        match error {
+            StoreError::Rejected(reason) => CoreError::Validation(ValidationErrors::single(FieldError::new(
+                field,
+                kind::INVALID_FORMAT,
+                format!("the credential store refuses this value: {reason}"),
+            ))),
+            other => other.into(),
+        }
+    }
+
+    /// Each error under this one, outermost first, as one line: what a log of a 5xx shows.
+    pub fn chain(&self) -> String {
+        let mut line = self.to_string();
+        let mut next = self.source();
+        while let Some(error) = next {
+            line.push_str(": ");
+            line.push_str(&error.to_string());
+            next = error.source();
+        }
+        line
+    }
 }
 
 impl From<ValidationErrors> for CoreError {
@@ -100,12 +193,13 @@ impl From<RepoError> for CoreError {
             RepoError::NotFound => CoreError::NotFound,
             RepoError::Conflict(kind) => CoreError::Conflict(kind),
             RepoError::LimitExceeded { kind, limit } => CoreError::LimitExceeded { kind, limit },
-            RepoError::Unavailable(message) => CoreError::Unavailable {
+            RepoError::Unavailable(ref message) => CoreError::Unavailable {
                 what: "the database",
-                message,
+                message: message.clone(),
                 retry_after: None,
+                cause: Some(Cause::new(error)),
             },
-            RepoError::Internal(message) => CoreError::Internal(format!("database: {message}")),
+            RepoError::Internal(_) => CoreError::internal_from("the database failed", error),
         }
     }
 }
@@ -114,7 +208,7 @@ impl From<StoreError> for CoreError {
     fn from(error: StoreError) -> Self {
         match error {
             // Metadata always points at stored credentials; a miss is a broken invariant.
-            StoreError::NotFound => CoreError::Internal("credential store: the credentials are missing".into()),
+            StoreError::NotFound => CoreError::internal_from("a record points at credentials the store lacks", error),
             // Another request wrote that version first: the record moved on under us.
             StoreError::AlreadyExists => CoreError::Conflict(ConflictKind::Stale),
             StoreError::Rejected(reason) => CoreError::Validation(ValidationErrors::single(FieldError::new(
@@ -122,15 +216,17 @@ impl From<StoreError> for CoreError {
                 kind::INVALID_FORMAT,
                 format!("the credential store refuses these credentials: {reason}"),
             ))),
-            StoreError::Integrity => {
-                CoreError::Internal("credential store: stored credentials failed their integrity check".into())
-            }
-            StoreError::Unavailable { message, retry_after } => CoreError::Unavailable {
-                what: "the credential store",
-                message,
+            StoreError::Integrity => CoreError::internal_from("stored credentials failed their integrity check", error),
+            StoreError::Unavailable {
+                ref message,
                 retry_after,
+            } => CoreError::Unavailable {
+                what: "the credential store",
+                message: message.clone(),
+                retry_after,
+                cause: Some(Cause::new(error)),
             },
-            StoreError::Internal(message) => CoreError::Internal(format!("credential store: {message}")),
+            StoreError::Internal(_) => CoreError::internal_from("the credential store failed", error),
         }
     }
 }
@@ -174,7 +270,7 @@ impl CoreError {
             },
             CoreError::InvalidCredentials(_) => "credentials_invalid",
             CoreError::Unavailable { .. } => "service_unavailable",
-            CoreError::Internal(_) => "internal_error",
+            CoreError::Internal { .. } => "internal_error",
         }
     }
 }

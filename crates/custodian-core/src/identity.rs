@@ -257,7 +257,7 @@ impl Custodian {
             tenant_admin: input.tenant_admin,
             created_at: now,
         };
-        let name = TokenName::parse_at("name", "initial").map_err(|e| CoreError::Internal(e.to_string()))?;
+        let name = TokenName::parse_at("name", "initial").map_err(|e| CoreError::internal(e.to_string()))?;
         let issued = self.issue_token(TokenOwner::User(user.id), Some(name), None);
         let audit = self.audit_event(
             subject,

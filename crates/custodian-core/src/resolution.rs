@@ -213,13 +213,13 @@ impl Custodian {
                 let connection = self
                     .find_vault_connection(secret.team_id, *vault_connection_id)
                     .await?
-                    .ok_or_else(|| CoreError::Internal("a secret's vault connection is missing".into()))?;
+                    .ok_or_else(|| CoreError::internal("a secret's vault connection is missing"))?;
                 let access = self.vault_access(&connection).await?;
                 let provider = self.vault_provider(connection.vault_type())?;
                 let references: Vec<VaultReference> = field_mappings.iter().map(|m| m.reference.clone()).collect();
                 let values = provider.fetch(&access, &references).await?;
                 if values.len() != references.len() {
-                    return Err(CoreError::Internal(format!(
+                    return Err(CoreError::internal(format!(
                         "the {} provider answered {} values for {} references",
                         connection.vault_type(),
                         values.len(),

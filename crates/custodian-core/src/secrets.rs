@@ -106,8 +106,13 @@ impl Custodian {
         if let Some(credentials) = credentials {
             let commit = || self.ports.repos.secrets.create(&secret, limit, &audit);
             let payload = credentials.to_payload();
-            self.store_then_commit(&credential_key(&secret), secret.credentials_version, &payload, commit)
-                .await?;
+            self.store_then_commit(
+                &credential_key(&secret),
+                secret.credentials_version,
+                (&payload, &["credentials"]),
+                commit,
+            )
+            .await?;
         } else {
             self.ports.repos.secrets.create(&secret, limit, &audit).await?;
         }
@@ -210,7 +215,7 @@ impl Custodian {
         };
         let key = credential_key(&next);
         next.credentials_version = self
-            .store_next_version(&key, expected, &credentials.to_payload())
+            .store_next_version(&key, expected, (&credentials.to_payload(), &["credentials"]))
             .await?;
         next.credentials_updated_at = now;
         let audit = self.secret_event(subject, ctx, AuditAction::Rotate, &next, Outcome::Success);

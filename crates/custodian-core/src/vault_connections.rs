@@ -76,10 +76,11 @@ impl Custodian {
         let audit = self.connection_event(subject, ctx, AuditAction::Create, &connection, Outcome::Success);
         let limit = self.limit(tier, LimitKind::VaultConnections);
         let commit = || self.ports.repos.vault_connections.create(&connection, limit, &audit);
+        let field = connection.vault_type().secret_field();
         self.store_then_commit(
             &connection_key(&connection),
             connection.secret_version,
-            new.secret.expose(),
+            (new.secret.expose(), &[field]),
             commit,
         )
         .await?;
@@ -187,7 +188,11 @@ impl Custodian {
         next.updated_by = subject.id();
         let key = connection_key(&next);
         next.secret_version = self
-            .store_next_version(&key, expected, rotation.secret.expose())
+            .store_next_version(
+                &key,
+                expected,
+                (rotation.secret.expose(), &[next.vault_type().secret_field()]),
+            )
             .await?;
         let audit = self.connection_event(subject, ctx, AuditAction::Rotate, &next, Outcome::Success);
         self.commit_or_discard(

@@ -556,6 +556,17 @@ pub struct VaultConnection {
     pub updated_by: crate::ids::SubjectId,
 }
 
+impl VaultType {
+    /// The request field that carries a connection's secret setting: the token of 1Password
+    /// and Doppler, the client secret of Infisical's machine identity.
+    pub const fn secret_field(self) -> &'static str {
+        match self {
+            VaultType::OnePassword | VaultType::Doppler => "access_token",
+            VaultType::Infisical => "client_secret",
+        }
+    }
+}
+
 impl VaultConnection {
     pub fn vault_type(&self) -> VaultType {
         self.settings.vault_type()

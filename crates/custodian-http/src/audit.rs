@@ -208,14 +208,14 @@ impl AuditEventBody {
 }
 
 fn csv_body(events: &[AuditEventBody]) -> Result<Vec<u8>, ApiError> {
-    let failed = |e: csv::Error| ApiError(CoreError::Internal(format!("could not write the audit CSV: {e}")));
+    let failed = |e: csv::Error| ApiError(CoreError::internal(format!("could not write the audit CSV: {e}")));
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(CSV_COLUMNS).map_err(failed)?;
     for event in events {
         writer.write_record(event.csv_row()).map_err(failed)?;
     }
     writer.into_inner().map_err(|e| {
-        ApiError(CoreError::Internal(format!(
+        ApiError(CoreError::internal(format!(
             "could not write the audit CSV: {}",
             e.error()
         )))

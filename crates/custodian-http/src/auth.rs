@@ -67,7 +67,7 @@ impl FromRequest for Authenticated {
         let token = bearer_token(req);
         let context = request_context(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| CoreError::Internal("the API state is not configured".into()))?;
+            let state = state.ok_or_else(|| CoreError::internal("the API state is not configured"))?;
             let token = token.ok_or(CoreError::Unauthenticated)?;
             // Its own task: when another extractor of the request fails first, actix drops
             // this future, and a database call dropped half-way is what SQLite's blocking
@@ -82,7 +82,7 @@ impl FromRequest for Authenticated {
             );
             match authenticating.await {
                 Ok(outcome) => Ok(outcome?),
-                Err(_) => Err(CoreError::Internal("the authentication task was cancelled".into()).into()),
+                Err(_) => Err(CoreError::internal("the authentication task was cancelled").into()),
             }
         })
     }

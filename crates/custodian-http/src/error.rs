@@ -81,11 +81,19 @@ fn validation_body(errors: &ValidationErrors) -> ValidationBody {
     }
 }
 
+/// Log a 5xx once, where it becomes an answer, with every error under it. Client errors
+/// (4xx) are the caller's, already in the answer, and not logged.
+pub(crate) fn log_server_error(error: &CoreError, status: StatusCode) {
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), code = error.code(), error = %error.chain(), "request failed");
+    }
+}
+
 impl ApiError {
     /// The human sentence of the body. An internal error's message stays in the log.
     fn detail(&self) -> String {
         match &self.0 {
-            CoreError::Internal(_) => "an internal error occurred".to_owned(),
+            CoreError::Internal { .. } => "an internal error occurred".to_owned(),
             CoreError::Unauthenticated => "a valid bearer token is required".to_owned(),
             other => other.to_string(),
         }
@@ -106,7 +114,7 @@ impl ResponseError for ApiError {
                 VaultError::RateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
             },
             CoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            CoreError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -125,11 +133,9 @@ impl ResponseError for ApiError {
             CoreError::Unauthenticated => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            CoreError::Internal(message) => {
-                tracing::error!(%message, "internal error");
-            }
             _ => {}
         }
+        log_server_error(&self.0, self.status_code());
         let locations = match &self.0 {
             CoreError::LocationTypeMismatch { locations, .. } => Some(
                 locations
@@ -248,7 +254,7 @@ mod tests {
                 "vault_reference_not_found",
             ),
             (
-                CoreError::Internal("database: row 7 is corrupt".into()),
+                CoreError::internal("database: row 7 is corrupt"),
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
             ),
@@ -265,6 +271,7 @@ mod tests {
     #[actix_web::test]
     async fn unavailable_is_503_with_retry_after() {
         let a = answer(CoreError::Unavailable {
+            cause: None,
             what: "the database",
             message: "timed out".into(),
             retry_after: Some(Duration::from_secs(5)),

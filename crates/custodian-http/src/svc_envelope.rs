@@ -78,7 +78,7 @@ impl SvcError {
     /// The sentence of the body. An internal error's message stays in the log.
     fn message(&self) -> String {
         match self {
-            SvcError::Core(CoreError::Internal(_)) => "an internal error occurred".to_owned(),
+            SvcError::Core(CoreError::Internal { .. }) => "an internal error occurred".to_owned(),
             SvcError::Core(CoreError::Unauthenticated) => "a valid bearer token is required".to_owned(),
             SvcError::Core(CoreError::Validation(_)) => "the request is not valid".to_owned(),
             SvcError::Core(CoreError::InvalidCredentials(_)) => {
@@ -328,7 +328,7 @@ mod tests {
 
     #[actix_web::test]
     async fn an_internal_error_keeps_its_message_out_of_the_answer() {
-        let (status, _, body) = answer(CoreError::Internal("database: row 7 is corrupt".into()).into()).await;
+        let (status, _, body) = answer(CoreError::internal("database: row 7 is corrupt").into()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["code"], "internal_error");
         assert!(!body.to_string().contains("row 7"), "{body}");
@@ -338,6 +338,7 @@ mod tests {
     async fn unavailable_keeps_retry_after_and_refused_bodies_keep_their_status() {
         let (status, head, body) = answer(
             CoreError::Unavailable {
+                cause: None,
                 what: "the database",
                 message: "timed out".into(),
                 retry_after: Some(Duration::from_secs(3)),

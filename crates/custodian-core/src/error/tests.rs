@@ -32,13 +32,22 @@ fn every_repo_error_maps_to_its_core_error() {
     ));
     assert!(matches!(
         CoreError::from(RepoError::Internal("bad row".into())),
-        CoreError::Internal(m) if m.contains("bad row")
+        CoreError::Internal { cause: Some(c), .. } if c.to_string().contains("bad row")
     ));
+    // The cause is kept for the log: the chain names what the adapter reported.
+    let chain = CoreError::from(RepoError::Internal("row 7 has an invalid tier".into())).chain();
+    assert_eq!(
+        chain,
+        "internal error: the database failed: database error: row 7 has an invalid tier"
+    );
 }
 
 #[test]
 fn every_store_error_maps_to_its_core_error() {
-    assert!(matches!(CoreError::from(StoreError::NotFound), CoreError::Internal(_)));
+    assert!(matches!(
+        CoreError::from(StoreError::NotFound),
+        CoreError::Internal { .. }
+    ));
     assert_eq!(
         CoreError::from(StoreError::AlreadyExists),
         CoreError::Conflict(ConflictKind::Stale)
@@ -47,22 +56,41 @@ fn every_store_error_maps_to_its_core_error() {
         CoreError::Validation(errors) => assert!(errors.has(&["credentials"])),
         other => panic!("unexpected {other:?}"),
     }
-    assert!(matches!(CoreError::from(StoreError::Integrity), CoreError::Internal(_)));
+    // A write names the field whose value the store refused.
+    match CoreError::from_store_write(StoreError::Rejected("over 8 KiB".into()), &["access_token"]) {
+        CoreError::Validation(errors) => {
+            assert!(errors.has(&["access_token"]));
+            assert!(!errors.has(&["credentials"]));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        CoreError::from_store_write(StoreError::AlreadyExists, &["access_token"]),
+        CoreError::Conflict(ConflictKind::Stale)
+    );
+    assert!(matches!(
+        CoreError::from(StoreError::Integrity),
+        CoreError::Internal { .. }
+    ));
     let retry = Some(Duration::from_secs(3));
     assert_eq!(
         CoreError::from(StoreError::Unavailable {
             message: "throttled".into(),
-            retry_after: retry
+            retry_after: retry,
         }),
         CoreError::Unavailable {
             what: "the credential store",
             message: "throttled".into(),
-            retry_after: retry
+            retry_after: retry,
+            cause: Some(Cause::new(StoreError::Unavailable {
+                message: "throttled".into(),
+                retry_after: retry
+            })),
         }
     );
     assert!(matches!(
         CoreError::from(StoreError::Internal("x".into())),
-        CoreError::Internal(_)
+        CoreError::Internal { .. }
     ));
 }
 

@@ -82,6 +82,27 @@ async fn a_connections_secret_is_stored_then_the_row_committed_with_the_limit() 
     );
 }
 
+/// A token the credential store refuses is reported at the field that carried it, and no
+/// row is written (the mock has no `create` expectation).
+#[tokio::test]
+async fn a_token_the_store_refuses_is_a_validation_error_at_access_token() {
+    let mut mocks = admin(Tier::Free);
+    mocks
+        .store
+        .expect_put()
+        .times(1)
+        .returning(|_, _, _| Err(StoreError::Rejected("larger than 8 KiB".into())));
+    let result = mocks
+        .build()
+        .create_vault_connection(&alice(), &ctx(), team_id(), doppler_input())
+        .await;
+    let Err(CoreError::Validation(errors)) = result else {
+        panic!("expected a validation error, got {result:?}");
+    };
+    assert!(errors.has(&["access_token"]), "{errors:?}");
+    assert!(!errors.has(&["credentials"]), "{errors:?}");
+}
+
 #[tokio::test]
 async fn an_operator_cannot_create_a_connection() {
     let mut mocks = Mocks::new();
