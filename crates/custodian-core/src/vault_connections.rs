@@ -125,11 +125,7 @@ impl Custodian {
         self.authorize(subject, team, Action::WriteVaultConnections).await?;
         let mut errors = ValidationErrors::new();
         let name = name.and_then(|n| errors.check(Name::parse_at("name", n)));
-        let description = match description {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(d)) => errors.check(Description::parse_at("description", d)).map(Some),
-        };
+        let description = Description::parse_patch(&mut errors, description);
         if !errors.is_empty() {
             return Err(errors.into());
         }

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use custodian_core::{CleanupReport, MigrationReport, StoreMigration};
 use custodian_ports::StoreId;
-use custodian_store_sql::LocalCredentialStore;
 
 use crate::Config;
 use crate::bootstrap::{BootstrapOutcome, bootstrap_admin};
 use crate::config::CredentialStoreKind;
 use crate::deployment::{Deployment, Mode};
-use crate::stores::{ConfiguredStores, local_id, ssm_id};
+use crate::stores::{ConfiguredStores, local_id, local_store, ssm_id};
 
 /// How many clean-up tasks one `custodian gc` run takes on by default.
 pub const GC_DEFAULT_LIMIT: u32 = 10_000;
@@ -107,7 +106,7 @@ pub async fn rotate_keys(config: &Config) -> anyhow::Result<KeyRotation> {
     tracing::info!(active_key = %active_key, "added a new active key to the keyring");
 
     let keyring = Arc::new(keyring);
-    let store = LocalCredentialStore::new(deployment.db.clone(), keyring.clone(), config.tenant_name.clone());
+    let store = local_store(config, &deployment.db, keyring.clone());
     let mut rewrapped = store
         .rewrap_all()
         .await

@@ -12,10 +12,10 @@ use anyhow::{Context, bail};
 use custodian_core::{Custodian, Ports};
 use custodian_crypto::Keyring;
 use custodian_ports::{CredentialInventory, CredentialStore, StoreBinding, StoreId, UserRepository};
-use custodian_store_sql::{Database, LocalCredentialStore, SqlCredentialInventory};
+use custodian_store_sql::{Database, SqlCredentialInventory};
 
 use crate::config::CredentialStoreKind;
-use crate::stores::{check_binding, local_id, recorded_binding, ssm_id, ssm_store};
+use crate::stores::{check_binding, local_id, local_store, recorded_binding, ssm_id, ssm_store};
 use crate::{Config, PepperedTokens};
 
 /// Whether the deployment is opened by its owner (a server or an operator command, which
@@ -96,7 +96,7 @@ impl Deployment {
 
     /// The database's credential-store binding, recorded now if it has none yet.
     pub(crate) async fn binding(&self) -> anyhow::Result<StoreBinding> {
-        let local = LocalCredentialStore::new(self.db.clone(), self.keyring.clone(), self.config.tenant_name.clone());
+        let local = local_store(&self.config, &self.db, self.keyring.clone());
         recorded_binding(
             &self.inventory,
             &local,
@@ -152,11 +152,7 @@ impl Deployment {
 
         let (credential_store, configured_store): (Arc<dyn CredentialStore>, StoreId) = match config.credential_store {
             CredentialStoreKind::Local => (
-                Arc::new(LocalCredentialStore::new(
-                    db.clone(),
-                    keyring.clone(),
-                    config.tenant_name.clone(),
-                )),
+                Arc::new(local_store(config, &db, keyring.clone())),
                 local_id(&config.tenant_name),
             ),
             CredentialStoreKind::AwsSsm => {
@@ -224,7 +220,7 @@ async fn open_keyring(
     let path = config.data_dir.join(KEYRING_FILE);
     // Only to ask which key ids the stored values need: its own keyring is not used.
     let unknown = |keyring: &Arc<Keyring>| {
-        let store = LocalCredentialStore::new(db.clone(), keyring.clone(), config.tenant_name.clone());
+        let store = local_store(config, db, keyring.clone());
         let known = keyring.key_ids();
         async move {
             store

@@ -17,6 +17,12 @@ use tokio::sync::OnceCell;
 
 use crate::Config;
 
+/// The `local` credential store of the configuration's tenant, over `db`, sealing with
+/// `keyring`.
+pub(crate) fn local_store(config: &Config, db: &Database, keyring: Arc<Keyring>) -> LocalCredentialStore {
+    LocalCredentialStore::new(db.clone(), keyring, config.tenant_name.clone())
+}
+
 /// The `local` store of `tenant`.
 pub(crate) fn local_id(tenant: &str) -> StoreId {
     StoreId::new(StoreBackend::Local, tenant)
@@ -138,11 +144,7 @@ impl StoreOpener for ConfiguredStores {
                         id.location
                     )));
                 }
-                Ok(Arc::new(LocalCredentialStore::new(
-                    self.db.clone(),
-                    self.keyring.clone(),
-                    tenant.clone(),
-                )))
+                Ok(Arc::new(local_store(&self.config, &self.db, self.keyring.clone())))
             }
             StoreBackend::AwsSsm => {
                 let store = self.ssm().await.map_err(|e| StoreOpenError::Setup(format!("{e:#}")))?;

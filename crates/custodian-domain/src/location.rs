@@ -255,11 +255,7 @@ impl LocationPatch {
     ) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let name = input.name.and_then(|n| errors.check(Name::parse_at("name", n)));
-        let description = match input.description {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(d)) => errors.check(Description::parse_at("description", d)).map(Some),
-        };
+        let description = Description::parse_patch(&mut errors, input.description);
         let location_type: Option<SecretType> =
             parse_enum(&mut errors, "location_type", input.location_type.as_deref(), false);
         let bucket_name = input

@@ -299,11 +299,7 @@ impl SecretUpdate {
     ) -> Result<Self, UpdateRejection> {
         let mut errors = ValidationErrors::new();
         let name = input.name.and_then(|n| errors.check(Name::parse_at("name", n)));
-        let description = match input.description {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(d)) => errors.check(Description::parse_at("description", d)).map(Some),
-        };
+        let description = Description::parse_patch(&mut errors, input.description);
         let new_type: Option<SecretType> = parse_enum(&mut errors, "secret_type", input.secret_type.as_deref(), false);
         let new_method: Option<AuthMethod> =
             parse_enum(&mut errors, "auth_method", input.auth_method.as_deref(), false);

@@ -83,11 +83,7 @@ impl TeamPatch {
     pub fn parse(input: TeamPatchInput) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let name = input.name.and_then(|n| errors.check(Name::parse_at("name", n)));
-        let description = match input.description {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(d)) => errors.check(Description::parse_at("description", d)).map(Some),
-        };
+        let description = Description::parse_patch(&mut errors, input.description);
         let tier = parse_enum(&mut errors, "tier", input.tier.as_deref(), false);
         errors.finish(|| Self {
             name,

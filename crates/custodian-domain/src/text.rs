@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::{FieldError, kind};
+use crate::error::{FieldError, ValidationErrors, kind};
 
 /// Which characters a bounded text may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +131,19 @@ text_type!(
     /// A person's display name (1–255 characters).
     DisplayName, 1, 255, Charset::SingleLine
 );
+impl Description {
+    /// A description in an update, at `description`: absent (`None`) keeps it, `null`
+    /// (`Some(None)`) clears it, a text replaces it once it passes the rule. A failing text
+    /// is pushed to `errors` and gives `None`, as if absent.
+    pub fn parse_patch(errors: &mut ValidationErrors, value: Option<Option<String>>) -> Option<Option<Self>> {
+        match value {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(d)) => errors.check(Self::parse_at("description", d)).map(Some),
+        }
+    }
+}
+
 impl DisplayName {
     /// The display name a user gets when none is given: the local part of their email
     /// (`ada` for `ada@example.com`), checked like any display name at `display_name`.

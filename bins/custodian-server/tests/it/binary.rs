@@ -13,11 +13,7 @@ use crate::support::{Api, create_secret, create_vault_connection};
 
 /// `serve` over `data_dir` on `port`, once stderr has a line containing `ready_line`.
 fn start(data_dir: &Path, port: u16, ready_line: &str) -> RunningServer {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_custodian"));
-    command
-        .env("CUSTODIAN_DATA_DIR", data_dir)
-        .env_remove("CUSTODIAN_DATABASE_URL")
-        .env("RUST_LOG", "debug");
+    let command = crate::process::custodian(data_dir, "debug");
     RunningServer::start(command, port, ready_line)
 }
 

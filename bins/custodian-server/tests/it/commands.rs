@@ -3,7 +3,7 @@
 //! nothing secret in trace-level logs, and a clean stop on SIGTERM.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use custodian_core::NewTeamInput;
 use custodian_domain::{CreateSecretInput, CredentialField, RequestContext, Subject, Tier};
@@ -17,13 +17,7 @@ use crate::process::RunningServer;
 
 /// The binary with a clean environment: only what a test sets reaches it.
 fn custodian(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_custodian"));
-    command
-        .env_clear()
-        .env("CUSTODIAN_DATA_DIR", data_dir)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null());
-    command
+    crate::process::custodian(data_dir, "warn")
 }
 
 fn run(command: &mut Command) -> (Output, String, String) {

@@ -4,7 +4,6 @@
 //! `custodian-deployment` example does.
 
 use std::path::Path;
-use std::process::Command;
 
 use custodian_domain::{CredentialField, SecretId, TeamId};
 use custodian_server::{Config, Deployment};
@@ -17,10 +16,7 @@ use crate::support::{config, create_virtual_account, s3_secret_body, unique};
 
 /// `serve` on `data_dir` (and `database_url`, when given), once it prints the first token.
 fn start(data_dir: &Path, database_url: Option<&str>) -> (RunningServer, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_custodian"));
-    command
-        .env("CUSTODIAN_DATA_DIR", data_dir)
-        .env_remove("CUSTODIAN_DATABASE_URL");
+    let mut command = crate::process::custodian(data_dir, "info");
     if let Some(url) = database_url {
         command.env("CUSTODIAN_DATABASE_URL", url);
     }

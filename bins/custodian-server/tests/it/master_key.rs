@@ -6,7 +6,7 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine;
 
@@ -40,12 +40,7 @@ fn key_id(key: &str) -> String {
 /// The binary over `data_dir` with a clean environment, debug logs, and the master key
 /// when one is given.
 fn custodian(data_dir: &Path, master_key: Option<&str>) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_custodian"));
-    command
-        .env_clear()
-        .env("CUSTODIAN_DATA_DIR", data_dir)
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null());
+    let mut command = crate::process::custodian(data_dir, "debug");
     if let Some(key) = master_key {
         command.env("CUSTODIAN_MASTER_KEY", key);
     }

@@ -3,12 +3,26 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::Api;
+
+/// The built `custodian` binary over `data_dir`, with a clean environment (only what a test
+/// sets reaches it: no `CUSTODIAN_*` or AWS variable of the machine running the tests),
+/// logs at `log`, and no standard input.
+pub(crate) fn custodian(data_dir: &Path, log: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_custodian"));
+    command
+        .env_clear()
+        .env("CUSTODIAN_DATA_DIR", data_dir)
+        .env("RUST_LOG", log)
+        .stdin(Stdio::null());
+    command
+}
 
 /// A loopback port nothing listens on right now.
 pub(crate) fn free_port() -> u16 {

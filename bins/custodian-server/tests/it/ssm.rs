@@ -67,23 +67,15 @@ pub(crate) fn canary(label: &str) -> String {
 /// of `endpoint` and `prefix` (the region and credentials from the AWS variables, as in a
 /// deployment), and debug logs.
 pub(crate) fn custodian(data_dir: &Path, store: &str, endpoint: &str, prefix: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_custodian"));
+    let mut command = crate::process::custodian(data_dir, "debug");
     command
-        .env("CUSTODIAN_DATA_DIR", data_dir)
-        .env_remove("CUSTODIAN_DATABASE_URL")
         .env("CUSTODIAN_CREDENTIAL_STORE", store)
         .env("CUSTODIAN_SSM__ENDPOINT_URL", endpoint)
         .env("CUSTODIAN_SSM__PREFIX", prefix)
-        .env_remove("CUSTODIAN_SSM__REGION")
-        .env_remove("CUSTODIAN_SSM__KMS_KEY_ID")
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null());
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     command
 }
 
