@@ -49,7 +49,6 @@ impl Application {
         let local_addr = listener.local_addr().context("cannot read the listening address")?;
         let state = web::Data::new(ApiState {
             custodian: deployment.custodian().clone(),
-            readiness: deployment.readiness(),
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -116,6 +116,13 @@ impl Custodian {
         self.ports.clock.now()
     }
 
+    /// Whether the deployment can serve: its database answers a cheap read
+    /// (`Unavailable` otherwise). For a readiness probe; it writes nothing.
+    pub async fn check_ready(&self) -> Result<(), CoreError> {
+        self.ports.repos.users.count().await?;
+        Ok(())
+    }
+
     /// Decide whether `subject` may perform `action` in `team` (see [`authz`]); on success,
     /// the caller's effective role there.
     pub async fn authorize(&self, subject: &Subject, team: TeamId, action: Action) -> Result<Role, CoreError> {

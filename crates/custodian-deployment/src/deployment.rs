@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use custodian_core::{Custodian, Ports};
 use custodian_crypto::Keyring;
-use custodian_ports::{CredentialInventory, CredentialStore, StoreBinding, StoreId, UserRepository};
+use custodian_ports::{CredentialInventory, CredentialStore, StoreBinding, StoreId};
 use custodian_store_sql::{Database, SqlCredentialInventory};
 
 use crate::config::CredentialStoreKind;
@@ -45,8 +45,6 @@ pub struct Deployment {
     pub(crate) configured_store: StoreId,
     applied_migrations: Vec<String>,
     pub(crate) custodian: Custodian,
-    /// What `/readyz` reads: the database behind the repositories.
-    readiness: Arc<dyn UserRepository>,
 }
 
 impl fmt::Debug for Deployment {
@@ -167,7 +165,6 @@ impl Deployment {
             }
         };
         let repos = custodian_store_sql::repositories(&db);
-        let readiness = repos.users.clone();
         let token_issuer = Arc::new(PepperedTokens::new(keyring.token_hasher()));
         let ports = Ports::new(repos, credential_store, token_issuer);
         let custodian = Custodian::new(ports, config.settings());
@@ -180,7 +177,6 @@ impl Deployment {
             configured_store,
             applied_migrations,
             custodian,
-            readiness,
         })
     }
 
@@ -192,11 +188,6 @@ impl Deployment {
     /// The configuration it was opened with.
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// A cheap read of the database, for a readiness probe.
-    pub fn readiness(&self) -> Arc<dyn UserRepository> {
-        self.readiness.clone()
     }
 
     /// The versions of the migrations this open applied, in order (empty when the schema

@@ -31,11 +31,9 @@ mod vault_connections;
 mod virtual_accounts;
 
 use std::fmt;
-use std::sync::Arc;
 
 use actix_web::web;
 use custodian_core::Custodian;
-use custodian_ports::UserRepository;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -44,13 +42,11 @@ pub use error::ApiError;
 pub(crate) use error::{ErrorBody, ValidationBody};
 pub(crate) use extract::{ApiJson, ApiQuery, BodyError};
 
-/// What the handlers share: the core's facade and a cheap read for readiness.
+/// What the handlers share: the core's facade.
 #[derive(Clone)]
 pub struct ApiState {
-    /// Every use case.
+    /// Every use case, readiness included.
     pub custodian: Custodian,
-    /// Read (`count`) by `GET /readyz` to check that the database answers.
-    pub readiness: Arc<dyn UserRepository>,
 }
 
 impl fmt::Debug for ApiState {

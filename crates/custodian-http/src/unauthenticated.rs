@@ -39,11 +39,7 @@ async fn healthz() -> HttpResponse {
     )
 )]
 async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    state
-        .readiness
-        .count()
-        .await
-        .map_err(|e| ApiError::from(custodian_core::CoreError::from(e)))?;
+    state.custodian.check_ready().await?;
     Ok(HttpResponse::Ok().json(Status { status: "ok" }))
 }
 

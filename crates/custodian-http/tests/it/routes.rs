@@ -5,10 +5,13 @@ use std::sync::Arc;
 use actix_web::http::{StatusCode, header};
 use actix_web::test;
 use chrono::{Duration, Utc};
-use custodian_core::{NewTeamInput, NewVirtualAccountInput};
+use custodian_core::{Custodian, NewTeamInput, NewVirtualAccountInput, Ports, Repositories, Settings};
 use custodian_domain::RequestContext;
 use custodian_http::ApiState;
 use custodian_ports::{MockUserRepository, RepoError};
+use custodian_testkit::memory::MemoryRepos;
+use custodian_testkit::memory_store::MemoryCredentialStore;
+use custodian_testkit::tokens::token_issuer;
 use secrecy::ExposeSecret;
 
 use crate::service;
@@ -28,15 +31,19 @@ async fn healthz_and_readyz_answer_ok() {
 
 #[actix_web::test]
 async fn readyz_is_503_when_the_database_does_not_answer() {
-    let w = world().await;
     let mut users = MockUserRepository::new();
     users
         .expect_count()
         .returning(|| Err(RepoError::Unavailable("connection refused".into())));
-    let app = service!(ApiState {
-        custodian: w.state.custodian,
-        readiness: Arc::new(users),
-    });
+    let repos = Repositories {
+        users: Arc::new(users),
+        ..MemoryRepos::new().repositories()
+    };
+    let custodian = Custodian::new(
+        Ports::new(repos, Arc::new(MemoryCredentialStore::default()), token_issuer()),
+        Settings::default(),
+    );
+    let app = service!(ApiState { custodian });
     let response = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = test::read_body_json(response).await;

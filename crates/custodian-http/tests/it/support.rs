@@ -32,7 +32,6 @@ pub(crate) async fn world() -> World {
 /// [`world`] with these vault providers (for vault connections and external secrets).
 pub(crate) async fn world_with_vaults(vault_providers: HashMap<VaultType, Arc<dyn VaultProvider>>) -> World {
     let repos = MemoryRepos::new().repositories();
-    let users = repos.users.clone();
     let ports = vault_providers.into_values().fold(
         Ports::new(repos, Arc::new(MemoryCredentialStore::default()), token_issuer()),
         Ports::with_vault_provider,
@@ -65,10 +64,7 @@ pub(crate) async fn world_with_vaults(vault_providers: HashMap<VaultType, Arc<dy
             tenant_admin: true,
         },
         admin_token: issued.token,
-        state: ApiState {
-            custodian,
-            readiness: users,
-        },
+        state: ApiState { custodian },
     }
 }
 
