@@ -1,4 +1,4 @@
-//! Authorization: SPEC §4 as data.
+//! Authorization: the role table as data.
 //!
 //! Every team-scoped action has a minimum [`Role`] ([`Action::minimum_role`]). The caller's
 //! effective role in a team is:
@@ -86,7 +86,7 @@ impl Action {
         Action::DeleteTeam,
     ];
 
-    /// The lowest role that may perform the action (SPEC §4).
+    /// The lowest role that may perform the action.
     pub const fn minimum_role(self) -> Role {
         match self {
             Action::ReadTeam

@@ -1,7 +1,7 @@
 //! Credential-store clean-up after a commit, and `custodian gc`, which retries what failed.
 //!
 //! Deleting a record commits the row's removal, then removes its credentials; rotating
-//! one commits the row at version n+1, then prunes the older versions (SPEC §8). The
+//! one commits the row at version n+1, then prunes the older versions. The
 //! request's answer follows the commit; when the store step fails, it is recorded in the
 //! [`CleanupQueue`](custodian_ports::CleanupQueue) and [`Custodian::run_cleanup`] does it
 //! later.

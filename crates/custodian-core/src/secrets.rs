@@ -149,7 +149,7 @@ impl Custodian {
         Ok(self.ports.repos.secrets.list(team, filter, page).await?)
     }
 
-    /// Update a secret (admin) under the rules of seed 001.
+    /// Update a secret (admin) under the update rules.
     ///
     /// New credentials rotate a managed secret: version n+1 is written first, the row is
     /// committed only while it still points at version n (`Conflict(Stale)` otherwise, and

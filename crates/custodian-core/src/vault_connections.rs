@@ -1,6 +1,6 @@
 //! Vault connections: a team's link to its external vault. Their secret setting (access
 //! token or client secret) lives in the credential store with the same ordering as a
-//! managed secret's credentials (SPEC §8).
+//! managed secret's credentials.
 
 use custodian_domain::{
     AuditAction, AuditEvent, Description, LimitKind, Name, NewVaultConnection, Outcome, RequestContext, ResourceType,

@@ -1,6 +1,6 @@
 //! Typed credentials of a storage secret, held as `secrecy` values from parsing on.
 //!
-//! Format checks follow `PROVIDERS.md` §5 where the provider's format is certain (Azure,
+//! Format checks follow the providers' documented formats where the provider's format is certain (Azure,
 //! GCS); S3-style keys are only checked for presence and padding, since providers differ.
 
 use std::fmt;

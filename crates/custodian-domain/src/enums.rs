@@ -181,7 +181,7 @@ impl AuthMethod {
 }
 
 impl SecretType {
-    /// The auth methods valid for this secret type (the matrix of seeds 000/001).
+    /// The auth methods valid for this secret type (the matrix of the storage-secret API).
     pub fn auth_methods(self) -> Vec<AuthMethod> {
         AuthMethod::ALL
             .iter()

@@ -147,8 +147,8 @@ fn check_type_and_endpoint(
     }
 }
 
-/// Location types whose endpoint cannot be derived: `s3_compatible` (SPEC §5) and `wasabi`
-/// (seed 000: "Wasabi (requires endpoint_url in location config)").
+/// Location types whose endpoint cannot be derived: `s3_compatible` and `wasabi`
+/// (the create reference: "Wasabi (requires endpoint_url in location config)").
 fn needs_endpoint(location_type: SecretType) -> bool {
     matches!(location_type, SecretType::S3Compatible | SecretType::Wasabi)
 }

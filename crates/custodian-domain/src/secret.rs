@@ -1,4 +1,4 @@
-//! Storage secrets: the create rule (seed 000) and the update rules (seed 001).
+//! Storage secrets: the create rule and the update rules.
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -51,7 +51,7 @@ pub struct StorageSecret {
     pub updated_by: SubjectId,
 }
 
-/// A create request as it arrives (seed 000). `None` means absent or `null`.
+/// A create request as it arrives. `None` means absent or `null`.
 #[derive(Debug, Default)]
 pub struct CreateSecretInput {
     pub name: Option<String>,
@@ -235,7 +235,7 @@ impl NewStorageSecret {
     }
 }
 
-/// An update request as it arrives (seed 001). `description: Some(None)` clears it.
+/// An update request as it arrives. `description: Some(None)` clears it.
 #[derive(Debug, Default)]
 pub struct UpdateSecretInput {
     pub name: Option<String>,
@@ -281,7 +281,7 @@ pub struct SecretUpdate {
 }
 
 impl SecretUpdate {
-    /// Check an update against the secret as it is now (seed 001):
+    /// Check an update against the secret as it is now:
     /// - the resulting (secret_type, auth_method) pair must be valid;
     /// - `credentials` are checked against the new or existing auth method, `field_mappings`
     ///   against it and the connection's `vault_type`;
@@ -320,7 +320,7 @@ impl SecretUpdate {
 
         let external = matches!(current.storage, SecretStorage::External { .. });
         // As in create (docs/DECISIONS.md): an empty object or list counts as absent, so
-        // seed 001's own example (`"credentials": {}` next to `field_mappings`) is one mode.
+        // the update reference's own example (`"credentials": {}` next to `field_mappings`) is one mode.
         let credentials_raw = given(input.credentials);
         let mappings_raw = given(input.field_mappings);
         if credentials_raw.is_some() && mappings_raw.is_some() {

@@ -1,4 +1,4 @@
-//! Secret groups (`/api/svc/v1`, seeds 003/004): named groups of key/value application
+//! Secret groups (`/api/svc/v1`, the secret-group API): named groups of key/value application
 //! secrets. Each key has numbered versions 1, 2, 3…; every version's value lives in the
 //! group's integration (a credential store), never in these records.
 //!

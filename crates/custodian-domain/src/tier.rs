@@ -1,4 +1,4 @@
-//! Tier limits per team (SPEC §4). Configurable; `None` means unlimited.
+//! Tier limits per team. Configurable; `None` means unlimited.
 
 use crate::enums::Tier;
 

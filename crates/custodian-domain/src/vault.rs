@@ -1,4 +1,4 @@
-//! Vault connections (seed 002) and field mappings into a team's own vault.
+//! Vault connections and field mappings into a team's own vault.
 
 use std::fmt;
 
@@ -200,7 +200,7 @@ impl FieldMappings {
     }
 }
 
-/// A vault connection as it arrives (seed 002). Secret settings are `SecretString` already.
+/// A vault connection as it arrives. Secret settings are `SecretString` already.
 #[derive(Debug, Default)]
 pub struct VaultConnectionInput {
     pub name: Option<String>,
@@ -308,7 +308,7 @@ fn check_token(loc: &str, token: &SecretString, prefix: &str, what: &str) -> Res
 
 impl NewVaultConnection {
     /// Check a create request: name 1–255, description ≤ 2000, the settings of its vault
-    /// type with the bounds of seed 002, and no setting that belongs to another vault type.
+    /// type with the bounds of the vault-connection reference, and no setting that belongs to another vault type.
     pub fn parse(input: VaultConnectionInput) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let name = match &input.name {

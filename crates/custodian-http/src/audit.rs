@@ -1,4 +1,4 @@
-//! The audit trail (SPEC §5): `GET /v1/teams/{team_id}/audit-events`, newest first, as
+//! The audit trail: `GET /v1/teams/{team_id}/audit-events`, newest first, as
 //! JSON or, with `Accept: text/csv`, as CSV with a header row. Events never hold a secret
 //! value, so neither does either form.
 

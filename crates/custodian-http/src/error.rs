@@ -1,4 +1,4 @@
-//! Errors as the `/v1` API answers them (SPEC §5): 422 lists every failing field as
+//! Errors as the `/v1` API answers them: 422 lists every failing field as
 //! `{"detail":[{"loc","msg","type"}]}`; every other error is
 //! `{"detail":"human sentence","code":"snake_case_code"}`.
 

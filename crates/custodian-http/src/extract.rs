@@ -1,4 +1,4 @@
-//! Request extractors with the API's own error shapes (SPEC §5, §11).
+//! Request extractors with the API's own error shapes.
 //!
 //! - [`ApiJson`]: a JSON body of at most [`MAX_BODY_BYTES`] (413 beyond), with
 //!   `Content-Type: application/json` (415 otherwise); a body that does not deserialize

@@ -1,4 +1,4 @@
-//! Custodian's HTTP API: the `/v1` routes of SPEC §5, the `/api/svc/v1` routes of SPEC §6,
+//! Custodian's HTTP API: the `/v1` management routes, the `/api/svc/v1` routes,
 //! `GET /healthz`, `GET /readyz` and `GET /openapi.json`.
 //!
 //! The routes read an [`ApiState`] from the application data: register it with

@@ -1,4 +1,4 @@
-//! Locations (SPEC §5): `/v1/teams/{team_id}/locations`, the buckets and containers that
+//! Locations: `/v1/teams/{team_id}/locations`, the buckets and containers that
 //! use a storage secret of the same team and type.
 
 use actix_web::{HttpResponse, web};

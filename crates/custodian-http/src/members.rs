@@ -1,4 +1,4 @@
-//! `/v1/teams/{team_id}/members` (SPEC §5): a team's members and their roles.
+//! `/v1/teams/{team_id}/members`: a team's members and their roles.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};

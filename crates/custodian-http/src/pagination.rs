@@ -1,4 +1,4 @@
-//! Lists (SPEC §5): `limit` (1–200, default 50) and `offset` in, and
+//! Lists: `limit` (1–200, default 50) and `offset` in, and
 //! `{"items":[…],"total":N,"limit":L,"offset":O}` out.
 
 use custodian_core::CoreError;

@@ -1,4 +1,4 @@
-//! `/api/svc/v1/personal-access-tokens` (SPEC §6): the calling user's personal access
+//! `/api/svc/v1/personal-access-tokens`: the calling user's personal access
 //! tokens. A token is shown once, in the create answer; lists never hold one.
 
 use actix_web::{HttpResponse, web};

@@ -1,4 +1,4 @@
-//! Storage secrets (SPEC §5, seeds 000 and 001): `/v1/teams/{team_id}/secrets`.
+//! Storage secrets: `/v1/teams/{team_id}/secrets`.
 //!
 //! Credentials arrive as a JSON object of string values and become `SecretString`s while
 //! the body is read; no response of these routes ever holds one. The module also holds the
@@ -273,7 +273,7 @@ fn credentials(body: Option<CredentialsBody>) -> Result<Option<Vec<(String, Secr
     body.map(CredentialsBody::into_raw).transpose()
 }
 
-/// A new storage secret (seed 000): either `credentials` (stored by Custodian) or
+/// A new storage secret: either `credentials` (stored by Custodian) or
 /// `vault_connection_id` with `field_mappings` (read from the team's vault).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -311,7 +311,7 @@ impl CreateSecretBody {
     }
 }
 
-/// A change to a secret (seed 001). Every field is optional; `description: null` clears
+/// A change to a secret. Every field is optional; `description: null` clears
 /// the description. `credentials` rotate a managed secret; `field_mappings` change an
 /// external one; never both.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -366,7 +366,7 @@ pub(crate) struct SecretListQuery {
 // ---------------------------------------------------------------------------------------
 // Responses.
 
-/// A secret's metadata (seeds 000 and 001). Never credentials.
+/// A secret's metadata. Never credentials.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SecretResponse {
     #[schema(format = "uuid")]
@@ -445,7 +445,7 @@ pub(crate) struct SecretLocationRef {
     name: String,
 }
 
-/// A secret's details (SPEC §5): the create response plus its storage, locations, vault
+/// A secret's details: the create response plus its storage, locations, vault
 /// connection and credential version. Never credentials.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SecretDetailsResponse {
@@ -632,7 +632,7 @@ async fn get_secret(
     Ok(HttpResponse::Ok().json(SecretDetailsResponse::from(details)))
 }
 
-/// Change a secret, or rotate its credentials (admin), under the rules of seed 001.
+/// Change a secret, or rotate its credentials (admin), under the update rules.
 #[utoipa::path(
     patch,
     path = "/v1/teams/{team_id}/secrets/{secret_id}",

@@ -1,4 +1,4 @@
-//! What every `/api/svc/v1` route shares (SPEC §6): the error shape
+//! What every `/api/svc/v1` route shares: the error shape
 //! `{"statusCode":N,"message":"…","code":"…","details":[…]}`, the `{"data": …}` envelope,
 //! the list envelope with its `pagination`, and extractors that answer in that shape.
 //!

@@ -1,4 +1,4 @@
-//! `/v1/teams` and `/v1/teams/{team_id}` (SPEC §5): create, list, read, update, delete.
+//! `/v1/teams` and `/v1/teams/{team_id}`: create, list, read, update, delete.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};

@@ -1,4 +1,4 @@
-//! `/v1/users` (SPEC §5): the tenant admin creates and lists users.
+//! `/v1/users`: the tenant admin creates and lists users.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};

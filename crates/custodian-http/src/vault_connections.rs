@@ -1,4 +1,4 @@
-//! Vault connections (SPEC §5, seed 002): `/v1/teams/{team_id}/vault-connections`.
+//! Vault connections: `/v1/teams/{team_id}/vault-connections`.
 //!
 //! `access_token` and `client_secret` become `SecretString`s while the body is read and
 //! go to the credential store; no response holds them.
@@ -51,7 +51,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// A new vault connection (seed 002). 1Password: `access_token` (`ops_…`). Doppler:
+/// A new vault connection. 1Password: `access_token` (`ops_…`). Doppler:
 /// `access_token` (`dp.st.…`), `project`, `config`. Infisical: `client_id`,
 /// `client_secret`, `project_id`, `environment`, optional `secret_path` (default `/`).
 /// A field of another vault type is refused.

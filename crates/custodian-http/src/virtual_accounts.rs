@@ -1,4 +1,4 @@
-//! `/v1/teams/{team_id}/virtual-accounts` (SPEC §5): a team's machine identities and their
+//! `/v1/teams/{team_id}/virtual-accounts`: a team's machine identities and their
 //! tokens. A token is shown once, in the create and regenerate answers.
 
 use actix_web::http::header;

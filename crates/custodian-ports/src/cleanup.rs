@@ -1,7 +1,7 @@
 //! The credential clean-up queue: store work that could not be done right after a commit.
 //!
 //! Deleting a record commits the row's removal, then removes its credentials; rotating one
-//! commits the row at the new version, then prunes the older versions (SPEC §8). When that
+//! commits the row at the new version, then prunes the older versions. When that
 //! second step fails the request still succeeds, and the step is recorded here for
 //! `custodian gc` to retry.
 

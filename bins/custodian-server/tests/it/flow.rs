@@ -15,7 +15,7 @@ pub(crate) struct FlowOutcome {
     pub(crate) credential_values: Vec<String>,
 }
 
-/// The keys seed 000 puts in a create (and update) response, and nothing else.
+/// The keys of a create (and update) response, and nothing else.
 const SEED_000_KEYS: [&str; 7] = [
     "id",
     "name",
@@ -64,7 +64,7 @@ pub(crate) async fn user_flow(api: &Api, token: &str) -> FlowOutcome {
     team.expect_status(200, "GET /v1/teams/{team_id}");
     let secrets = format!("/v1/teams/{team_id}/secrets");
 
-    // A managed S3 secret: the answer is seed 000's shape, without credentials.
+    // A managed S3 secret: the answer is the create response's shape, without credentials.
     let n = unique();
     let name = format!("nightly-export-{n}");
     let (first_id, first_key) = (format!("AKIAFLOWFIRST{n}"), format!("first/secret/{n}"));
@@ -117,7 +117,7 @@ pub(crate) async fn user_flow(api: &Api, token: &str) -> FlowOutcome {
         json!([{ "id": location_id, "name": location_name }])
     );
 
-    // Rotate the credentials: version 2, the answer is still seed 000's shape.
+    // Rotate the credentials: version 2, the answer is still the create response's shape.
     let (second_id, second_key) = (format!("AKIAFLOWSECOND{n}"), format!("second/secret/{n}"));
     let rotated = api
         .patch(

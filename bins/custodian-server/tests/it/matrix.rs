@@ -1,6 +1,6 @@
-//! Every `/v1` route of SPEC §5 asked by every caller of the cast: who may (the success
+//! Every `/v1` route asked by every caller of the cast: who may (the success
 //! status), who is too low (403 `forbidden`), who is outside the team (404 `not_found`,
-//! never 403) and who has no token or an unknown one (401 `unauthenticated`). SPEC §4 gives the minimum roles.
+//! never 403) and who has no token or an unknown one (401 `unauthenticated`). The role table gives the minimum roles.
 
 use std::collections::HashMap;
 
@@ -72,7 +72,7 @@ enum Fixture {
 /// One route of the table.
 struct Route {
     method: Method,
-    /// The path template as SPEC §5 writes it; `{name}` is filled from the fixture.
+    /// The path template as the API reference writes it; `{name}` is filled from the fixture.
     path: &'static str,
     access: Access,
     success: u16,
@@ -102,7 +102,7 @@ fn no_body(_: &Target) -> Option<Value> {
     None
 }
 
-/// SPEC §5, one row per route (and per role-dependent variant of a route).
+/// The API reference, one row per route (and per role-dependent variant of a route).
 fn routes() -> Vec<Route> {
     use Access::{Anyone, Public, Team, TenantAdmin, User};
     use Fixture as F;
@@ -779,7 +779,7 @@ async fn every_route_of_the_table_is_in_the_openapi_document() {
 
 #[test]
 fn the_expectations_follow_the_spec_table() {
-    // A few fixed points of SPEC §4, written out by hand.
+    // A few fixed points of the role table, written out by hand.
     assert_eq!(expected(Access::Team(Role::Viewer), Caller::Viewer), Expect::Success);
     assert_eq!(expected(Access::Team(Role::Operator), Caller::Viewer), FORBIDDEN);
     assert_eq!(expected(Access::Team(Role::Owner), Caller::Admin), FORBIDDEN);

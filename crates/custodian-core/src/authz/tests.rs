@@ -27,7 +27,7 @@ fn account(team_id: TeamId, role: Role) -> Subject {
     }
 }
 
-/// The table of SPEC §4, written out independently of `minimum_role`.
+/// The role table, written out independently of `minimum_role`.
 fn expected_minimum(action: Action) -> Role {
     use Action as A;
     let viewer = [

@@ -1,4 +1,4 @@
-//! Credential schemas per auth method (SPEC §7, PROVIDERS.md §5): required fields, format
+//! Credential schemas per auth method (the credential schemas and the providers' documented formats): required fields, format
 //! checks, unknown/duplicate/oversized values, and that no value is ever printed.
 
 use base64::Engine as _;
@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::support::{AZURE_KEY, SAS_URL, assert_error, gcs_json, managed_input, now, paths, raw, valid_credentials};
 
-/// SPEC §7, written out: the credential fields of every auth method, in wire order.
+/// The credential schemas, written out: the credential fields of every auth method, in wire order.
 const EXPECTED_FIELDS: [(&str, &[&str]); 14] = [
     ("s3_access_key", &["access_key_id", "secret_access_key"]),
     ("r2_access_key", &["access_key_id", "secret_access_key"]),
@@ -281,7 +281,7 @@ fn every_failing_field_is_reported_at_once() {
 
 #[test]
 fn access_keys_are_not_judged_on_length_or_alphabet() {
-    // Providers differ (SPEC §7): AWS, R2 (32/64 hex), Hetzner, Tigris, MinIO-style keys.
+    // Providers differ: AWS, R2 (32/64 hex), Hetzner, Tigris, MinIO-style keys.
     let samples = [
         ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
         (

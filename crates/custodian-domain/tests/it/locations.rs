@@ -1,4 +1,4 @@
-//! Locations: bucket names, regions, endpoint URLs and the location_type rule (SPEC §5).
+//! Locations: bucket names, regions, endpoint URLs and the location_type rule.
 
 use chrono::Utc;
 use custodian_domain::error::kind;

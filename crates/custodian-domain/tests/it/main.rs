@@ -1,4 +1,4 @@
-//! Integration tests of `custodian-domain`: every rule of SPEC §7 and seeds 000–002,
+//! Integration tests of `custodian-domain`: every rule of the credential schemas and the storage-secret and vault-connection rules,
 //! checked against expectations written here from the seeds, not from the code.
 
 mod support;

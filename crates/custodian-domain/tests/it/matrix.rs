@@ -1,4 +1,4 @@
-//! The secret_type × auth_method matrix of seeds 000/001 (SPEC §7): all 13 × 14 pairs.
+//! The secret_type × auth_method matrix of the storage-secret API: all 13 × 14 pairs.
 
 use custodian_domain::error::kind;
 use custodian_domain::{
@@ -7,7 +7,7 @@ use custodian_domain::{
 
 use crate::support::{assert_error, error_at, managed_input, now, stored_secret, valid_credentials};
 
-/// `secret_type` options of seed 001 (create and update), in the seed's order.
+/// `secret_type` options of the create and update requests, in the reference's order.
 const SEED_SECRET_TYPES: [&str; 13] = [
     "s3",
     "azure_blob",
@@ -24,7 +24,7 @@ const SEED_SECRET_TYPES: [&str; 13] = [
     "rabata",
 ];
 
-/// `auth_method` options of seed 001, in the seed's order.
+/// `auth_method` options of the requests, in the reference's order.
 const SEED_AUTH_METHODS: [&str; 14] = [
     "s3_access_key",
     "r2_access_key",
@@ -42,7 +42,7 @@ const SEED_AUTH_METHODS: [&str; 14] = [
     "b2_application_key",
 ];
 
-/// Seed 000 shows the older, shorter lists; they must stay a subset of seed 001's.
+/// The create reference shows older, shorter lists; they must stay a subset of the update reference's.
 const SEED_000_SECRET_TYPES: [&str; 9] = [
     "s3",
     "azure_blob",
@@ -67,7 +67,7 @@ const SEED_000_AUTH_METHODS: [&str; 10] = [
     "b2_application_key",
 ];
 
-/// SPEC §7 matrix, written out: each secret type with the only auth methods it accepts.
+/// The matrix, written out: each secret type with the only auth methods it accepts.
 const EXPECTED: [(&str, &[&str]); 13] = [
     ("s3", &["s3_access_key"]),
     ("r2", &["r2_access_key"]),

@@ -1,4 +1,4 @@
-//! Storage secrets: the create rule of seed 000 and every update rule of seed 001.
+//! Storage secrets: the create rule and every update rule.
 
 use custodian_domain::error::kind;
 use custodian_domain::{
@@ -102,7 +102,7 @@ fn neither_storage_mode_is_an_error_at_credentials() {
 
 #[test]
 fn empty_credentials_next_to_a_vault_reference_count_as_absent() {
-    // Seed 000's own example sends `"credentials": {}` with a vault reference.
+    // The create reference's own example sends `"credentials": {}` with a vault reference.
     let input = CreateSecretInput {
         credentials: Some(Vec::new()),
         ..external_input(VaultType::OnePassword, AuthMethod::GcsServiceAccount)
@@ -461,7 +461,7 @@ fn create_reports_every_failing_field_with_its_path() {
     assert_eq!(errors.errors().len(), 3, "{:?}", paths(&errors));
 }
 
-// ---------------------------------------------------------------- update (seed 001)
+// ---------------------------------------------------------------- update
 
 fn update(
     input: UpdateSecretInput,

@@ -41,7 +41,7 @@ pub(crate) fn gcs_json() -> String {
     .to_string()
 }
 
-/// A valid credential set for `method`, with the fields of SPEC §7.
+/// A valid credential set for `method`, with the fields of its schema.
 pub(crate) fn valid_credentials(method: AuthMethod) -> Vec<(String, SecretString)> {
     match method {
         AuthMethod::AzureAccountKey => raw(&[("account_name", "custodiantest"), ("account_key", AZURE_KEY)]),

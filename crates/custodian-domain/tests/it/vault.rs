@@ -1,4 +1,4 @@
-//! Vault connections (seed 002): settings per vault type and their bounds, the secret
+//! Vault connections: settings per vault type and their bounds, the secret
 //! setting each type needs, and rotation.
 
 use custodian_domain::error::kind;
@@ -17,7 +17,7 @@ fn text(value: &str) -> Option<String> {
     Some(value.to_owned())
 }
 
-/// Seed 002's 1Password example.
+/// The vault-connection reference's 1Password example.
 fn onepassword() -> VaultConnectionInput {
     VaultConnectionInput {
         name: text("1Password Production"),
@@ -27,7 +27,7 @@ fn onepassword() -> VaultConnectionInput {
     }
 }
 
-/// Seed 002's Doppler example.
+/// The vault-connection reference's Doppler example.
 fn doppler() -> VaultConnectionInput {
     VaultConnectionInput {
         name: text("Doppler Production"),
@@ -39,7 +39,7 @@ fn doppler() -> VaultConnectionInput {
     }
 }
 
-/// Seed 002's Infisical example.
+/// The vault-connection reference's Infisical example.
 fn infisical() -> VaultConnectionInput {
     VaultConnectionInput {
         name: text("Infisical Production"),
@@ -483,7 +483,7 @@ fn rotation_never_shows_the_new_secret() {
     assert!(!format!("{errors} {errors:?}").contains(CANARY));
 }
 
-// ---------------------------------------------------------------- seed 002's role and tier rules
+// ---------------------------------------------------------------- the role and tier rules of virtual accounts
 
 #[test]
 fn creating_a_vault_connection_needs_admin_or_owner() {
@@ -508,7 +508,7 @@ fn vault_connection_tier_limits_default_to_seed_002() {
     assert_eq!(table.limit(Tier::Free, LimitKind::VaultConnections), Some(1));
     assert_eq!(table.limit(Tier::Pro, LimitKind::VaultConnections), Some(10));
     assert_eq!(table.limit(Tier::Enterprise, LimitKind::VaultConnections), None);
-    // SPEC §4's other defaults.
+    // The role table's other defaults.
     assert_eq!(table.limit(Tier::Free, LimitKind::StorageSecrets), Some(5));
     assert_eq!(table.limit(Tier::Pro, LimitKind::StorageSecrets), Some(100));
     assert_eq!(table.limit(Tier::Free, LimitKind::Members), Some(1));

@@ -184,7 +184,7 @@ async fn a_managed_secret_is_created_listed_detailed_rotated_verified_and_delete
         .send(&app, Method::POST, &base, &token, Some(s3_secret("prod-s3", SECRET)))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    // Seed 000's response, exactly.
+    // The create reference's response, exactly.
     assert_eq!(
         keys(&created),
         [

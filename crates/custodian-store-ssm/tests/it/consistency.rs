@@ -1,4 +1,4 @@
-//! The database and SSM stay consistent when either fails half-way (SPEC §8): the real
+//! The database and SSM stay consistent when either fails half-way: the real
 //! core over a real SQLite database and the real SSM store on moto, with failures injected
 //! into the store (on a chosen operation) and the database refusing a commit (a taken
 //! name). After each scenario every row points at credentials SSM holds, and after

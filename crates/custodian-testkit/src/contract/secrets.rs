@@ -642,7 +642,7 @@ async fn update_replaces_field_mappings_of_external_secret(repos: RepoSet) {
     assert_eq!(repos.secrets.get(owned.team, secret.id).await, Ok(updated));
 }
 
-/// The storage mode and the vault connection never change (SPEC §7): an update that
+/// The storage mode and the vault connection never change: an update that
 /// names others keeps the stored ones; a managed secret gains no mappings.
 async fn update_never_changes_storage_mode_or_vault_connection(repos: RepoSet) {
     let owned = team(&repos).await;
