@@ -142,8 +142,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     }
 }
 
-/// Deserialize a JSON body; on failure, a validation error at the failing path.
+/// Deserialize a JSON body; on failure, a validation error at the failing path. The body
+/// must be one JSON object in which no object repeats a key: an array would be matched to
+/// the fields by position, and a repeated key would let the last one win silently.
 pub(crate) fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CoreError> {
+    check_shape(body)?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let failure = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(value) => match de.end() {
@@ -165,6 +168,110 @@ pub(crate) fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CoreErr
     ))))
 }
 
+/// The body is one JSON object, and no object in it repeats a key (422 otherwise, at the
+/// object that repeats it). Malformed JSON is left to the typed decoding, which says so.
+fn check_shape(body: &[u8]) -> Result<(), CoreError> {
+    let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| b != b'{') {
+        return Err(CoreError::Validation(ValidationErrors::single(FieldError::new(
+            &["body"],
+            "type_error",
+            "the body must be a JSON object",
+        ))));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, UniqueKeys>(&mut de) {
+        Ok(UniqueKeys) => Ok(()),
+        Err(error) => {
+            let text = error.inner().to_string();
+            let Some(key) = text
+                .strip_prefix(DUPLICATE_KEY)
+                .and_then(|rest| rest.split(" at line ").next())
+            else {
+                return Ok(());
+            };
+            let mut loc = vec!["body".to_owned()];
+            loc.extend(path_segments(error.path()));
+            loc.push(key.to_owned());
+            Err(CoreError::Validation(ValidationErrors::single(field_error(
+                loc,
+                "duplicate_key",
+                format!("the key `{key}` appears more than once"),
+            ))))
+        }
+    }
+}
+
+const DUPLICATE_KEY: &str = "duplicate key ";
+
+/// Any JSON value, read only to find an object that repeats a key; nothing is kept.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE_KEY}{}", printable(&key))));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+}
+
+/// A name the client sent (a parameter or a field), as it may appear in an answer or a log
+/// line: control characters escaped, so a name cannot forge a log line.
+pub(crate) fn printable(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn field_error(loc: Vec<String>, kind: &'static str, msg: String) -> FieldError {
     let parts: Vec<&str> = loc.iter().map(String::as_str).collect();
     FieldError::new(&parts, kind, msg)
@@ -175,8 +282,8 @@ fn path_segments(path: &serde_path_to_error::Path) -> Vec<String> {
     path.iter()
         .filter_map(|segment| match segment {
             Segment::Seq { index } => Some(index.to_string()),
-            Segment::Map { key } => Some(key.clone()),
-            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Map { key } => Some(printable(key)),
+            Segment::Enum { variant } => Some(printable(variant)),
             Segment::Unknown => None,
         })
         .collect()
@@ -194,15 +301,11 @@ fn describe(error: &serde_json::Error) -> (&'static str, String, Option<String>)
         Category::Io => ("json_invalid", "the body could not be read".to_owned(), None),
         Category::Data => {
             if let Some(rest) = text.strip_prefix("unknown field ") {
-                let field = rest.split(',').next().unwrap_or("").trim_matches('`');
-                (
-                    "extra_forbidden",
-                    format!("unknown field `{field}`"),
-                    Some(field.to_owned()),
-                )
+                let field = printable(rest.split(',').next().unwrap_or("").trim_matches('`'));
+                ("extra_forbidden", format!("unknown field `{field}`"), Some(field))
             } else if let Some(rest) = text.strip_prefix("missing field ") {
-                let field = rest.trim_matches('`');
-                ("missing", "is required".to_owned(), Some(field.to_owned()))
+                let field = printable(rest.trim_matches('`'));
+                ("missing", "is required".to_owned(), Some(field))
             } else if let Some((_, expected)) = text.rsplit_once(", expected ") {
                 ("type_error", format!("expected {expected}"), None)
             } else {
@@ -232,8 +335,18 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
     }
 }
 
-/// Parse a query string; on failure, a validation error under `["query", …]`.
+/// Parse a query string; on failure, a validation error under `["query", …]`. No
+/// parameter may hold a NUL character: no database keeps one in text, and PostgreSQL
+/// refuses it outright.
 pub(crate) fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, CoreError> {
+    let nul = form_urlencoded::parse(query.as_bytes()).find(|(n, v)| n.contains('\0') || v.contains('\0'));
+    if let Some((name, _)) = nul {
+        return Err(CoreError::Validation(ValidationErrors::single(field_error(
+            vec!["query".to_owned(), printable(&name)],
+            "invalid_characters",
+            "must not contain a NUL character".to_owned(),
+        ))));
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(value) => Ok(value),
@@ -242,7 +355,7 @@ pub(crate) fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, CoreEr
             loc.extend(path_segments(error.path()));
             let text = error.into_inner().to_string();
             let (kind, msg) = if let Some(rest) = text.strip_prefix("unknown field ") {
-                let field = rest.split(',').next().unwrap_or("").trim_matches('`').to_owned();
+                let field = printable(rest.split(',').next().unwrap_or("").trim_matches('`'));
                 if loc.last() != Some(&field) {
                     loc.push(field.clone());
                 }
@@ -359,5 +472,53 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn query_error(query: &str) -> FieldError {
+        match decode_query::<Query>(query) {
+            Err(CoreError::Validation(errors)) => errors.errors()[0].clone(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_nul_in_any_query_parameter_is_refused_naming_it() {
+        let e = query_error("limit=5&search=a%00b");
+        assert_eq!(e.loc, ["query", "search"]);
+        assert_eq!(e.kind, "invalid_characters");
+        // In a parameter's name too, which is shown escaped.
+        assert_eq!(query_error("sea%00rch=x").loc, ["query", "sea\\u{0}rch"]);
+    }
+
+    #[test]
+    fn names_sent_by_the_client_cannot_forge_a_log_line() {
+        let e = query_error("x%0A2026-12-04T00:00:00Z%20INFO%20FORGED=1");
+        assert_eq!(e.kind, "extra_forbidden");
+        let shown = format!("{} {}", e.loc.join("."), e.msg);
+        assert!(!shown.contains('\n'), "{shown}");
+        assert!(shown.contains("x\\n2026"), "{shown}");
+        let e = error_of("{\"name\":\"n\",\"a\\nINFO forged\":1}");
+        assert!(!format!("{:?} {}", e.loc, e.msg).contains('\n'), "{e:?}");
+    }
+
+    #[test]
+    fn a_body_must_be_an_object() {
+        for body in [r#"["x@x.com","Arr",true]"#, "null", "\"text\"", "7"] {
+            let e = error_of(body);
+            assert_eq!(e.loc, ["body"], "{body}");
+            assert_eq!(e.kind, "type_error", "{body}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_is_refused_naming_it_where_it_repeats() {
+        let e = error_of(r#"{"name":"a","name":"b"}"#);
+        assert_eq!(e.loc, ["body", "name"]);
+        assert_eq!(e.kind, "duplicate_key");
+        let e = error_of(r#"{"name":"a","inner":{"count":1,"count":2}}"#);
+        assert_eq!(e.loc, ["body", "inner", "count"]);
+        // The same key in two objects is no repetition.
+        let ok: Result<Body, _> = decode_body(br#"{"name":"a","inner":{"count":1}}"#);
+        assert!(ok.is_ok());
     }
 }

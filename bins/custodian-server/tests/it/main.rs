@@ -7,6 +7,7 @@ mod commands;
 mod config_file;
 mod embedding;
 mod flow;
+mod hostile_input;
 mod master_key;
 mod matrix;
 mod process;

@@ -147,6 +147,17 @@ impl Api {
         self.call_with(method, path, token, body, &[]).await
     }
 
+    /// `method path` with `body` sent as it is, as JSON (for bodies `serde_json` cannot
+    /// build, such as an object that repeats a key).
+    pub(crate) async fn call_raw(&self, method: Method, path: &str, token: &str, body: &str) -> Reply {
+        let request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        self.send(method, path, Some(token), request).await
+    }
+
     /// Like [`call`](Self::call), with extra request headers.
     pub(crate) async fn call_with(
         &self,
@@ -157,14 +168,25 @@ impl Api {
         headers: &[(&str, &str)],
     ) -> Reply {
         let mut request = self.client.request(method.clone(), format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
         if let Some(body) = body {
             request = request.json(body);
         }
         for (name, value) in headers {
             request = request.header(*name, *value);
+        }
+        self.send(method, path, token, request).await
+    }
+
+    /// Send `request` (with `token` as bearer, when given) and keep its answer.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        mut request: reqwest::RequestBuilder,
+    ) -> Reply {
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
         let response = request
             .send()
