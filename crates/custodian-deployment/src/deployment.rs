@@ -108,11 +108,7 @@ impl Deployment {
     /// check: for `store migrate`, whose work is to make them match.
     pub(crate) async fn connect(config: &Config, mode: Mode) -> anyhow::Result<Self> {
         if mode == Mode::Own {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&config.data_dir)
-                .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+            prepare_data_dir(&config.data_dir)?;
         }
         // A malformed master key stops the start before the database is touched. The crypto
         // error names the rule the key breaks, never the key.
@@ -195,6 +191,38 @@ impl Deployment {
     pub fn applied_migrations(&self) -> &[String] {
         &self.applied_migrations
     }
+}
+
+/// Create the data directory (mode 0700), or make an existing one private: it holds the
+/// keyring and the SQLite database, which no other local user may read.
+fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("cannot read the data directory {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| {
+            format!(
+                "the data directory {} is open to other users (mode {:o}) and cannot be made private; run \
+                 `chmod 700 {}`",
+                dir.display(),
+                mode & 0o777,
+                dir.display()
+            )
+        })?;
+        tracing::warn!(
+            path = %dir.display(),
+            was = format!("{:o}", mode & 0o777),
+            "the data directory was open to other users; it is now mode 700"
+        );
+    }
+    Ok(())
 }
 
 /// The keyring of the configuration, and its file (`None` for a master key): the one

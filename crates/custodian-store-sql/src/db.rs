@@ -75,6 +75,32 @@ pub enum DatabaseError {
     Migration(String),
 }
 
+/// Make the SQLite database at `path` (created empty when missing) and the `-wal` and
+/// `-shm` files beside it, when they exist, readable and writable by their owner only.
+/// SQLite creates its `-wal` and `-shm` files with the database file's mode.
+fn owner_only(path: &std::path::Path) -> Result<(), DatabaseError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let cannot = |e: std::io::Error| DatabaseError::Connect(format!("cannot secure {}: {e}", path.display()));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(cannot)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(cannot)?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(cannot(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Which backend a [`Database`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -117,7 +143,9 @@ impl fmt::Debug for Database {
 }
 
 impl Database {
-    /// Open a pool for `url`: `sqlite://<path>` (the file is created when missing) or
+    /// Open a pool for `url`: `sqlite://<path>` (the file is created when missing, and
+    /// the database file with its `-wal` and `-shm` files made readable by their owner
+    /// only, mode 0600) or
     /// `postgres://…` / `postgresql://…`. Connections are opened lazily; call
     /// [`Database::migrate`] before use.
     pub fn connect(url: &str) -> Result<Self, DatabaseError> {
@@ -131,6 +159,7 @@ impl Database {
             if path.is_empty() {
                 return Err(DatabaseError::UnsupportedUrl);
             }
+            owner_only(std::path::Path::new(path))?;
             let mut config = ManagerConfig::<SqliteConn>::default();
             config.custom_setup = Box::new(|path| Box::pin(open_sqlite(path.to_owned())));
             let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);

@@ -52,6 +52,40 @@ fn migrate_on_a_fresh_data_dir_applies_every_migration_once() {
     assert_eq!(second.trim(), "no pending migration: the database is up to date");
 }
 
+/// A data directory other users can read, with a database file every user may read (as
+/// an older version or a hand-made directory left them), is made private at start: the
+/// directory 0700, the database and its WAL files 0600.
+#[test]
+fn an_open_data_dir_and_database_are_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = data.join("custodian.db");
+    std::fs::write(&db, b"").unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let (output, _, stderr) = run(custodian(&data).arg("migrate"));
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&db), 0o600);
+    assert!(stderr.contains("now mode 700"), "{stderr}");
+    for file in ["custodian.db-wal", "custodian.db-shm", "keyring.json"] {
+        let path = data.join(file);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+
+    // A fresh data directory starts private.
+    let fresh = dir.path().join("fresh");
+    succeed(custodian(&fresh).arg("migrate"));
+    assert_eq!(mode(&fresh), 0o700);
+    assert_eq!(mode(&fresh.join("custodian.db")), 0o600);
+}
+
 #[test]
 fn gc_runs_over_an_empty_queue() {
     let dir = TempDir::new().unwrap();
