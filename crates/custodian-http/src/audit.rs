@@ -23,7 +23,11 @@ use crate::{ApiError, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBo
 pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/teams/{team_id}/audit-events").route(web::get().to(list_audit_events)));
+    cfg.service(
+        web::resource("/v1/teams/{team_id}/audit-events")
+            .default_service(web::to(crate::unmatched::answer))
+            .route(web::get().to(list_audit_events)),
+    );
 }
 
 /// The kind of resource an audit event is about.

@@ -26,6 +26,7 @@ mod secrets;
 mod svc_envelope;
 mod teams;
 mod unauthenticated;
+mod unmatched;
 mod users;
 mod vault_connections;
 mod virtual_accounts;
@@ -69,7 +70,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(secrets::configure)
         .configure(locations::configure)
         .configure(vault_connections::configure)
-        .configure(audit::configure);
+        .configure(audit::configure)
+        .default_service(web::to(unmatched::answer));
 }
 
 /// The document's frame: title, version and the bearer scheme every `/v1` route uses.

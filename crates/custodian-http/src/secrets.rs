@@ -38,16 +38,22 @@ pub(crate) struct Doc;
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/v1/teams/{team_id}/secrets")
+            .default_service(web::to(crate::unmatched::answer))
             .route(web::post().to(create_secret))
             .route(web::get().to(list_secrets)),
     )
     .service(
         web::resource("/v1/teams/{team_id}/secrets/{secret_id}")
+            .default_service(web::to(crate::unmatched::answer))
             .route(web::get().to(get_secret))
             .route(web::patch().to(update_secret))
             .route(web::delete().to(delete_secret)),
     )
-    .service(web::resource("/v1/teams/{team_id}/secrets/{secret_id}/verify").route(web::post().to(verify_secret)));
+    .service(
+        web::resource("/v1/teams/{team_id}/secrets/{secret_id}/verify")
+            .default_service(web::to(crate::unmatched::answer))
+            .route(web::post().to(verify_secret)),
+    );
 }
 
 fn string_enum_schema(description: &str, values: impl IntoIterator<Item = &'static str>) -> RefOr<Schema> {

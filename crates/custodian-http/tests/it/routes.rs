@@ -143,3 +143,41 @@ async fn me_of_a_virtual_account_names_it_and_has_no_email() {
     assert_eq!(body["tenant_admin"], false);
     assert!(body.get("email").is_none(), "{body}");
 }
+
+/// A request no route takes answers JSON in its family's shape: 404 for a path the API does
+/// not have, 405 with `Allow` for one it has under other methods (TRACE included).
+#[actix_web::test]
+async fn unknown_paths_and_methods_answer_json() {
+    let w = world().await;
+    let app = service!(w.state);
+    let call = |method: &str, uri: &str| {
+        test::TestRequest::default()
+            .method(actix_web::http::Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(uri)
+            .to_request()
+    };
+    let team = "0190f1f4-0000-7000-8000-000000000000";
+    let cases = [
+        ("GET", "/v1/nowhere".to_owned(), StatusCode::NOT_FOUND, "not_found"),
+        ("TRACE", "/v1/teams".to_owned(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        ("PUT", format!("/v1/teams/{team}/secrets"), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+    ];
+    for (method, uri, status, code) in cases {
+        let response = test::call_service(&app, call(method, &uri)).await;
+        assert_eq!(response.status(), status, "{method} {uri}");
+        let allow = response.headers().get(header::ALLOW).map(|v| v.to_str().unwrap().to_owned());
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["code"], code, "{method} {uri}: {body}");
+        assert!(body["detail"].is_string(), "{body}");
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            let allow = allow.expect("an Allow header");
+            assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+        }
+    }
+    // The /api/svc/v1 family answers in its own shape.
+    let response = test::call_service(&app, call("GET", "/api/svc/v1/nowhere")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = test::read_body_json(response).await;
+    assert_eq!(body["statusCode"], 404, "{body}");
+    assert_eq!(body["code"], "not_found");
+}
