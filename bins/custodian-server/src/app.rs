@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -47,9 +48,8 @@ impl Application {
 
         let listener = TcpListener::bind(&config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
         let local_addr = listener.local_addr().context("cannot read the listening address")?;
-        let state = web::Data::new(ApiState {
-            custodian: deployment.custodian().clone(),
-        });
+        let body_timeout = config.request_body_timeout.to_std().unwrap_or(Duration::from_secs(10));
+        let state = web::Data::new(ApiState::new(deployment.custodian().clone()).with_body_timeout(body_timeout));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

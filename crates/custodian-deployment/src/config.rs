@@ -80,6 +80,11 @@ pub struct Config {
     /// seconds, default 7 days).
     #[serde(with = "seconds")]
     pub max_token_grace_period: Duration,
+    /// How long a request's body may take to arrive once its headers have
+    /// (`request_body_timeout`, seconds, default 10); a body still incomplete then is
+    /// answered 408 and its connection closed.
+    #[serde(with = "seconds")]
+    pub request_body_timeout: Duration,
     /// `text` or `json` (`log_format`).
     pub log_format: LogFormat,
     /// Where managed credentials are kept (`credential_store`: `local` or `aws-ssm`).
@@ -107,6 +112,7 @@ impl Default for Config {
             default_tier: settings.default_tier,
             token_grace_period: settings.token_grace_period,
             max_token_grace_period: settings.max_token_grace_period,
+            request_body_timeout: Duration::seconds(10),
             log_format: LogFormat::default(),
             credential_store: CredentialStoreKind::default(),
             ssm: SsmConfig::default(),
@@ -396,6 +402,9 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         if self.bind.trim().is_empty() {
             return Err(invalid("listen", "must be host:port"));
+        }
+        if self.request_body_timeout < Duration::seconds(1) {
+            return Err(invalid("request_body_timeout", "must be at least 1 second"));
         }
         if self.token_grace_period > self.max_token_grace_period {
             return Err(invalid(

@@ -29,6 +29,9 @@ use crate::ApiError;
 /// The largest request body the API reads (64 KiB).
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How long a body may take to arrive when the state does not say.
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How much of a too-large body is read and dropped before the 413, so that the client,
 /// still sending, reads the answer instead of a reset connection.
 const DRAIN_LIMIT_BYTES: usize = 4 * 1024 * 1024;
@@ -40,6 +43,8 @@ pub(crate) enum BodyError {
     TooLarge,
     /// 415 `unsupported_media_type`.
     NotJson,
+    /// 408 `request_timeout`: the body did not arrive in time.
+    TimedOut,
 }
 
 #[derive(Serialize)]
@@ -53,6 +58,7 @@ impl fmt::Display for BodyError {
         match self {
             BodyError::TooLarge => write!(f, "the request body is larger than {MAX_BODY_BYTES} bytes"),
             BodyError::NotJson => f.write_str("the request body must be JSON (Content-Type: application/json)"),
+            BodyError::TimedOut => f.write_str("the request body did not arrive in time"),
         }
     }
 }
@@ -62,6 +68,7 @@ impl ResponseError for BodyError {
         match self {
             BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -69,8 +76,14 @@ impl ResponseError for BodyError {
         let code = match self {
             BodyError::TooLarge => "payload_too_large",
             BodyError::NotJson => "unsupported_media_type",
+            BodyError::TimedOut => "request_timeout",
         };
-        HttpResponse::build(self.status_code()).json(BodyErrorBody {
+        let mut response = HttpResponse::build(self.status_code());
+        if *self == BodyError::TimedOut {
+            // What is left of the body will not be read: the connection cannot be reused.
+            response.force_close();
+        }
+        response.json(BodyErrorBody {
             detail: self.to_string(),
             code,
         })
@@ -114,10 +127,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         let json = is_json(req);
         let too_long = declared_length(req).is_some_and(|n| n > MAX_BODY_BYTES);
         let mut payload = payload.take();
+        let timeout = req
+            .app_data::<web::Data<crate::ApiState>>()
+            .map_or(DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
         Box::pin(async move {
             let mut body = web::BytesMut::new();
             let mut read = 0usize;
-            while let Some(chunk) = payload.next().await {
+            let deadline = actix_web::rt::time::Instant::now() + timeout;
+            loop {
+                let left = deadline.saturating_duration_since(actix_web::rt::time::Instant::now());
+                let next = actix_web::rt::time::timeout(left, payload.next()).await;
+                let Ok(next) = next else {
+                    return Err(BodyError::TimedOut.into());
+                };
+                let Some(chunk) = next else { break };
                 let chunk = chunk?;
                 read += chunk.len();
                 if too_long || read > MAX_BODY_BYTES {

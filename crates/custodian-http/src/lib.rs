@@ -43,11 +43,30 @@ pub use error::ApiError;
 pub(crate) use error::{ErrorBody, ValidationBody};
 pub(crate) use extract::{ApiJson, ApiQuery, BodyError};
 
-/// What the handlers share: the core's facade.
+/// What the handlers share: the core's facade and how long a body may take to arrive.
 #[derive(Clone)]
 pub struct ApiState {
     /// Every use case, readiness included.
     pub custodian: Custodian,
+    /// How long a request's body may take to arrive (408 past it).
+    pub body_timeout: std::time::Duration,
+}
+
+impl ApiState {
+    /// The routes over `custodian`, with a body timeout of 10 seconds.
+    pub fn new(custodian: Custodian) -> Self {
+        Self {
+            custodian,
+            body_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+
+    /// The same, with bodies timed out after `timeout`.
+    #[must_use]
+    pub fn with_body_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
 }
 
 impl fmt::Debug for ApiState {

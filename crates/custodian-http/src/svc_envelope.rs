@@ -72,6 +72,7 @@ impl SvcError {
             SvcError::Core(error) => error.code(),
             SvcError::Body(BodyError::TooLarge) => "payload_too_large",
             SvcError::Body(BodyError::NotJson) => "unsupported_media_type",
+            SvcError::Body(BodyError::TimedOut) => "request_timeout",
         }
     }
 

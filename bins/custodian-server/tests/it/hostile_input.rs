@@ -60,3 +60,47 @@ async fn hostile_input_is_refused_on_sqlite() {
 async fn hostile_input_is_refused_on_postgres() {
     hostile_input_is_refused(Backend::Postgres).await;
 }
+
+/// A body that never arrives is not waited for: past `request_body_timeout` the request
+/// is answered 408 and its connection closed, instead of being held open.
+#[actix_web::test]
+async fn a_body_that_never_arrives_is_timed_out() {
+    use std::io::{Read, Write};
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = crate::support::config(&dir.path().join("data"), None);
+    config.bind = "127.0.0.1:0".into();
+    config.request_body_timeout = chrono::Duration::seconds(1);
+    let mut app = custodian_server::Application::build(config)
+        .await
+        .expect("the server starts");
+    let address = app.local_addr();
+    let token = app
+        .take_bootstrap()
+        .map(|b| secrecy::ExposeSecret::expose_secret(&b.token).to_owned());
+    let token = token.expect("the first start makes the admin");
+    actix_web::rt::spawn(app.run());
+
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).expect("the server accepts");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .expect("a read timeout");
+        let head = format!(
+            "POST /v1/teams HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: 60000\r\n\r\n{{"
+        );
+        stream.write_all(head.as_bytes()).expect("the request is sent");
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        // The server closes the connection after its answer; a read error is a timeout.
+        let _ = stream.read_to_end(&mut answer);
+        (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+    })
+    .await
+    .expect("the client thread ends");
+    let (text, waited) = answer;
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    assert!(waited < std::time::Duration::from_secs(10), "held for {waited:?}");
+}

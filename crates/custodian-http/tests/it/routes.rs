@@ -43,7 +43,7 @@ async fn readyz_is_503_when_the_database_does_not_answer() {
         Ports::new(repos, Arc::new(MemoryCredentialStore::default()), token_issuer()),
         Settings::default(),
     );
-    let app = service!(ApiState { custodian });
+    let app = service!(ApiState::new(custodian));
     let response = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = test::read_body_json(response).await;
@@ -159,13 +159,26 @@ async fn unknown_paths_and_methods_answer_json() {
     let team = "0190f1f4-0000-7000-8000-000000000000";
     let cases = [
         ("GET", "/v1/nowhere".to_owned(), StatusCode::NOT_FOUND, "not_found"),
-        ("TRACE", "/v1/teams".to_owned(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        ("PUT", format!("/v1/teams/{team}/secrets"), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (
+            "TRACE",
+            "/v1/teams".to_owned(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "PUT",
+            format!("/v1/teams/{team}/secrets"),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
     ];
     for (method, uri, status, code) in cases {
         let response = test::call_service(&app, call(method, &uri)).await;
         assert_eq!(response.status(), status, "{method} {uri}");
-        let allow = response.headers().get(header::ALLOW).map(|v| v.to_str().unwrap().to_owned());
+        let allow = response
+            .headers()
+            .get(header::ALLOW)
+            .map(|v| v.to_str().unwrap().to_owned());
         let body: serde_json::Value = test::read_body_json(response).await;
         assert_eq!(body["code"], code, "{method} {uri}: {body}");
         assert!(body["detail"].is_string(), "{body}");

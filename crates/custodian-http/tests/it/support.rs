@@ -64,7 +64,7 @@ pub(crate) async fn world_with_vaults(vault_providers: HashMap<VaultType, Arc<dy
             tenant_admin: true,
         },
         admin_token: issued.token,
-        state: ApiState { custodian },
+        state: ApiState::new(custodian),
     }
 }
 
