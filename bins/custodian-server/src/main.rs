@@ -221,20 +221,58 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(?config, "starting");
+    let (token_file, log_format) = (config.first_token_file.clone(), config.log_format);
     let mut app = Application::build(config).await?;
     if let Some(bootstrap) = app.take_bootstrap() {
         let token = bootstrap.token.expose_secret();
-        eprintln!(
-            "\nCustodian created the tenant admin {email} and its team \"default\".\n\
-             Its personal access token is shown only this once; store it safely:\n\n    {token}\n\n\
-             Try it: curl -H \"Authorization: Bearer {token}\" http://{addr}/v1/me\n",
-            email = bootstrap.user.email,
-            addr = app.local_addr(),
-        );
+        match token_file {
+            // Written where only this user can read it; the log names the file, not the token.
+            Some(path) => {
+                write_private(&path, token)?;
+                tracing::info!(
+                    path = %path.display(),
+                    email = %bootstrap.user.email,
+                    "created the tenant admin; its personal access token is in the first_token_file"
+                );
+            }
+            None => {
+                let message = format!(
+                    "\nCustodian created the tenant admin {email} and its team \"default\".\n\
+                     Its personal access token is shown only this once; store it safely:\n\n    {token}\n\n\
+                     Try it: curl -H \"Authorization: Bearer {token}\" http://{addr}/v1/me\n",
+                    email = bootstrap.user.email,
+                    addr = app.local_addr(),
+                );
+                // Outside the log stream: JSON logs go to stderr, so the token goes to stdout.
+                match log_format {
+                    LogFormat::Text => eprintln!("{message}"),
+                    LogFormat::Json => print(&message)?,
+                }
+            }
+        }
     }
     app.run().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Write `token` to `path`, readable and writable by this user only (mode 0600), replacing
+/// what the file held.
+fn write_private(path: &std::path::Path, token: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            file.write_all(format!("{token}\n").as_bytes())
+        });
+    anyhow::Context::with_context(written, || {
+        format!("cannot write the first token to {}", path.display())
+    })
 }
 
 /// What `store migrate` prints: the counts, and what to configure next.

@@ -87,6 +87,10 @@ pub struct Config {
     pub request_body_timeout: Duration,
     /// `text` or `json` (`log_format`).
     pub log_format: LogFormat,
+    /// Where the first start writes the tenant admin's token (`first_token_file`, mode
+    /// 0600), instead of printing it; unset (the default), it is printed once, to stderr
+    /// with text logs and to stdout with JSON logs, never inside a log record.
+    pub first_token_file: Option<PathBuf>,
     /// Where managed credentials are kept (`credential_store`: `local` or `aws-ssm`).
     pub credential_store: CredentialStoreKind,
     /// The `aws-ssm` store's settings (`[ssm]`), unused by the `local` store.
@@ -114,6 +118,7 @@ impl Default for Config {
             max_token_grace_period: settings.max_token_grace_period,
             request_body_timeout: Duration::seconds(10),
             log_format: LogFormat::default(),
+            first_token_file: None,
             credential_store: CredentialStoreKind::default(),
             ssm: SsmConfig::default(),
             tiers: settings.tiers,

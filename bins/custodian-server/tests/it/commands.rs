@@ -324,9 +324,11 @@ async fn serve_on_postgres_logs_json_at_trace_without_secrets_and_stops_on_sigte
     let url_file = dir.path().join("database-url");
     std::fs::write(&url_file, format!("{url}\n")).unwrap();
 
+    let token_file = dir.path().join("first-token");
     let mut command = custodian(&dir.path().join("data"));
     command
         .env("CUSTODIAN_DATABASE_URL_FILE", &url_file)
+        .env("CUSTODIAN_FIRST_TOKEN_FILE", &token_file)
         .env("CUSTODIAN_LOG_FORMAT", "json")
         .env("RUST_LOG", "trace");
     let mut server = RunningServer::spawn(command, "127.0.0.1:0");
@@ -337,8 +339,21 @@ async fn serve_on_postgres_logs_json_at_trace_without_secrets_and_stops_on_sigte
         .as_str()
         .unwrap()
         .to_owned();
-    let token_line = server.wait_until("the token", |l| l.trim_start().starts_with("cus_"));
-    let token = token_line.trim().to_owned();
+    // With a first_token_file the token goes there (mode 0600), and the log only names it.
+    server.wait_until("the token file line", |l| {
+        json_line(l).is_some_and(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("first_token_file"))
+        })
+    });
+    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    assert!(token.starts_with("cus_"), "the file holds the token");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     let client = reqwest::Client::new();
     let me = client
@@ -385,14 +400,12 @@ async fn serve_on_postgres_logs_json_at_trace_without_secrets_and_stops_on_sigte
             .any(|v| v.to_string().contains(&refused_id)),
         "no log line names the request id {refused_id}"
     );
-    // Every log line is JSON; none holds the token, a wrong token or the password. The
-    // token appears only in the first-start message, which is not a log line.
+    // Every line of the log stream is JSON; none holds the token, a wrong token or the
+    // password.
     for line in &lines {
         assert!(!line.contains(password), "{line}");
-        assert!(!line.contains(&wrong_token), "{line}");
-        if line.contains(&token) {
-            assert!(json_line(line).is_none(), "{line}");
-        }
+        assert!(!line.contains(&token), "{line}");
+        assert!(line.trim().is_empty() || json_line(line).is_some(), "not JSON: {line}");
     }
     assert!(lines.iter().filter_map(|l| json_line(l)).count() > 5);
     assert!(
