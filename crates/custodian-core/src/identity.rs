@@ -90,6 +90,43 @@ impl Refusal {
     }
 }
 
+/// The refusals of unknown tokens this process recorded in the current minute, and those it
+/// only counted (since the last one recorded).
+#[derive(Debug, Default)]
+pub(crate) struct RefusalWindow {
+    minute: i64,
+    recorded: u32,
+    uncounted: u64,
+}
+
+/// Whether a refusal of an unknown token is recorded.
+#[derive(Debug, PartialEq, Eq)]
+enum Admission {
+    /// Record it, noting how many were only counted before it.
+    Record { uncounted: u64 },
+    /// Only count it; `first` for the first one counted this minute.
+    Count { first: bool },
+}
+
+impl RefusalWindow {
+    fn admit(&mut self, minute: i64, budget: u32) -> Admission {
+        if minute != self.minute {
+            self.minute = minute;
+            self.recorded = 0;
+        }
+        if self.recorded < budget {
+            self.recorded += 1;
+            let uncounted = std::mem::take(&mut self.uncounted);
+            Admission::Record { uncounted }
+        } else {
+            self.uncounted += 1;
+            Admission::Count {
+                first: self.recorded == budget && self.uncounted == 1,
+            }
+        }
+    }
+}
+
 impl Custodian {
     /// The subject a bearer token belongs to, for a caller with no request context (an
     /// embedding service); see [`authenticate_with_context`](Self::authenticate_with_context).
@@ -167,8 +204,36 @@ impl Custodian {
     }
 
     /// Record a refused authentication. The answer is `Unauthenticated` either way, so a
-    /// failure to record is logged, not returned.
+    /// failure to record is logged, not returned. A refusal of a token that names nothing
+    /// (what random guesses are) is recorded one by one only up to the per-minute budget;
+    /// past it, it is counted, and the count goes into the next one recorded.
     async fn record_refusal(&self, refusal: Refusal, ctx: &RequestContext) {
+        let mut detail = refusal.detail().to_owned();
+        if refusal.token().is_none() {
+            let minute = self.now().timestamp().div_euclid(60);
+            let budget = self.settings.unknown_token_events_per_minute;
+            let admitted = self
+                .unknown_refusals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .admit(minute, budget);
+            match admitted {
+                Admission::Record { uncounted: 0 } => {}
+                Admission::Record { uncounted } => detail.push_str(&format!(
+                    "; {uncounted} earlier refusal(s) of unknown tokens were counted, not recorded one by one"
+                )),
+                Admission::Count { first } => {
+                    if first {
+                        tracing::warn!(
+                            budget,
+                            "refused authentications of unknown tokens are over the per-minute budget; the rest \
+                             of this minute is counted, not recorded one by one"
+                        );
+                    }
+                    return;
+                }
+            }
+        }
         let event = AuditEvent {
             id: AuditEventId::from_uuid(self.ports.ids.new_id()),
             occurred_at: self.now(),
@@ -180,7 +245,7 @@ impl Custodian {
             resource_id: refusal.token().map(|id| id.as_uuid()),
             resource_name: None,
             outcome: Outcome::Failure,
-            detail: Some(refusal.detail().to_owned()),
+            detail: Some(detail),
             context: ctx.clone(),
         };
         if let Err(error) = self.ports.repos.audit.record(&event).await {

@@ -77,6 +77,10 @@ pub struct Settings {
     pub token_grace_period: Duration,
     /// The longest grace period a regeneration may ask for.
     pub max_token_grace_period: Duration,
+    /// How many refused authentications of tokens that name nothing (unknown or
+    /// malformed: what random guesses are) one process records one by one each minute;
+    /// the rest of the minute is counted, and the count recorded with the next one.
+    pub unknown_token_events_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -87,6 +91,7 @@ impl Default for Settings {
             default_tier: Tier::Enterprise,
             token_grace_period: Duration::zero(),
             max_token_grace_period: Duration::days(7),
+            unknown_token_events_per_minute: 60,
         }
     }
 }
@@ -96,6 +101,8 @@ impl Default for Settings {
 pub struct Custodian {
     ports: Ports,
     settings: Arc<Settings>,
+    /// The refused authentications of unknown tokens recorded and counted this minute.
+    unknown_refusals: Arc<std::sync::Mutex<identity::RefusalWindow>>,
 }
 
 impl Custodian {
@@ -104,6 +111,7 @@ impl Custodian {
         Self {
             ports,
             settings: Arc::new(settings),
+            unknown_refusals: Arc::default(),
         }
     }
 

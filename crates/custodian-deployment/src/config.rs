@@ -85,6 +85,11 @@ pub struct Config {
     /// answered 408 and its connection closed.
     #[serde(with = "seconds")]
     pub request_body_timeout: Duration,
+    /// How many refused authentications of unknown tokens a server records one by one each
+    /// minute (`unknown_token_events_per_minute`, default 60); past it they are counted,
+    /// and the count is recorded with the next one, so guessing cannot grow the audit
+    /// trail without bound. Refusals of real tokens (revoked, expired) are always recorded.
+    pub unknown_token_events_per_minute: u32,
     /// `text` or `json` (`log_format`).
     pub log_format: LogFormat,
     /// Where the first start writes the tenant admin's token (`first_token_file`, mode
@@ -117,6 +122,7 @@ impl Default for Config {
             token_grace_period: settings.token_grace_period,
             max_token_grace_period: settings.max_token_grace_period,
             request_body_timeout: Duration::seconds(10),
+            unknown_token_events_per_minute: settings.unknown_token_events_per_minute,
             log_format: LogFormat::default(),
             first_token_file: None,
             credential_store: CredentialStoreKind::default(),
@@ -393,6 +399,7 @@ impl Config {
             default_tier: self.default_tier,
             token_grace_period: self.token_grace_period,
             max_token_grace_period: self.max_token_grace_period,
+            unknown_token_events_per_minute: self.unknown_token_events_per_minute,
         }
     }
 

@@ -138,3 +138,56 @@ async fn every_refused_token_is_an_audit_event_without_the_token() {
     assert!(c.authenticate_with_context(&fresh.token, &request).await.is_ok());
     assert_eq!(world.audit.recorded().len(), recorded);
 }
+
+/// Guessed tokens cannot grow the audit trail without bound: past the per-minute budget,
+/// refusals of unknown tokens are counted, and the count is recorded with the next one
+/// recorded; refusals of real tokens (revoked here) are always recorded.
+#[tokio::test]
+async fn refusals_of_unknown_tokens_are_recorded_up_to_a_budget_then_counted() {
+    let settings = Settings {
+        unknown_token_events_per_minute: 5,
+        ..Settings::default()
+    };
+    let world = World::new(settings).await;
+    let c = &world.custodian;
+    let refusals = |world: &World| {
+        world
+            .audit
+            .recorded()
+            .into_iter()
+            .filter(|e| e.action == AuditAction::Authenticate && e.outcome == Outcome::Failure)
+            .collect::<Vec<_>>()
+    };
+    for i in 0..200 {
+        let guess = SecretString::from(format!("cus_guess{i}"));
+        assert_eq!(c.authenticate(&guess).await, Err(CoreError::Unauthenticated));
+    }
+    assert_eq!(refusals(&world).len(), 5, "only the budget is recorded one by one");
+
+    // A real token refused (revoked) is recorded whatever the budget.
+    let (_, issued) = c
+        .create_user(
+            &world.admin,
+            &ctx(),
+            NewUserInput {
+                email: Some("leaver@example.com".into()),
+                display_name: None,
+                tenant_admin: false,
+            },
+        )
+        .await
+        .unwrap();
+    c.revoke_personal_token(&c.authenticate(&issued.token).await.unwrap(), &ctx(), issued.record.id)
+        .await
+        .unwrap();
+    assert_eq!(c.authenticate(&issued.token).await, Err(CoreError::Unauthenticated));
+    assert_eq!(refusals(&world).len(), 6);
+
+    // The next minute, the first guess is recorded with the count of those not recorded.
+    world.clock.advance(Duration::minutes(1));
+    let _ = c.authenticate(&SecretString::from("cus_later")).await;
+    let recorded = refusals(&world);
+    assert_eq!(recorded.len(), 7);
+    let detail = recorded.last().and_then(|e| e.detail.clone()).unwrap_or_default();
+    assert!(detail.contains("195 earlier refusal(s)"), "{detail}");
+}
