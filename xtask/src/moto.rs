@@ -384,6 +384,23 @@ mod tests {
         assert!(sleeper.0.is_none(), "stopped and reaped");
     }
 
+    /// [`MotoServer::start`] on a script just written. Linux refuses to run a file that a
+    /// process still holds open for writing ("Text file busy"): a child forked by a test
+    /// running in parallel can hold the script's descriptor until its own exec, so that
+    /// refusal alone is tried again, briefly.
+    fn start_fresh(venv: &Venv) -> Result<MotoServer> {
+        let mut tries = 0;
+        loop {
+            match MotoServer::start(venv, &venv.dir.join("server.log")) {
+                Err(error) if tries < 20 && format!("{error:#}").contains("Text file busy") => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// A venv whose `moto_server` is the given shell script (called `-H HOST -p PORT`).
     fn fake_venv(name: &str, script: &str) -> Venv {
         use std::os::unix::fs::PermissionsExt as _;
@@ -399,7 +416,7 @@ mod tests {
     fn a_started_server_answers_on_its_url_and_is_gone_once_stopped() {
         // Any HTTP server on the port stands in for moto here.
         let venv = fake_venv("http", r#"exec python3 -m http.server --bind "$2" "$4""#);
-        let server = MotoServer::start(&venv, &venv.dir.join("server.log")).unwrap();
+        let server = start_fresh(&venv).unwrap();
         let address: SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
         assert!(address.ip().is_loopback());
         assert_eq!(probe(address), Ok(()));
@@ -411,9 +428,7 @@ mod tests {
     #[test]
     fn a_server_that_exits_at_once_fails_with_its_output() {
         let venv = fake_venv("exits", "echo 'Address already in use' >&2; exit 3");
-        let error = MotoServer::start(&venv, &venv.dir.join("server.log"))
-            .unwrap_err()
-            .to_string();
+        let error = start_fresh(&venv).unwrap_err().to_string();
         assert!(error.contains("moto_server did not start"), "{error}");
         assert_eq!(
             error.matches("exited").count(),

@@ -79,6 +79,7 @@ pub(crate) struct CreatedToken {
 #[into_params(parameter_in = Query)]
 pub(crate) struct TokenListQuery {
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// Default 0.
     offset: Option<u64>,

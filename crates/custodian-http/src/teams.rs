@@ -111,6 +111,7 @@ impl TeamResponse {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub(crate) limit: Option<u32>,
     /// Default 0.
     pub(crate) offset: Option<u64>,

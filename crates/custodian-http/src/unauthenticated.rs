@@ -23,7 +23,7 @@ pub(crate) struct Status {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = Status)))]
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "The server is up", body = Status)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Status { status: "ok" })
 }
@@ -34,7 +34,7 @@ async fn healthz() -> HttpResponse {
     path = "/readyz",
     tag = "service",
     responses(
-        (status = 200, body = Status),
+        (status = 200, description = "The database answers", body = Status),
         (status = 503, description = "The database does not answer", body = ErrorBody),
     )
 )]
