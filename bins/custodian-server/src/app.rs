@@ -12,7 +12,7 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use anyhow::Context;
 use custodian_deployment::{Bootstrap, Config, Deployment};
-use custodian_http::ApiState;
+use custodian_http::{ApiState, RateLimitSettings, RateLimits};
 use tracing::Instrument;
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -50,11 +50,15 @@ impl Application {
         let local_addr = listener.local_addr().context("cannot read the listening address")?;
         let body_timeout = config.request_body_timeout.to_std().unwrap_or(Duration::from_secs(10));
         let state = web::Data::new(ApiState::new(deployment.custodian().clone()).with_body_timeout(body_timeout));
+        // One set of limiters for every worker.
+        let limits = web::Data::new(RateLimits::new(rate_limit_settings(&config)));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(limits.clone())
                 .configure(custodian_http::configure)
                 .wrap(from_fn(run_to_completion))
+                .wrap(from_fn(custodian_http::rate_limit))
                 // Outermost: every request gets its id and span first, and the id is
                 // echoed on every answer, errors included.
                 .wrap(from_fn(echo_request_id))
@@ -84,6 +88,16 @@ impl Application {
     /// Serve until SIGTERM or ctrl-c, then finish the requests in flight.
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// The HTTP layer's rate limits of `config` (0 turns a limit off).
+fn rate_limit_settings(config: &Config) -> RateLimitSettings {
+    let limits = &config.rate_limit;
+    RateLimitSettings {
+        per_address_per_minute: std::num::NonZeroU32::new(limits.per_address_per_minute),
+        per_token_per_minute: std::num::NonZeroU32::new(limits.per_token_per_minute),
+        trusted_proxies: limits.trusted_proxies.clone(),
     }
 }
 

@@ -7,5 +7,6 @@ mod app;
 pub use app::{Application, REQUEST_ID_HEADER};
 pub use custodian_deployment::{
     ADMIN_EMAIL, Bootstrap, BootstrapError, BootstrapOutcome, CONFIG_ENV, Config, ConfigError, CredentialStoreKind,
-    DEFAULT_TEAM, Deployment, LogFormat, PepperedTokens, SsmConfig, UnknownVariable, commands, process_env,
+    DEFAULT_TEAM, Deployment, LogFormat, PepperedTokens, RateLimitConfig, SsmConfig, UnknownVariable, commands,
+    process_env,
 };

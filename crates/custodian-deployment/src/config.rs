@@ -90,6 +90,8 @@ pub struct Config {
     /// and the count is recorded with the next one, so guessing cannot grow the audit
     /// trail without bound. Refusals of real tokens (revoked, expired) are always recorded.
     pub unknown_token_events_per_minute: u32,
+    /// Rate limits per client address and per token (`[rate_limit]`).
+    pub rate_limit: RateLimitConfig,
     /// `text` or `json` (`log_format`).
     pub log_format: LogFormat,
     /// Where the first start writes the tenant admin's token (`first_token_file`, mode
@@ -123,6 +125,7 @@ impl Default for Config {
             max_token_grace_period: settings.max_token_grace_period,
             request_body_timeout: Duration::seconds(10),
             unknown_token_events_per_minute: settings.unknown_token_events_per_minute,
+            rate_limit: RateLimitConfig::default(),
             log_format: LogFormat::default(),
             first_token_file: None,
             credential_store: CredentialStoreKind::default(),
@@ -190,6 +193,56 @@ pub struct SsmConfig {
     /// `None` is SSM's default key `alias/aws/ssm`.
     #[serde(deserialize_with = "blank_is_none")]
     pub kms_key_id: Option<String>,
+}
+
+/// Rate limits (`[rate_limit]`): past one, a request is answered 429 with `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per minute from one client address (`rate_limit.per_address_per_minute`,
+    /// default 120; 0 turns it off).
+    pub per_address_per_minute: u32,
+    /// Requests per minute with one bearer token (`rate_limit.per_token_per_minute`,
+    /// default 600; 0 turns it off).
+    pub per_token_per_minute: u32,
+    /// The addresses of the proxies in front of the servers
+    /// (`rate_limit.trusted_proxies`, a list, or comma-separated in the variable): only
+    /// from them is `X-Forwarded-For` believed. Default none.
+    #[serde(deserialize_with = "address_list")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_address_per_minute: 120,
+            per_token_per_minute: 600,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// A list of IP addresses, given as a list or as one comma-separated string.
+fn address_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<std::net::IpAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Given::deserialize(deserializer)? {
+        Given::List(items) => items,
+        Given::Text(text) => text.split(',').map(str::to_owned).collect(),
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| D::Error::custom(format!("`{s}` is not an IP address")))
+        })
+        .collect()
 }
 
 impl Default for SsmConfig {

@@ -22,6 +22,7 @@ mod me;
 mod members;
 mod pagination;
 mod personal_tokens;
+mod rate_limit;
 mod secrets;
 mod svc_envelope;
 mod teams;
@@ -42,6 +43,7 @@ pub use auth::Authenticated;
 pub use error::ApiError;
 pub(crate) use error::{ErrorBody, ValidationBody};
 pub(crate) use extract::{ApiJson, ApiQuery, BodyError};
+pub use rate_limit::{RateLimitSettings, RateLimits, rate_limit};
 
 /// What the handlers share: the core's facade and how long a body may take to arrive.
 #[derive(Clone)]

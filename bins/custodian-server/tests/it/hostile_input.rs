@@ -104,3 +104,48 @@ async fn a_body_that_never_arrives_is_timed_out() {
     assert!(text.contains("request_timeout"), "{text}");
     assert!(waited < std::time::Duration::from_secs(10), "held for {waited:?}");
 }
+
+/// The server applies its configured rate limits: a flood of random tokens is answered
+/// 429 past the per-address limit, and only the per-minute budget of refusals reaches the
+/// audit trail.
+#[actix_web::test]
+async fn a_flood_of_random_tokens_is_limited_and_its_audit_trail_bounded() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let mut config = crate::support::config(&data, None);
+    config.bind = "127.0.0.1:0".into();
+    config.rate_limit.per_address_per_minute = 20;
+    config.unknown_token_events_per_minute = 5;
+    let app = custodian_server::Application::build(config)
+        .await
+        .expect("the server starts");
+    let api = crate::support::Api::new(format!("http://{}", app.local_addr()));
+    actix_web::rt::spawn(app.run());
+
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..60 {
+        let reply = api.get("/v1/me", &format!("cus_random{i}")).await;
+        *statuses.entry(reply.status.as_u16()).or_insert(0) += 1;
+        if reply.status.as_u16() == 429 {
+            assert!(reply.headers.contains_key("retry-after"), "{}", reply.text);
+            assert_eq!(reply.json["code"], "rate_limited");
+        }
+    }
+    assert!(statuses.get(&429).copied().unwrap_or(0) >= 39, "{statuses:?}");
+    assert!(statuses.get(&401).copied().unwrap_or(0) <= 21, "{statuses:?}");
+
+    let mut db =
+        <diesel::SqliteConnection as diesel::Connection>::establish(&data.join("custodian.db").display().to_string())
+            .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let rows: Vec<Count> = diesel::RunQueryDsl::load(
+        diesel::sql_query("SELECT count(*) AS n FROM audit_events WHERE action = 'authenticate'"),
+        &mut db,
+    )
+    .unwrap();
+    assert_eq!(rows[0].n, 5, "only the budget of refusals is recorded");
+}

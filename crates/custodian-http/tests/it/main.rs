@@ -2,6 +2,7 @@
 
 mod identity;
 mod openapi;
+mod rate_limit;
 mod routes;
 mod storage;
 mod support;
