@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
-use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -48,8 +47,12 @@ impl Application {
 
         let listener = TcpListener::bind(&config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
         let local_addr = listener.local_addr().context("cannot read the listening address")?;
-        let body_timeout = config.request_body_timeout.to_std().unwrap_or(Duration::from_secs(10));
-        let state = web::Data::new(ApiState::new(deployment.custodian().clone()).with_body_timeout(body_timeout));
+        let mut state = ApiState::new(deployment.custodian().clone());
+        // The configuration refuses a timeout under a second, so it always converts.
+        if let Ok(timeout) = config.request_body_timeout.to_std() {
+            state = state.with_body_timeout(timeout);
+        }
+        let state = web::Data::new(state);
         // One set of limiters for every worker.
         let limits = web::Data::new(RateLimits::new(rate_limit_settings(&config)));
         let server = HttpServer::new(move || {

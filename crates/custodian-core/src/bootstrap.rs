@@ -5,8 +5,8 @@
 use std::fmt;
 
 use custodian_domain::{
-    AuditAction, AuditEvent, AuditEventId, DisplayName, Email, FieldError, Name, Outcome, RequestContext, ResourceType,
-    Role, Subject, Team, Tier, TokenName, TokenOwner, User, UserId, ValidationErrors, error::kind,
+    AuditAction, AuditEvent, DisplayName, Email, FieldError, Name, Outcome, RequestContext, ResourceType, Role,
+    Subject, Team, Tier, TokenName, TokenOwner, User, UserId, ValidationErrors, error::kind,
 };
 use custodian_ports::ConflictKind;
 use secrecy::SecretString;
@@ -91,9 +91,6 @@ impl Custodian {
         if !errors.is_empty() {
             return Err(errors.into());
         }
-        if self.ports.repos.users.find_by_email(&email).await?.is_some() {
-            return Err(CoreError::Conflict(ConflictKind::DuplicateEmail));
-        }
         let display_name =
             DisplayName::from_email(&email).or_else(|_| DisplayName::parse_at("display_name", "Admin"))?;
         self.make_admin(email, display_name, team, tier, "custodian bootstrap: a tenant admin")
@@ -120,19 +117,17 @@ impl Custodian {
         };
         let token_name = TokenName::parse_at("name", "bootstrap")?;
         let issued = self.issue_token(TokenOwner::User(user.id), Some(token_name), None);
+        // The operator at the console is not a user: the event has no actor.
         let audit = AuditEvent {
-            id: AuditEventId::from_uuid(self.ports.ids.new_id()),
-            occurred_at: self.now(),
-            team_id: None,
-            actor_id: None,
-            actor_kind: None,
-            action: AuditAction::Create,
-            resource_type: ResourceType::User,
-            resource_id: Some(user.id.as_uuid()),
-            resource_name: Some(user.email.as_str().to_owned()),
-            outcome: Outcome::Success,
             detail: Some(detail.to_owned()),
-            context: RequestContext::default(),
+            ..self.event_by(
+                None,
+                &RequestContext::default(),
+                None,
+                AuditAction::Create,
+                (ResourceType::User, Some(user.id.as_uuid()), Some(user.email.as_str())),
+                Outcome::Success,
+            )
         };
         self.ports
             .repos

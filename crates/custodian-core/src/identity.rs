@@ -4,8 +4,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use custodian_domain::{
-    AuditAction, AuditEvent, AuditEventId, DisplayName, Email, FieldError, Outcome, RequestContext, ResourceType, Role,
-    Subject, Team, TokenId, TokenName, TokenOwner, TokenRecord, User, UserId, ValidationErrors, error::kind,
+    AuditAction, AuditEvent, DisplayName, Email, FieldError, Outcome, RequestContext, ResourceType, Role, Subject,
+    Team, TokenId, TokenName, TokenOwner, TokenRecord, User, UserId, ValidationErrors, error::kind,
 };
 use custodian_ports::{Page, Paged, RepoError};
 use secrecy::{ExposeSecret, SecretString};
@@ -235,18 +235,15 @@ impl Custodian {
             }
         }
         let event = AuditEvent {
-            id: AuditEventId::from_uuid(self.ports.ids.new_id()),
-            occurred_at: self.now(),
-            team_id: None,
-            actor_id: None,
-            actor_kind: None,
-            action: AuditAction::Authenticate,
-            resource_type: ResourceType::Token,
-            resource_id: refusal.token().map(|id| id.as_uuid()),
-            resource_name: None,
-            outcome: Outcome::Failure,
             detail: Some(detail),
-            context: ctx.clone(),
+            ..self.event_by(
+                None,
+                ctx,
+                None,
+                AuditAction::Authenticate,
+                (ResourceType::Token, refusal.token().map(|id| id.as_uuid()), None),
+                Outcome::Failure,
+            )
         };
         if let Err(error) = self.ports.repos.audit.record(&event).await {
             tracing::error!(

@@ -161,13 +161,27 @@ impl Custodian {
         resource: (ResourceType, Option<Uuid>, Option<&str>),
         outcome: Outcome,
     ) -> AuditEvent {
+        self.event_by(Some(subject), ctx, team, action, resource, outcome)
+    }
+
+    /// An audit event as of now, for the request `ctx`, by `actor`: `None` for what no
+    /// subject did (a refused authentication, the operator at the console).
+    fn event_by(
+        &self,
+        actor: Option<&Subject>,
+        ctx: &RequestContext,
+        team: Option<TeamId>,
+        action: AuditAction,
+        resource: (ResourceType, Option<Uuid>, Option<&str>),
+        outcome: Outcome,
+    ) -> AuditEvent {
         let (resource_type, resource_id, resource_name) = resource;
         AuditEvent {
             id: AuditEventId::from_uuid(self.ports.ids.new_id()),
             occurred_at: self.now(),
             team_id: team,
-            actor_id: Some(subject.id()),
-            actor_kind: Some(subject.kind()),
+            actor_id: actor.map(Subject::id),
+            actor_kind: actor.map(Subject::kind),
             action,
             resource_type,
             resource_id,

@@ -30,7 +30,7 @@ use crate::ApiError;
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How long a body may take to arrive when the state does not say.
-const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How much of a too-large body is read and dropped before the 413, so that the client,
 /// still sending, reads the answer instead of a reset connection.

@@ -59,7 +59,7 @@ impl ApiState {
     pub fn new(custodian: Custodian) -> Self {
         Self {
             custodian,
-            body_timeout: std::time::Duration::from_secs(10),
+            body_timeout: extract::DEFAULT_BODY_TIMEOUT,
         }
     }
 

@@ -188,7 +188,7 @@ fn one<K: std::hash::Hash + Eq + Clone>(limiter: &Limiter<K>, key: &K) -> Outcom
             }
         }
         Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(limiter.clock().now());
             Outcome::Refused {
                 limit: not_until.quota().burst_size().get(),
                 retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,

@@ -88,7 +88,8 @@ fn owner_only(path: &std::path::Path) -> Result<(), DatabaseError> {
         .open(path)
         .map_err(cannot)?;
     for suffix in ["", "-wal", "-shm"] {
-        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
         match std::fs::metadata(&file) {
             Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
                 std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(cannot)?;
