@@ -71,9 +71,25 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Add a new active key, re-wrap every stored credential under it, then drop the old
-    /// keys. Stop the servers first: they load the keyring at start.
+    /// Make a new master key active and re-wrap every stored credential under it; safe
+    /// while servers run. With a keyring file, a fresh key is added to it; with configured
+    /// master keys, the new one is `master_key` and the old ones `previous_master_keys`.
+    /// The old keys stay until `keys remove`.
     Rotate,
+    /// Retire old master keys once every server has the active one: what is still sealed
+    /// under them is re-wrapped, then the database refuses them (and the keyring file drops
+    /// them). Refused for the active key.
+    Remove {
+        /// The key ids to retire (as `keys list` shows them).
+        #[arg(required_unless_present = "all_inactive", conflicts_with = "all_inactive")]
+        key_ids: Vec<String>,
+        /// Retire every key but the active one.
+        #[arg(long)]
+        all_inactive: bool,
+    },
+    /// List the master keys the database accepts: which is active, how many values each
+    /// seals, whether this configuration's keyring holds it.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,14 +211,58 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let mut lines = vec![
                 format!("active key: {}", rotation.active_key),
                 format!("re-wrapped credentials: {}", rotation.rewrapped),
-                format!("removed keys: {}", rotation.removed_keys.len()),
             ];
-            if !rotation.kept_keys.is_empty() {
+            for key in &rotation.old_keys {
                 lines.push(format!(
-                    "kept keys: {} (values were still written under them; stop the servers and run `custodian keys rotate` again)",
-                    rotation.kept_keys.join(", ")
+                    "old key: {} ({} value(s) still sealed under it)",
+                    key.id, key.values
                 ));
             }
+            if !rotation.old_keys.is_empty() {
+                lines.push(
+                    "once every server has the new key (servers on this data directory pick it up by themselves), \
+                     retire the old ones: custodian keys remove --all-inactive"
+                        .to_owned(),
+                );
+            }
+            print(&lines.join("\n"))
+        }
+        Command::Keys {
+            command: KeysCommand::Remove { key_ids, all_inactive },
+        } => {
+            let which = if all_inactive {
+                commands::KeysToRemove::AllInactive
+            } else {
+                commands::KeysToRemove::Ids(key_ids)
+            };
+            let removal = commands::remove_keys(&config, which).await?;
+            let mut lines = vec![format!("re-wrapped credentials: {}", removal.rewrapped)];
+            if removal.removed.is_empty() {
+                lines.push("no key to remove".to_owned());
+            }
+            lines.extend(removal.removed.iter().map(|id| format!("removed key: {id}")));
+            print(&lines.join("\n"))
+        }
+        Command::Keys {
+            command: KeysCommand::List,
+        } => {
+            let keys = commands::list_keys(&config).await?;
+            let lines: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}\t{}\t{} value(s)\t{}",
+                        k.id,
+                        if k.active { "active" } else { "old" },
+                        k.values,
+                        if k.in_keyring {
+                            "in this keyring"
+                        } else {
+                            "NOT in this keyring"
+                        }
+                    )
+                })
+                .collect();
             print(&lines.join("\n"))
         }
         Command::Store {

@@ -126,28 +126,71 @@ impl Keyring {
     /// SHA-256, so the same key always has the same id; the token pepper is derived from it
     /// with HKDF-SHA256 (info `custodian token pepper`).
     pub fn from_master_key(encoded: &SecretString) -> Result<Keyring, CryptoError> {
-        let key = decode_key(encoded.expose_secret().trim()).map_err(|problem| {
-            CryptoError::Keyring(format!(
-                "the master key (CUSTODIAN_MASTER_KEY) must be the base64 encoding of exactly {KEY_LEN} random \
-                 bytes, for example the output of `openssl rand -base64 32`, but {problem}"
-            ))
-        })?;
-        let digest = Sha256::digest(&key[..]);
-        let id: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-        let id = format!("{ENV_KEY_PREFIX}{id}");
+        Keyring::from_master_keys(encoded, &[])
+    }
+
+    /// A keyring from the configured master key (active) and the master keys configured
+    /// before it (`previous`, oldest first), while values sealed under those are re-wrapped
+    /// (`custodian keys rotate`). Each key as in [`Keyring::from_master_key`]; the token
+    /// pepper is derived from the active key until [`Keyring::derive_pepper_from`] or
+    /// [`Keyring::set_pepper`] says otherwise. A key given twice is refused.
+    pub fn from_master_keys(active: &SecretString, previous: &[SecretString]) -> Result<Keyring, CryptoError> {
+        let mut keys: Vec<MasterKey> = Vec::with_capacity(previous.len() + 1);
+        for (position, encoded) in previous.iter().enumerate() {
+            let key = configured_key(encoded, &format!("previous master key #{}", position + 1))?;
+            push_unique(&mut keys, key)?;
+        }
+        let key = configured_key(active, "master key (CUSTODIAN_MASTER_KEY)")?;
+        let active = key.id.clone();
+        push_unique(&mut keys, key)?;
+        let mut keyring = Keyring {
+            keys,
+            active: active.clone(),
+            pepper: Zeroizing::new([0u8; KEY_LEN]),
+        };
+        keyring.derive_pepper_from(&active)?;
+        Ok(keyring)
+    }
+
+    /// Derive the token pepper from the key `key_id` (HKDF-SHA256, info
+    /// `custodian token pepper`), as a keyring of that master key alone has it.
+    pub fn derive_pepper_from(&mut self, key_id: &str) -> Result<(), CryptoError> {
+        let key = self.key(key_id)?;
         let mut pepper = Zeroizing::new([0u8; KEY_LEN]);
-        Hkdf::<Sha256>::new(None, &key[..])
+        Hkdf::<Sha256>::new(None, &key.key[..])
             .expand(PEPPER_INFO, &mut pepper[..])
             .map_err(|_| CryptoError::Keyring("cannot derive the token pepper".to_owned()))?;
-        Ok(Keyring {
-            active: id.clone(),
-            keys: vec![MasterKey {
-                id,
-                key,
-                created_at: Utc::now(),
-            }],
-            pepper,
-        })
+        self.pepper = pepper;
+        Ok(())
+    }
+
+    /// The token pepper as base64, to be sealed where it outlives the key it was derived
+    /// from.
+    pub fn pepper(&self) -> SecretString {
+        SecretString::from(STANDARD.encode(&self.pepper[..]))
+    }
+
+    /// Use `pepper` (as [`Keyring::pepper`] gives it) as the token pepper.
+    pub fn set_pepper(&mut self, pepper: &SecretString) -> Result<(), CryptoError> {
+        self.pepper = decode_key(pepper.expose_secret()).map_err(|problem| {
+            CryptoError::Keyring(format!(
+                "the token pepper must be base64 of {KEY_LEN} bytes, but {problem}"
+            ))
+        })?;
+        Ok(())
+    }
+
+    /// Whether the keyring holds the key `key_id`.
+    pub fn has_key(&self, key_id: &str) -> bool {
+        self.keys.iter().any(|k| k.id == key_id)
+    }
+
+    /// Make the key `key_id` the one new values are sealed under. `UnknownKey` when there
+    /// is no such key.
+    pub fn set_active(&mut self, key_id: &str) -> Result<(), CryptoError> {
+        self.key(key_id)?;
+        self.active = key_id.to_owned();
+        Ok(())
     }
 
     /// Write the keyring to `path` (mode 0600, creating its directory), replacing any file
@@ -196,8 +239,19 @@ impl Keyring {
     /// Encrypt `plaintext` for the record `aad` under a fresh data key wrapped by the
     /// active key.
     pub fn seal(&self, aad: &Aad<'_>, plaintext: &SecretString) -> Result<SealedValue, CryptoError> {
-        let active = self.active_key()?;
-        envelope::seal(&active.key, &active.id, aad, plaintext)
+        self.seal_under(&self.active, aad, plaintext)
+    }
+
+    /// As [`Keyring::seal`], the data key wrapped by the key `key_id` rather than the
+    /// active one. `UnknownKey` when there is no such key.
+    pub fn seal_under(
+        &self,
+        key_id: &str,
+        aad: &Aad<'_>,
+        plaintext: &SecretString,
+    ) -> Result<SealedValue, CryptoError> {
+        let kek = self.key(key_id)?;
+        envelope::seal(&kek.key, &kek.id, aad, plaintext)
     }
 
     /// Decrypt `sealed` for the record `aad`.
@@ -213,12 +267,17 @@ impl Keyring {
     /// nonce are unchanged; the wrap gets a fresh nonce even when `sealed` already uses the
     /// active key. Errors as [`Keyring::open`].
     pub fn rewrap(&self, aad: &Aad<'_>, sealed: &SealedValue) -> Result<SealedValue, CryptoError> {
+        self.rewrap_under(&self.active, aad, sealed)
+    }
+
+    /// As [`Keyring::rewrap`], under the key `key_id` rather than the active one.
+    pub fn rewrap_under(&self, key_id: &str, aad: &Aad<'_>, sealed: &SealedValue) -> Result<SealedValue, CryptoError> {
         let old = self.key(&sealed.key_id)?;
         let dek = envelope::unwrap_dek(&old.key, aad, sealed)?;
-        let active = self.active_key()?;
-        let wrapped_key = envelope::wrap_dek(&active.key, &active.id, aad, &dek)?;
+        let target = self.key(key_id)?;
+        let wrapped_key = envelope::wrap_dek(&target.key, &target.id, aad, &dek)?;
         Ok(SealedValue {
-            key_id: active.id.clone(),
+            key_id: target.id.clone(),
             wrapped_key,
             nonce: sealed.nonce.clone(),
             ciphertext: sealed.ciphertext.clone(),
@@ -230,15 +289,16 @@ impl Keyring {
         TokenHasher::new(*self.pepper)
     }
 
+    /// Take `other`'s token pepper (a reloaded file keeps the pepper in use).
+    pub(crate) fn keep_pepper_of(&mut self, other: &Keyring) {
+        self.pepper = other.pepper.clone();
+    }
+
     fn key(&self, key_id: &str) -> Result<&MasterKey, CryptoError> {
         self.keys
             .iter()
             .find(|k| k.id == key_id)
             .ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))
-    }
-
-    fn active_key(&self) -> Result<&MasterKey, CryptoError> {
-        self.key(&self.active)
     }
 
     fn to_file(&self) -> KeyringFile {
@@ -373,6 +433,37 @@ fn new_master_key(taken: &[&str]) -> MasterKey {
 }
 
 /// Decode base64 of exactly 32 bytes. The problem it returns never echoes the input.
+/// A key given in configuration, its id derived from it; `what` names the setting in the
+/// error, which never holds the key.
+fn configured_key(encoded: &SecretString, what: &str) -> Result<MasterKey, CryptoError> {
+    let key = decode_key(encoded.expose_secret().trim()).map_err(|problem| {
+        CryptoError::Keyring(format!(
+            "the {what} must be the base64 encoding of exactly {KEY_LEN} random bytes, for example the output of \
+             `openssl rand -base64 32`, but {problem}"
+        ))
+    })?;
+    let digest = Sha256::digest(&key[..]);
+    let id: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(MasterKey {
+        id: format!("{ENV_KEY_PREFIX}{id}"),
+        key,
+        created_at: Utc::now(),
+    })
+}
+
+/// Add `key` unless a key with its id is there already (the same key given twice).
+fn push_unique(keys: &mut Vec<MasterKey>, key: MasterKey) -> Result<(), CryptoError> {
+    if keys.iter().any(|k| k.id == key.id) {
+        return Err(CryptoError::Keyring(format!(
+            "the master key {} is configured twice (as the master key and among the previous ones, or twice \
+             among the previous ones)",
+            key.id
+        )));
+    }
+    keys.push(key);
+    Ok(())
+}
+
 fn decode_key(encoded: &str) -> Result<Zeroizing<[u8; KEY_LEN]>, String> {
     // Room for any input, so decoding never reallocates the buffer holding the key.
     let mut bytes = Zeroizing::new(Vec::with_capacity(encoded.len()));
@@ -391,7 +482,7 @@ fn decode_key(encoded: &str) -> Result<Zeroizing<[u8; KEY_LEN]>, String> {
     Ok(key)
 }
 
-fn read_keyring_file(path: &Path) -> Result<Keyring, CryptoError> {
+pub(crate) fn read_keyring_file(path: &Path) -> Result<Keyring, CryptoError> {
     let file = fs::File::open(path)?;
     check_private(&file, path)?;
     let mut text = Zeroizing::new(String::new());

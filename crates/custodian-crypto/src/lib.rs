@@ -10,6 +10,8 @@
 //!   record, team, tenant, kind or version fails to open.
 //! - [`Keyring::rotate`] / [`Keyring::rewrap`]: add a new active KEK and re-wrap data keys
 //!   under it without touching the data ciphertext.
+//! - [`SharedKeyring`]: the keyring a running server uses, read again from its file when
+//!   a key it lacks is needed, so `custodian keys rotate` needs no restart.
 //! - [`generate_token`] / [`TokenHasher`]: `cus_` tokens of 256 random bits, stored only as
 //!   HMAC-SHA256 under the server's pepper and compared in constant time.
 //!
@@ -21,10 +23,12 @@
 
 mod envelope;
 mod keyring;
+mod shared;
 mod token;
 
 pub use envelope::{Aad, SealedValue};
 pub use keyring::Keyring;
+pub use shared::SharedKeyring;
 pub use token::{TOKEN_PREFIX, TokenHasher, generate_token};
 
 /// What a cryptographic operation or the keyring file can fail with.

@@ -1,4 +1,4 @@
-//! The operator commands besides `serve` : `migrate`, `bootstrap`, `keys rotate`,
+//! The operator commands besides `serve` : `migrate`, `bootstrap`, `keys rotate|remove|list`,
 //! `gc` and `store migrate`. Each opens the [`Deployment`] of a configuration, does its work and returns what
 //! `main` prints.
 
@@ -8,6 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use custodian_core::{CleanupReport, MigrationReport, StoreMigration};
 use custodian_ports::StoreId;
+use custodian_store_sql::{KeyRemovalError, LocalCredentialStore, MasterKeyUsage};
+use std::os::unix::fs::OpenOptionsExt;
 
 use crate::Config;
 use crate::bootstrap::{BootstrapOutcome, bootstrap_admin};
@@ -17,9 +19,10 @@ use crate::stores::{ConfiguredStores, local_id, local_store, ssm_id};
 
 /// How many clean-up tasks one `custodian gc` run takes on by default.
 pub const GC_DEFAULT_LIMIT: u32 = 10_000;
-/// How many extra passes `keys rotate` makes for values written under an old key while it
-/// ran (by a server that was not stopped) before it gives up removing the old keys.
-const REWRAP_PASSES: usize = 3;
+/// How many times `keys rotate` and `keys remove` re-wrap the values still under an old
+/// key (written meanwhile by a server that had not yet learnt of the rotation) before they
+/// report what is left.
+const REWRAP_PASSES: usize = 5;
 
 /// Run the pending migrations; the version of each one applied, in order. Works whatever
 /// the credential-store binding says (it touches no credential).
@@ -48,13 +51,11 @@ pub async fn bootstrap(
 pub struct KeyRotation {
     /// The id of the new active key.
     pub active_key: String,
-    /// How many stored credential values were re-wrapped under it.
+    /// How many stored values were re-wrapped under it.
     pub rewrapped: u64,
-    /// The old keys removed from the keyring once nothing used them any more.
-    pub removed_keys: Vec<String>,
-    /// The old keys kept because values under them remained (a server wrote some while
-    /// the rotation ran); run `keys rotate` again with the servers stopped.
-    pub kept_keys: Vec<String>,
+    /// The other keys the database still accepts, with the values still sealed under each
+    /// (none once every pass caught up): `custodian keys remove` retires them.
+    pub old_keys: Vec<MasterKeyUsage>,
 }
 
 impl fmt::Debug for KeyRotation {
@@ -63,91 +64,207 @@ impl fmt::Debug for KeyRotation {
         f.debug_struct("KeyRotation")
             .field("active_key", &self.active_key)
             .field("rewrapped", &self.rewrapped)
-            .field("removed_keys", &self.removed_keys)
-            .field("kept_keys", &self.kept_keys)
+            .field("old_keys", &self.old_keys)
             .finish()
     }
 }
 
-/// Add a new active key to the keyring, re-wrap every stored credential under it, then
-/// drop the old keys. The keyring file holds the old keys until every value is
-/// re-wrapped, so a failure at any step leaves every value readable; running it again
-/// finishes the work. Servers load the keyring at start: stop them while it runs.
+/// Make a new master key the active one and re-wrap every stored value under it, while
+/// servers run. Old keys stay accepted (values written under them meanwhile still open);
+/// [`remove_keys`] retires them once every server has the new key.
 ///
-/// Refused when the keyring comes from the configured master key: there is no file to add
-/// a key to, and re-wrapping needs the old and the new key configured together.
+/// With a keyring file, a fresh key is added to it (under an exclusive lock, so two
+/// rotations never lose a key), and servers reading that file take it up at their next
+/// write. With configured master keys, the new key is the configured `master_key`, the old
+/// ones are in `previous_master_keys`; the rotation makes it the database's active key.
 pub async fn rotate_keys(config: &Config) -> anyhow::Result<KeyRotation> {
-    if config.master_key.is_some() {
-        bail!(
-            "the keyring comes from the configured master key (CUSTODIAN_MASTER_KEY): there is no keyring \
-             file to add a key to, and rotating a configured master key is not supported yet"
+    let deployment = Deployment::open(config).await?;
+    let store = local_store(config, &deployment.db, deployment.keyring.clone());
+    let active_key = match &deployment.keyring_path {
+        Some(path) => {
+            let _lock = lock_keyring(path)?;
+            let mut keyring = (*store.keyring().reload().context("cannot read the keyring file")?).clone();
+            let id = keyring.rotate();
+            keyring
+                .save(path)
+                .with_context(|| format!("cannot save the keyring {}", path.display()))?;
+            store.keyring().replace(keyring);
+            tracing::info!(active_key = %id, path = %path.display(), "added a new key to the keyring file");
+            id
+        }
+        None => {
+            let configured = store.keyring().current().active_key_id().to_owned();
+            let active = store
+                .active_key_id()
+                .await
+                .context("cannot read the active master key")?;
+            if active.as_deref() == Some(configured.as_str()) {
+                bail!(
+                    "the configured master key {configured} is already the active key: to rotate, configure the \
+                     new key as master_key (CUSTODIAN_MASTER_KEY) and the current one in previous_master_keys \
+                     (CUSTODIAN_PREVIOUS_MASTER_KEYS), then run this again"
+                );
+            }
+            configured
+        }
+    };
+    store
+        .register_keys()
+        .await
+        .context("cannot record the new key in the database")?;
+    store
+        .activate(&active_key)
+        .await
+        .with_context(|| format!("cannot make {active_key} the active key"))?;
+    tracing::info!(active_key = %active_key, "new values are sealed under the new key");
+    if config.credential_store == CredentialStoreKind::AwsSsm {
+        tracing::warn!(
+            "the credential store is aws-ssm: its parameters are encrypted by the KMS key, which this command \
+             does not rotate; only values still in the database are re-wrapped"
         );
     }
-    let deployment = Deployment::open(config).await?;
-    let keyring_path = deployment
-        .keyring_path
-        .clone()
-        .context("the keyring has no file to add a key to")?;
-    match config.credential_store {
-        CredentialStoreKind::Local => {}
-        // The keyring still wraps whatever the database holds (values written before the
-        // switch); the parameters in SSM are encrypted by KMS and untouched by this.
-        CredentialStoreKind::AwsSsm => tracing::warn!(
-            "the credential store is aws-ssm: its parameters are encrypted by the KMS key, which this \
-             command does not rotate; only values still in the database are re-wrapped"
-        ),
-    }
-    let mut keyring = (*deployment.keyring).clone();
-    let old_keys = keyring.key_ids();
-    let active_key = keyring.rotate();
-    keyring
-        .save(&keyring_path)
-        .with_context(|| format!("cannot save the keyring {}", keyring_path.display()))?;
-    tracing::info!(active_key = %active_key, "added a new active key to the keyring");
-
-    let keyring = Arc::new(keyring);
-    let store = local_store(config, &deployment.db, keyring.clone());
-    let mut rewrapped = store
-        .rewrap_all()
+    let rewrapped = rewrap_until_settled(&store).await?;
+    let old_keys = store
+        .key_usage()
         .await
-        .context("cannot re-wrap the stored credentials; the old keys stay in the keyring")?;
-    let mut settled = false;
+        .context("cannot read the master keys")?
+        .into_iter()
+        .filter(|k| !k.active)
+        .collect();
+    tracing::info!(rewrapped, "key rotation finished");
+    Ok(KeyRotation {
+        active_key,
+        rewrapped,
+        old_keys,
+    })
+}
+
+/// Re-wrap what is not under the active key, pass after pass, until a pass finds nothing
+/// (or [`REWRAP_PASSES`] have run). Returns how many values were re-wrapped.
+async fn rewrap_until_settled(store: &LocalCredentialStore) -> anyhow::Result<u64> {
+    let mut rewrapped = 0;
     for _ in 0..REWRAP_PASSES {
         let more = store
             .rewrap_all()
             .await
-            .context("cannot re-wrap the stored credentials; the old keys stay in the keyring")?;
+            .context("cannot re-wrap the stored credentials; every value still opens, run the command again")?;
         rewrapped += more;
         if more == 0 {
-            settled = true;
             break;
         }
     }
-    if !settled {
-        tracing::warn!("values are still being written under an old key; the old keys stay in the keyring");
-        return Ok(KeyRotation {
-            active_key,
-            rewrapped,
-            removed_keys: Vec::new(),
-            kept_keys: old_keys,
-        });
+    Ok(rewrapped)
+}
+
+/// What `keys remove` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRemoval {
+    /// The keys retired: the database refuses values sealed under them from now on, and
+    /// the keyring file no longer holds them.
+    pub removed: Vec<String>,
+    /// Values re-wrapped first (written under them since the rotation).
+    pub rewrapped: u64,
+}
+
+/// Which keys `keys remove` retires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeysToRemove {
+    /// These ids.
+    Ids(Vec<String>),
+    /// Every key but the active one.
+    AllInactive,
+}
+
+/// Retire old master keys: re-wrap what is still sealed under them, then have the
+/// database stop accepting them, which it refuses while any value is sealed under one;
+/// then drop them from the keyring file. Refused for the active key. Run it once every
+/// server has the active key (servers on this data directory pick it up by themselves);
+/// a server still sealing under a removed key has its write refused and done again under
+/// the active key, or answered 503 when it lacks that key.
+pub async fn remove_keys(config: &Config, which: KeysToRemove) -> anyhow::Result<KeyRemoval> {
+    let deployment = Deployment::open(config).await?;
+    let store = local_store(config, &deployment.db, deployment.keyring.clone());
+    let active = store
+        .active_key_id()
+        .await
+        .context("cannot read the active master key")?
+        .context("the database has no active master key")?;
+    let ids = match which {
+        KeysToRemove::Ids(ids) => ids,
+        KeysToRemove::AllInactive => store
+            .key_usage()
+            .await
+            .context("cannot read the master keys")?
+            .into_iter()
+            .filter(|k| !k.active)
+            .map(|k| k.id)
+            .collect(),
+    };
+    if ids.contains(&active) {
+        bail!("key {active} is the active key: `custodian keys rotate` makes a new key active first");
     }
-    let mut keyring = (*keyring).clone();
-    for id in &old_keys {
+    let mut rewrapped = 0;
+    let mut removed = Vec::new();
+    for id in &ids {
+        let mut result = Err(KeyRemovalError::InUse(id.clone()));
+        for _ in 0..REWRAP_PASSES {
+            rewrapped += rewrap_until_settled(&store).await?;
+            result = store.remove_key(id).await;
+            if !matches!(result, Err(KeyRemovalError::InUse(_))) {
+                break;
+            }
+        }
+        match result {
+            Ok(()) => removed.push(id.clone()),
+            Err(KeyRemovalError::InUse(_)) => bail!(
+                "values are still being sealed under {id} after {REWRAP_PASSES} passes: a server without the \
+                 active key {active} is running; give it the keyring file (or configure that master key), then \
+                 run this again"
+            ),
+            Err(e) => return Err(e).with_context(|| format!("cannot remove the key {id}")),
+        }
+        tracing::info!(key_id = %id, "the database no longer accepts values sealed under this key");
+    }
+    if let Some(path) = &deployment.keyring_path
+        && !removed.is_empty()
+    {
+        let _lock = lock_keyring(path)?;
+        let mut keyring = (*store.keyring().reload().context("cannot read the keyring file")?).clone();
+        for id in &removed {
+            if keyring.has_key(id) {
+                keyring
+                    .remove_key(id)
+                    .with_context(|| format!("cannot remove {id} from the keyring file"))?;
+            }
+        }
         keyring
-            .remove_key(id)
-            .with_context(|| format!("cannot remove the old key {id}"))?;
+            .save(path)
+            .with_context(|| format!("cannot save the keyring {}", path.display()))?;
     }
-    keyring
-        .save(&keyring_path)
-        .with_context(|| format!("cannot save the keyring {}", keyring_path.display()))?;
-    tracing::info!(rewrapped, removed = old_keys.len(), "key rotation finished");
-    Ok(KeyRotation {
-        active_key,
-        rewrapped,
-        removed_keys: old_keys,
-        kept_keys: Vec::new(),
-    })
+    Ok(KeyRemoval { removed, rewrapped })
+}
+
+/// The master keys the database accepts, with the values sealed under each.
+pub async fn list_keys(config: &Config) -> anyhow::Result<Vec<MasterKeyUsage>> {
+    let deployment = Deployment::open(config).await?;
+    let store = local_store(config, &deployment.db, deployment.keyring.clone());
+    store.key_usage().await.context("cannot read the master keys")
+}
+
+/// Hold an exclusive lock beside the keyring file while it is changed, so that two
+/// commands changing it one after the other never lose a key.
+fn lock_keyring(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let lock_path = path.with_extension("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    Ok(file)
 }
 
 /// Retry up to `limit` pending credential clean-up tasks, oldest first.

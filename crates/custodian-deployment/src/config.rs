@@ -66,6 +66,12 @@ pub struct Config {
     /// first start. Never shown.
     #[serde(serialize_with = "redact::whole")]
     pub master_key: Option<SecretString>,
+    /// Master keys configured before `master_key` (`previous_master_keys`, a list, or
+    /// comma-separated in `CUSTODIAN_PREVIOUS_MASTER_KEYS`; secrets): values sealed under
+    /// them still open, and `custodian keys rotate` re-wraps them under `master_key`. Once
+    /// `custodian keys remove` has retired one, it can leave this list. Never shown.
+    #[serde(serialize_with = "redact::list", deserialize_with = "secret_list")]
+    pub previous_master_keys: Vec<SecretString>,
     /// The tenant's name (`tenant_name`, default `default`).
     pub tenant_name: String,
     /// The tier of a new team when its creator does not choose one (`default_tier`:
@@ -119,6 +125,7 @@ impl Default for Config {
             database_url: default_database_url(&data_dir),
             data_dir,
             master_key: None,
+            previous_master_keys: Vec::new(),
             tenant_name: settings.tenant_name,
             default_tier: settings.default_tier,
             token_grace_period: settings.token_grace_period,
@@ -220,6 +227,27 @@ impl Default for RateLimitConfig {
             trusted_proxies: Vec::new(),
         }
     }
+}
+
+/// A list of secrets, given as a list or as one comma-separated string (base64 keys hold no
+/// comma).
+fn secret_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SecretString>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<SecretString>),
+        Text(SecretString),
+    }
+    Ok(match Given::deserialize(deserializer)? {
+        Given::List(items) => items,
+        Given::Text(text) => text
+            .expose_secret()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| SecretString::from(s.to_owned()))
+            .collect(),
+    })
 }
 
 /// A list of IP addresses, given as a list or as one comma-separated string.
@@ -538,6 +566,10 @@ mod redact {
 
     pub(super) fn password<S: Serializer>(url: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&shown_database_url(url.expose_secret()))
+    }
+
+    pub(super) fn list<S: Serializer>(secrets: &[SecretString], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(secrets.iter().map(|_| REDACTED))
     }
 
     pub(super) fn whole<S: Serializer>(secret: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -1133,7 +1165,29 @@ mod tests {
         // Unset, it is not printed at all: the printed file reads back without a key.
         let c = config(&[]);
         assert!(format!("{c:?}").contains(r#""master_key":null"#));
-        assert!(!c.to_redacted_toml().contains("master_key"));
+        assert!(!c.to_redacted_toml().lines().any(|l| l.starts_with("master_key")));
+    }
+
+    #[test]
+    fn previous_master_keys_come_as_a_list_or_comma_separated_and_are_never_shown() {
+        let c = config(&[(
+            "CUSTODIAN_PREVIOUS_MASTER_KEYS",
+            &format!(" {CANARY_KEY}, second-key ,"),
+        )]);
+        let keys: Vec<&str> = c.previous_master_keys.iter().map(|k| k.expose_secret()).collect();
+        assert_eq!(keys, [CANARY_KEY, "second-key"]);
+        assert!(!format!("{c:?}").contains(CANARY_KEY));
+        let printed = c.to_redacted_toml();
+        assert!(!printed.contains(CANARY_KEY), "{printed}");
+        assert!(
+            printed.contains(r#"previous_master_keys = ["[REDACTED]", "[REDACTED]"]"#),
+            "{printed}"
+        );
+
+        let toml = file(&format!("previous_master_keys = [\"{CANARY_KEY}\"]\n"));
+        let c = Config::from_sources(Some(toml.path()), Vec::new()).unwrap();
+        assert_eq!(c.previous_master_keys.len(), 1);
+        assert_eq!(c.previous_master_keys[0].expose_secret(), CANARY_KEY);
     }
 
     #[test]

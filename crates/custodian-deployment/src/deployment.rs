@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use custodian_core::{Custodian, Ports};
-use custodian_crypto::Keyring;
+use custodian_crypto::{Keyring, SharedKeyring};
 use custodian_ports::{CredentialInventory, CredentialStore, StoreBinding, StoreId};
 use custodian_store_sql::{Database, SqlCredentialInventory};
 
@@ -38,7 +38,7 @@ pub struct Deployment {
     pub(crate) config: Config,
     /// The keyring file; `None` when the keyring comes from the configured master key.
     pub(crate) keyring_path: Option<PathBuf>,
-    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) keyring: SharedKeyring,
     pub(crate) db: Database,
     pub(crate) inventory: SqlCredentialInventory,
     /// The credential store the configuration names.
@@ -112,12 +112,16 @@ impl Deployment {
         }
         // A malformed master key stops the start before the database is touched. The crypto
         // error names the rule the key breaks, never the key.
-        let from_master_key = config
-            .master_key
-            .as_ref()
-            .map(Keyring::from_master_key)
-            .transpose()
-            .context("cannot use the configured master key")?;
+        let from_master_key = match (&config.master_key, config.previous_master_keys.as_slice()) {
+            (Some(key), previous) => {
+                Some(Keyring::from_master_keys(key, previous).context("cannot use the configured master keys")?)
+            }
+            (None, []) => None,
+            (None, _) => bail!(
+                "previous_master_keys (CUSTODIAN_PREVIOUS_MASTER_KEYS) is set but master_key (CUSTODIAN_MASTER_KEY) \
+                 is not: previous keys go beside the master key that replaces them"
+            ),
+        };
         let db = Database::connect(secrecy::ExposeSecret::expose_secret(&config.database_url))
             .context("cannot open the database")?;
         let applied_migrations = match mode {
@@ -143,6 +147,7 @@ impl Deployment {
             }
         };
         let (keyring, keyring_path) = open_keyring(config, from_master_key, &db, mode).await?;
+        let keyring = accept_keys(config, &db, keyring, keyring_path.as_deref(), mode).await?;
 
         let (credential_store, configured_store): (Arc<dyn CredentialStore>, StoreId) = match config.credential_store {
             CredentialStoreKind::Local => (
@@ -161,7 +166,7 @@ impl Deployment {
             }
         };
         let repos = custodian_store_sql::repositories(&db);
-        let token_issuer = Arc::new(PepperedTokens::new(keyring.token_hasher()));
+        let token_issuer = Arc::new(PepperedTokens::new(keyring.current().token_hasher()));
         let ports = Ports::new(repos, credential_store, token_issuer);
         let custodian = Custodian::new(ports, config.settings());
         Ok(Self {
@@ -293,6 +298,7 @@ async fn open_keyring(
         }
     };
     let missing = unknown(&keyring).await?;
+    // Keys `keys remove` retired hold no value any more: the keyring may still list them.
     if !missing.is_empty() {
         let source = match &path {
             Some(path) => format!("the keyring file {}", path.display()),
@@ -306,6 +312,72 @@ async fn open_keyring(
         );
     }
     Ok((keyring, path))
+}
+
+/// The keyring as this process shares it with the rotations of others: read again from its
+/// file when a key it lacks is needed. An owner records its keys as ones the database
+/// accepts (its active key becomes the database's on first use) and checks that it can
+/// seal new values. A keyring of configured master keys gets the token pepper sealed in
+/// the database, so tokens outlive the key it was first derived from.
+async fn accept_keys(
+    config: &Config,
+    db: &Database,
+    keyring: Arc<Keyring>,
+    path: Option<&std::path::Path>,
+    mode: Mode,
+) -> anyhow::Result<SharedKeyring> {
+    let shared = match path {
+        Some(path) => SharedKeyring::from_file((*keyring).clone(), path),
+        None => SharedKeyring::fixed((*keyring).clone()),
+    };
+    let store = local_store(config, db, shared.clone());
+    if mode == Mode::Own {
+        if path.is_none() {
+            // Before the keys are recorded: a database from before it recorded them knows
+            // only the keys its values are sealed under, one of which the pepper came from.
+            let known = store
+                .key_usage()
+                .await
+                .context("cannot read the master keys the database accepts")?;
+            let mut configured = (*keyring).clone();
+            if let Some(oldest) = configured
+                .key_ids()
+                .into_iter()
+                .find(|id| known.iter().any(|k| k.id == *id))
+            {
+                configured.derive_pepper_from(&oldest)?;
+                shared.replace(configured);
+            }
+        }
+        store
+            .register_keys()
+            .await
+            .context("cannot record the keyring's keys in the database")?;
+        store
+            .sealing_key_id()
+            .await
+            .context("this server cannot seal new values")?;
+    }
+    if path.is_none() {
+        let pepper = match mode {
+            Mode::Own => Some(
+                store
+                    .seal_pepper_once(&shared.current().pepper())
+                    .await
+                    .context("cannot keep the token pepper in the database")?,
+            ),
+            Mode::Attach => store
+                .sealed_pepper()
+                .await
+                .context("cannot open the token pepper kept in the database")?,
+        };
+        if let Some(pepper) = pepper {
+            let mut keyring = (*shared.current()).clone();
+            keyring.set_pepper(&pepper)?;
+            shared.replace(keyring);
+        }
+    }
+    Ok(shared)
 }
 
 /// The keyring file's name in the data directory.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use async_trait::async_trait;
-use custodian_crypto::Keyring;
+use custodian_crypto::SharedKeyring;
 use custodian_ports::{
     ConflictKind, CredentialInventory, CredentialStore, MigrationPhase, RepoError, StoreBackend, StoreBinding, StoreId,
     StoreOpenError, StoreOpener,
@@ -19,7 +19,7 @@ use crate::Config;
 
 /// The `local` credential store of the configuration's tenant, over `db`, sealing with
 /// `keyring`.
-pub(crate) fn local_store(config: &Config, db: &Database, keyring: Arc<Keyring>) -> LocalCredentialStore {
+pub(crate) fn local_store(config: &Config, db: &Database, keyring: impl Into<SharedKeyring>) -> LocalCredentialStore {
     LocalCredentialStore::new(db.clone(), keyring, config.tenant_name.clone())
 }
 
@@ -109,12 +109,12 @@ pub(crate) fn check_binding(binding: &StoreBinding, configured: &StoreId) -> any
 pub(crate) struct ConfiguredStores {
     config: Config,
     db: Database,
-    keyring: Arc<Keyring>,
+    keyring: SharedKeyring,
     ssm: OnceCell<Arc<SsmCredentialStore>>,
 }
 
 impl ConfiguredStores {
-    pub(crate) fn new(config: Config, db: Database, keyring: Arc<Keyring>) -> Self {
+    pub(crate) fn new(config: Config, db: Database, keyring: SharedKeyring) -> Self {
         Self {
             config,
             db,

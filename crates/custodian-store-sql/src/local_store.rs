@@ -7,11 +7,10 @@
 //! another key fails to open with `Integrity`.
 
 use std::fmt;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{NaiveDateTime, Utc};
-use custodian_crypto::{Aad, CryptoError, Keyring, SealedValue};
+use custodian_crypto::{Aad, CryptoError, SealedValue, SharedKeyring};
 use custodian_ports::{CredentialKey, CredentialKind, CredentialStore, RepoError, StoreError};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -53,8 +52,8 @@ impl BlobRow {
 /// The local, encrypted [`CredentialStore`] over a [`Database`].
 #[derive(Clone)]
 pub struct LocalCredentialStore {
-    db: Database,
-    keyring: Arc<Keyring>,
+    pub(crate) db: Database,
+    pub(crate) keyring: SharedKeyring,
     tenant: String,
 }
 
@@ -86,13 +85,19 @@ impl KeyColumns {
 }
 
 impl LocalCredentialStore {
-    /// A store sealing new values under `keyring`'s active key, for the deployment's `tenant`.
-    pub fn new(db: Database, keyring: Arc<Keyring>, tenant: impl Into<String>) -> Self {
+    /// A store for the deployment's `tenant` sealing new values under the database's
+    /// active master key, which `keyring` must hold (see [`LocalCredentialStore::register_keys`]).
+    pub fn new(db: Database, keyring: impl Into<SharedKeyring>, tenant: impl Into<String>) -> Self {
         Self {
             db,
-            keyring,
+            keyring: keyring.into(),
             tenant: tenant.into(),
         }
+    }
+
+    /// The keyring it seals and opens with.
+    pub fn keyring(&self) -> &SharedKeyring {
+        &self.keyring
     }
 
     fn aad<'a>(&'a self, key: &CredentialKey, version: i64) -> Aad<'a> {
@@ -140,15 +145,29 @@ impl LocalCredentialStore {
         Ok(unknown)
     }
 
-    /// Re-wrap the data key of every stored value that is not under the active key (after
-    /// `keys rotate`), leaving the data ciphertext as it is. Returns how many were
-    /// re-wrapped. `Integrity` when a stored value does not open with this keyring (its key
-    /// is missing, or the row was tampered with or moved); nothing after it is re-wrapped.
+    /// Re-wrap the data key of every stored value (and of the sealed token pepper) that is
+    /// not under the database's active key (after `keys rotate`), leaving the data
+    /// ciphertext as it is. Returns how many were re-wrapped. `Integrity` when a stored
+    /// value does not open with this keyring (its key is missing, or the row was tampered
+    /// with or moved); nothing after it is re-wrapped.
     pub async fn rewrap_all(&self) -> Result<u64, StoreError> {
-        let active = self.keyring.active_key_id().to_owned();
+        let active = self
+            .active_key_id()
+            .await?
+            .ok_or_else(|| StoreError::Internal("the database has no active master key".into()))?;
+        let mut keyring = self.keyring.current();
+        if !keyring.has_key(&active) {
+            keyring = self.keyring.reload().map_err(crypto_error)?;
+        }
+        if !keyring.has_key(&active) {
+            return Err(StoreError::Rejected(format!(
+                "the database's active master key {active} is not in this keyring"
+            )));
+        }
+        let not_active = active.clone();
         let stale: Vec<BlobRow> = with_conn!(self.db, |conn| {
             Ok(credential_blobs::table
-                .filter(credential_blobs::key_id.ne(&active))
+                .filter(credential_blobs::key_id.ne(&not_active))
                 .select(BlobRow::as_select())
                 .load(conn)
                 .await?)
@@ -166,7 +185,9 @@ impl LocalCredentialStore {
                 record_id: record,
                 version: row.version,
             };
-            let sealed = self.keyring.rewrap(&aad, &row.sealed()).map_err(crypto_error)?;
+            let sealed = keyring
+                .rewrap_under(&active, &aad, &row.sealed())
+                .map_err(crypto_error)?;
             let previous_key = row.key_id.clone();
             let updated = with_conn!(self.db, |conn| {
                 // Only if nobody re-wrapped or replaced it meanwhile.
@@ -185,7 +206,7 @@ impl LocalCredentialStore {
             .map_err(store_error)?;
             rewrapped += u64::try_from(updated).unwrap_or(0);
         }
-        Ok(rewrapped)
+        Ok(rewrapped + self.rewrap_pepper(&keyring, &active).await?)
     }
 }
 
@@ -199,34 +220,48 @@ impl CredentialStore for LocalCredentialStore {
         if version < 1 {
             return Err(StoreError::Rejected("versions start at 1".into()));
         }
-        let sealed = self
-            .keyring
-            .seal(&self.aad(key, version), value)
-            .map_err(crypto_error)?;
         let columns = KeyColumns::of(key);
-        let row = BlobRow {
-            tenant: self.tenant.clone(),
-            team_id: columns.team_id,
-            kind: columns.kind.to_owned(),
-            record_id: columns.record_id,
-            version,
-            key_id: sealed.key_id,
-            wrapped_key: sealed.wrapped_key,
-            nonce: sealed.nonce,
-            ciphertext: sealed.ciphertext,
-            created_at: db_time(Utc::now()),
-        };
-        transaction!(self.db, |conn| {
-            diesel::insert_into(credential_blobs::table)
-                .values(&row)
-                .execute(conn)
-                .await?;
-            Ok(())
-        })
-        .map_err(|e| match e {
-            RepoError::Conflict(_) => StoreError::AlreadyExists,
-            other => store_error(other),
-        })
+        // A key removed between choosing it and the insert (its foreign key refuses the
+        // row): choose again, once.
+        let mut retried = false;
+        loop {
+            let (keyring, key_id) = self.sealing_key().await?;
+            let sealed = keyring
+                .seal_under(&key_id, &self.aad(key, version), value)
+                .map_err(crypto_error)?;
+            let row = BlobRow {
+                tenant: self.tenant.clone(),
+                team_id: columns.team_id.clone(),
+                kind: columns.kind.to_owned(),
+                record_id: columns.record_id.clone(),
+                version,
+                key_id: sealed.key_id,
+                wrapped_key: sealed.wrapped_key,
+                nonce: sealed.nonce,
+                ciphertext: sealed.ciphertext,
+                created_at: db_time(Utc::now()),
+            };
+            let inserted = transaction!(self.db, |conn| {
+                diesel::insert_into(credential_blobs::table)
+                    .values(&row)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            });
+            return match inserted {
+                Ok(()) => Ok(()),
+                Err(RepoError::NotFound) if !retried => {
+                    retried = true;
+                    continue;
+                }
+                Err(RepoError::NotFound) => Err(StoreError::Unavailable {
+                    message: "the master key values are sealed under was removed meanwhile; retry".into(),
+                    retry_after: None,
+                }),
+                Err(RepoError::Conflict(_)) => Err(StoreError::AlreadyExists),
+                Err(other) => Err(store_error(other)),
+            };
+        }
     }
 
     async fn get(&self, key: &CredentialKey, version: i64) -> Result<SecretString, StoreError> {
@@ -239,9 +274,13 @@ impl CredentialStore for LocalCredentialStore {
                 .await?)
         })
         .map_err(store_error)?;
-        self.keyring
-            .open(&self.aad(key, version), &row.sealed())
-            .map_err(crypto_error)
+        let aad = self.aad(key, version);
+        match self.keyring.current().open(&aad, &row.sealed()) {
+            // Sealed under a key added since this process read its keyring.
+            Err(CryptoError::UnknownKey(_)) => self.keyring.reload().map_err(crypto_error)?.open(&aad, &row.sealed()),
+            other => other,
+        }
+        .map_err(crypto_error)
     }
 
     async fn delete_version(&self, key: &CredentialKey, version: i64) -> Result<(), StoreError> {
@@ -290,7 +329,7 @@ impl CredentialStore for LocalCredentialStore {
 }
 
 /// A repository-level failure as the credential store reports it.
-fn store_error(e: RepoError) -> StoreError {
+pub(crate) fn store_error(e: RepoError) -> StoreError {
     match e {
         RepoError::NotFound => StoreError::NotFound,
         RepoError::Conflict(_) => StoreError::AlreadyExists,
@@ -304,7 +343,7 @@ fn store_error(e: RepoError) -> StoreError {
 
 /// A crypto failure as the credential store reports it: a value that does not open is an
 /// integrity failure, whichever key it names.
-fn crypto_error(e: CryptoError) -> StoreError {
+pub(crate) fn crypto_error(e: CryptoError) -> StoreError {
     match e {
         CryptoError::Integrity | CryptoError::UnknownKey(_) => StoreError::Integrity,
         CryptoError::Keyring(message) => StoreError::Internal(message),
@@ -314,6 +353,9 @@ fn crypto_error(e: CryptoError) -> StoreError {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use custodian_crypto::Keyring;
     use custodian_domain::TeamId;
 
     use super::*;
@@ -337,6 +379,7 @@ mod tests {
         let mut rotated = (*first).clone();
         let second_id = rotated.rotate();
         let other_tenant = LocalCredentialStore::new(db.clone(), Arc::new(rotated.clone()), "globex");
+        other_tenant.activate(&second_id).await.unwrap();
         other_tenant.put(&key(), 1, &SecretString::from("three")).await.unwrap();
 
         let first_id = first.active_key_id().to_owned();

@@ -249,3 +249,32 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+// The master keys stored values may be sealed under (migration `master_keys`).
+diesel::table! {
+    master_keys (id) {
+        id -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    retired_master_keys (id) {
+        id -> Text,
+        retired_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sealed_token_pepper (id) {
+        id -> Integer,
+        key_id -> Text,
+        wrapped_key -> Binary,
+        nonce -> Binary,
+        ciphertext -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(master_keys, retired_master_keys, credential_blobs, sealed_token_pepper);

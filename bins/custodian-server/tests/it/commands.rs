@@ -260,11 +260,34 @@ async fn keys_rotate_rewraps_every_credential_and_they_still_resolve() {
     let keyring_after: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("keyring.json")).unwrap()).unwrap();
     let active = keyring_after["active"].as_str().unwrap();
-    assert_ne!(active, keyring_before["active"].as_str().unwrap());
+    let old = keyring_before["active"].as_str().unwrap();
+    assert_ne!(active, old);
     assert_eq!(
         out,
-        format!("active key: {active}\nre-wrapped credentials: 2\nremoved keys: 1\n")
+        format!(
+            "active key: {active}\nre-wrapped credentials: 2\nold key: {old} (0 value(s) still sealed under it)\n\
+             once every server has the new key (servers on this data directory pick it up by themselves), retire \
+             the old ones: custodian keys remove --all-inactive\n"
+        )
     );
+    assert_eq!(
+        keyring_after["keys"].as_array().unwrap().len(),
+        2,
+        "the old key stays until removed"
+    );
+    let listed = succeed(custodian(&data).args(["keys", "list"]));
+    assert_eq!(
+        listed,
+        format!("{old}\told\t0 value(s)\tin this keyring\n{active}\tactive\t2 value(s)\tin this keyring\n")
+    );
+    // The active key cannot be removed; the old one can, and leaves the file.
+    let (output, _, stderr) = run(custodian(&data).args(["keys", "remove", active]));
+    assert!(!output.status.success());
+    assert!(stderr.contains("is the active key"), "{stderr}");
+    let out = succeed(custodian(&data).args(["keys", "remove", "--all-inactive"]));
+    assert_eq!(out, format!("re-wrapped credentials: 0\nremoved key: {old}\n"));
+    let keyring_after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("keyring.json")).unwrap()).unwrap();
     assert_eq!(
         keyring_after["keys"].as_array().unwrap().len(),
         1,
@@ -294,9 +317,14 @@ async fn keys_rotate_rewraps_every_credential_and_they_still_resolve() {
     }
     drop(services);
 
-    // Rotating again with nothing under the old key is fine too.
+    // Rotating again works the same way; a removed key is never accepted again.
     let out = succeed(custodian(&data).args(["keys", "rotate"]));
-    assert!(out.contains("re-wrapped credentials: 2\nremoved keys: 1"), "{out}");
+    assert!(out.contains("re-wrapped credentials: 2\nold key: "), "{out}");
+    let out = succeed(custodian(&data).args(["keys", "remove", "--all-inactive"]));
+    assert!(out.contains("removed key: "), "{out}");
+    let (output, _, stderr) = run(custodian(&data).args(["keys", "remove", old]));
+    assert!(!output.status.success());
+    assert!(stderr.contains(&format!("knows no key {old}")), "{stderr}");
 }
 
 /// A log line as JSON, if it is one.

@@ -8,6 +8,7 @@ mod config_file;
 mod embedding;
 mod flow;
 mod hostile_input;
+mod key_rotation;
 mod master_key;
 mod matrix;
 mod process;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use custodian_crypto::Keyring;
 use custodian_domain::TeamId;
 use custodian_ports::{CredentialKey, CredentialKind, CredentialStore, StoreError};
-use custodian_store_sql::{Database, LocalCredentialStore, test_support};
+use custodian_store_sql::{Database, KeyRemovalError, LocalCredentialStore, test_support};
 use custodian_test_db::TestPostgres;
 use custodian_testkit::{contract, run_cases};
 use secrecy::{ExposeSecret, SecretString};
@@ -118,8 +118,11 @@ async fn postgres_values_are_bound_to_their_record_tenant_and_keyring() {
     values_are_bound_to_their_record_tenant_and_keyring(db).await;
 }
 
-/// After a rotation, `rewrap_all` moves every value to the new key; the old key can then
-/// be removed and every value still opens.
+/// A rotation as `keys rotate` and `keys remove` drive it: the database's active key
+/// decides what new values are sealed under; a process that lacks it keeps sealing under
+/// its own key while the database accepts that one; `rewrap_all` moves every value to the
+/// active key; a key is removed only when nothing is sealed under it, and never accepted
+/// again; every value still opens with the active key alone.
 async fn rewrap_all_moves_every_value_to_the_active_key(db: Database) {
     let mut keyring = Keyring::generate();
     let before = store(db.clone(), &keyring);
@@ -131,16 +134,71 @@ async fn rewrap_all_moves_every_value_to_the_active_key(db: Database) {
             .expect("put");
     }
     let old_key = keyring.active_key_id().to_owned();
-    keyring.rotate();
+    assert_eq!(
+        before.active_key_id().await,
+        Ok(Some(old_key.clone())),
+        "the first write records the key"
+    );
+    let new_key = keyring.rotate();
     let rotated = store(db.clone(), &keyring);
+    rotated.register_keys().await.expect("register");
+    assert_eq!(
+        rotated.sealing_key_id().await.as_deref(),
+        Ok(old_key.as_str()),
+        "a registered key is not active until activated"
+    );
+    rotated.activate(&new_key).await.expect("activate");
     rotated
         .put(&records[0], 2, &secret("after-rotation"))
         .await
         .expect("put under the new key");
-    assert_eq!(rotated.rewrap_all().await, Ok(3), "only the values under the old key");
+    // A process that has not learnt of the new key keeps writing under the old one.
+    let lagging = key(CredentialKind::StorageSecret);
+    before
+        .put(&lagging, 1, &secret("lagging"))
+        .await
+        .expect("put by a lagging process");
+    assert!(matches!(
+        rotated.remove_key(&old_key).await,
+        Err(KeyRemovalError::InUse(id)) if id == old_key
+    ));
+    assert_eq!(rotated.rewrap_all().await, Ok(4), "only the values under the old key");
     assert_eq!(rotated.rewrap_all().await, Ok(0), "nothing left to re-wrap");
+    assert!(matches!(
+        rotated.remove_key(&new_key).await,
+        Err(KeyRemovalError::Active(_))
+    ));
+    rotated
+        .remove_key(&old_key)
+        .await
+        .expect("nothing is sealed under it any more");
+    assert!(matches!(
+        rotated.remove_key(&old_key).await,
+        Err(KeyRemovalError::Unknown(_))
+    ));
+    assert!(
+        matches!(rotated.activate(&old_key).await, Err(StoreError::Rejected(_))),
+        "never again"
+    );
+    let usage = rotated.key_usage().await.expect("usage");
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(
+        (usage[0].id.as_str(), usage[0].active, usage[0].values),
+        (new_key.as_str(), true, 5)
+    );
+
+    // The lagging process can no longer write: it lacks every key the database accepts.
+    assert!(matches!(
+        before
+            .put(&key(CredentialKind::StorageSecret), 1, &secret("refused"))
+            .await,
+        Err(StoreError::Unavailable { .. })
+    ));
     keyring.remove_key(&old_key).expect("remove the old key");
-    let without_old_key = store(db, &keyring);
+    let without_old_key = store(db.clone(), &keyring);
+    // Registering a keyring that still holds a retired key does not bring it back.
+    before.register_keys().await.expect("register a stale keyring");
+    assert_eq!(without_old_key.key_usage().await.expect("usage").len(), 1);
     for (i, record) in records.iter().enumerate() {
         assert_eq!(read(&without_old_key, record, 1).await, Ok(format!("value-{i}")));
     }
@@ -148,8 +206,71 @@ async fn rewrap_all_moves_every_value_to_the_active_key(db: Database) {
         read(&without_old_key, &records[0], 2).await.as_deref(),
         Ok("after-rotation")
     );
-    // The store that still seals under the removed key cannot open the re-wrapped values.
+    assert_eq!(read(&without_old_key, &lagging, 1).await.as_deref(), Ok("lagging"));
+    // The store that still holds only the removed key cannot open the re-wrapped values.
     assert_eq!(read(&before, &records[1], 1).await, Err(StoreError::Integrity));
+}
+
+/// Writers that seal under an old key race the removal of that key: whatever the
+/// interleaving, no value ends up sealed under a key the database no longer accepts, so
+/// every acknowledged write opens with the active key alone.
+async fn removal_racing_writers_leaves_nothing_under_a_removed_key(db: Database) {
+    let mut keyring = Keyring::generate();
+    let old = store(db.clone(), &keyring);
+    old.register_keys().await.expect("register");
+    let old_key = keyring.active_key_id().to_owned();
+    let new_key = keyring.rotate();
+    let rotated = store(db.clone(), &keyring);
+    rotated.activate(&new_key).await.expect("activate");
+
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let old = old.clone();
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0..25 {
+                let record = key(CredentialKind::StorageSecret);
+                let value = format!("racing-{w}-{i}");
+                match old.put(&record, 1, &secret(&value)).await {
+                    Ok(()) => acknowledged.push((record, value)),
+                    Err(StoreError::Unavailable { .. }) => {}
+                    Err(other) => panic!("unexpected {other:?}"),
+                }
+            }
+            acknowledged
+        }));
+    }
+    let mut removed = false;
+    while !removed {
+        rotated.rewrap_all().await.expect("rewrap");
+        match rotated.remove_key(&old_key).await {
+            Ok(()) => removed = true,
+            Err(KeyRemovalError::InUse(_)) => tokio::task::yield_now().await,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.expect("writer"));
+    }
+    keyring.remove_key(&old_key).expect("remove from the keyring");
+    let only_new = store(db, &keyring);
+    for (record, value) in &acknowledged {
+        assert_eq!(read(&only_new, record, 1).await.as_ref(), Ok(value));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_removal_racing_writers_leaves_nothing_under_a_removed_key() {
+    removal_racing_writers_leaves_nothing_under_a_removed_key(test_support::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_removal_racing_writers_leaves_nothing_under_a_removed_key() {
+    let Some(db) = test_support::postgres().await else {
+        return;
+    };
+    removal_racing_writers_leaves_nothing_under_a_removed_key(db).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
