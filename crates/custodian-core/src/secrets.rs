@@ -10,7 +10,7 @@ use custodian_domain::{
 use custodian_ports::{CleanupTask, Page, Paged, SecretFilter};
 
 use crate::authz::Action;
-use crate::credential_writes::credential_key;
+use crate::credential_writes::{Attempt, credential_key};
 use crate::{CoreError, Custodian};
 
 /// A storage secret with what its detail view shows: the locations that use it and, for an
@@ -152,10 +152,11 @@ impl Custodian {
     /// Update a secret (admin) under the update rules.
     ///
     /// New credentials rotate a managed secret: version n+1 is written first, the row is
-    /// committed only while it still points at version n (`Conflict(Stale)` otherwise, and
-    /// version n+1 is removed again), then older versions are pruned (a failure there is
-    /// logged; the row already points at the new version). New field mappings of an
-    /// external secret bump its version the same way, with nothing to store.
+    /// committed only while it still points at version n, then older versions are pruned (a
+    /// failure there is logged; the row already points at the new version). New field
+    /// mappings of an external secret bump its version the same way, with nothing to store.
+    /// When another change of the secret commits first, this one is made again over it
+    /// (last writer wins, [`Custodian::last_writer_wins`]).
     pub async fn update_secret(
         &self,
         subject: &Subject,
@@ -165,6 +166,20 @@ impl Custodian {
         input: UpdateSecretInput,
     ) -> Result<StorageSecret, CoreError> {
         self.authorize(subject, team, Action::WriteSecrets).await?;
+        self.last_writer_wins(|attempt| self.update_secret_once(subject, ctx, team, id, input.clone(), attempt))
+            .await
+    }
+
+    /// One attempt of [`Custodian::update_secret`] over the secret as it is now.
+    async fn update_secret_once(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        team: TeamId,
+        id: SecretId,
+        input: UpdateSecretInput,
+        attempt: Attempt,
+    ) -> Result<StorageSecret, CoreError> {
         let current = self.ports.repos.secrets.get(team, id).await?;
         let linked = self.ports.repos.locations.linked_to_secret(team, id).await?;
         let vault_type = match &current.storage {
@@ -215,7 +230,7 @@ impl Custodian {
         };
         let key = credential_key(&next);
         next.credentials_version = self
-            .store_next_version(&key, expected, (&credentials.to_payload(), &["credentials"]))
+            .store_next_version(&key, expected, (&credentials.to_payload(), &["credentials"]), attempt)
             .await?;
         next.credentials_updated_at = now;
         let audit = self.secret_event(subject, ctx, AuditAction::Rotate, &next, Outcome::Success);

@@ -11,12 +11,12 @@ use custodian_ports::{CleanupTask, Page, Paged};
 use secrecy::SecretString;
 
 use crate::authz::Action;
-use crate::credential_writes::connection_key;
+use crate::credential_writes::{Attempt, connection_key};
 use crate::resolution::{Verification, VerificationFailure};
 use crate::{CoreError, Custodian};
 
 /// New secret settings for a vault connection, as they arrive (`POST …/{id}/rotate`).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct VaultRotationInput {
     pub access_token: Option<SecretString>,
     pub client_id: Option<String>,
@@ -129,23 +129,26 @@ impl Custodian {
         if !errors.is_empty() {
             return Err(errors.into());
         }
-        let current = self.ports.repos.vault_connections.get(team, id).await?;
-        let mut next = current.clone();
-        if let Some(name) = name {
-            next.name = name;
-        }
-        if let Some(description) = description {
-            next.description = description;
-        }
-        next.updated_at = self.now();
-        next.updated_by = subject.id();
-        let audit = self.connection_event(subject, ctx, AuditAction::Update, &next, Outcome::Success);
-        self.ports
-            .repos
-            .vault_connections
-            .update(&next, current.secret_version, &audit)
-            .await?;
-        Ok(next)
+        self.last_writer_wins(|_| async {
+            let current = self.ports.repos.vault_connections.get(team, id).await?;
+            let mut next = current.clone();
+            if let Some(name) = &name {
+                next.name = name.clone();
+            }
+            if let Some(description) = &description {
+                next.description = description.clone();
+            }
+            next.updated_at = self.now();
+            next.updated_by = subject.id();
+            let audit = self.connection_event(subject, ctx, AuditAction::Update, &next, Outcome::Success);
+            self.ports
+                .repos
+                .vault_connections
+                .update(&next, current.secret_version, &audit)
+                .await?;
+            Ok(next)
+        })
+        .await
     }
 
     /// Give a vault connection new secret settings (admin): a new `access_token`
@@ -161,6 +164,22 @@ impl Custodian {
         input: VaultRotationInput,
     ) -> Result<VaultConnection, CoreError> {
         self.authorize(subject, team, Action::WriteVaultConnections).await?;
+        self.last_writer_wins(|attempt| {
+            self.rotate_vault_connection_once(subject, ctx, team, id, input.clone(), attempt)
+        })
+        .await
+    }
+
+    /// One attempt of [`Custodian::rotate_vault_connection`] over the connection as it is.
+    async fn rotate_vault_connection_once(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        team: TeamId,
+        id: VaultConnectionId,
+        input: VaultRotationInput,
+        attempt: Attempt,
+    ) -> Result<VaultConnection, CoreError> {
         let current = self.ports.repos.vault_connections.get(team, id).await?;
         let rotation = VaultRotation::parse(
             current.vault_type(),
@@ -188,6 +207,7 @@ impl Custodian {
                 &key,
                 expected,
                 (rotation.secret.expose(), &[next.vault_type().secret_field()]),
+                attempt,
             )
             .await?;
         let audit = self.connection_event(subject, ctx, AuditAction::Rotate, &next, Outcome::Success);

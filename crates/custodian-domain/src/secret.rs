@@ -236,7 +236,7 @@ impl NewStorageSecret {
 }
 
 /// An update request as it arrives. `description: Some(None)` clears it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct UpdateSecretInput {
     pub name: Option<String>,
     pub description: Option<Option<String>>,

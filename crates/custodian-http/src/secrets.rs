@@ -654,7 +654,7 @@ async fn get_secret(
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "Not an admin of the team", body = ErrorBody),
         (status = 404, description = "No such secret in the team", body = ErrorBody),
-        (status = 409, description = "`location_type_mismatch` (listing the locations), a taken name, or a concurrent rotation", body = ErrorBody),
+        (status = 409, description = "`location_type_mismatch` (listing the locations), a taken name, or `stale_write` when concurrent changes of the secret kept overtaking this one (each change is otherwise made again over the one that committed first)", body = ErrorBody),
         (status = 422, description = "Every failing field", body = ValidationBody),
     )
 )]

@@ -394,7 +394,7 @@ async fn update_vault_connection(
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "Not an admin of the team", body = ErrorBody),
         (status = 404, description = "No such connection in the team", body = ErrorBody),
-        (status = 409, description = "A concurrent rotation won", body = ErrorBody),
+        (status = 409, description = "`stale_write` when concurrent rotations kept overtaking this one (a rotation is otherwise made again over the one that committed first)", body = ErrorBody),
         (status = 422, description = "Every failing field", body = ValidationBody),
     )
 )]

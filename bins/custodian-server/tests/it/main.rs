@@ -4,6 +4,7 @@ mod application;
 mod binary;
 mod canary;
 mod commands;
+mod concurrent_rotations;
 mod config_file;
 mod embedding;
 mod flow;

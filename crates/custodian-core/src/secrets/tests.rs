@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 
 use super::*;
 use crate::Requirement;
-use crate::credential_writes::MAX_VERSIONS_SKIPPED;
+use crate::credential_writes::{MAX_VERSIONS_SKIPPED, STEP_OVER_FROM_ATTEMPT, WRITE_ATTEMPTS};
 use crate::test_support::*;
 
 const KEY_ID: &str = "AKIAEXAMPLEKEYID";
@@ -319,6 +319,9 @@ async fn a_rotation_writes_n_plus_1_commits_against_n_then_prunes() {
     assert_eq!(updated.updated_by, alice_id().into());
 }
 
+/// A taken next version is first taken for a concurrent rotation about to commit (the row
+/// is read again after a backoff); once that cannot be, for a version a failed rotation
+/// left behind, which is stepped over and pruned with the rest.
 #[tokio::test]
 async fn a_rotation_steps_over_a_version_left_behind_and_prunes_it_with_the_rest() {
     let mut mocks = update_mocks(managed_secret(4));
@@ -327,7 +330,7 @@ async fn a_rotation_steps_over_a_version_left_behind_and_prunes_it_with_the_rest
         .store
         .expect_put()
         .withf(|_, version, _| *version == 5)
-        .times(1)
+        .times(STEP_OVER_FROM_ATTEMPT as usize + 1)
         .in_sequence(&mut seq)
         .returning(|_, _, _| Err(StoreError::AlreadyExists));
     mocks
@@ -362,10 +365,11 @@ async fn a_rotation_steps_over_a_version_left_behind_and_prunes_it_with_the_rest
 #[tokio::test]
 async fn a_rotation_gives_up_after_a_bounded_number_of_taken_versions() {
     let mut mocks = update_mocks(managed_secret(4));
+    let stepping_attempts = (WRITE_ATTEMPTS - STEP_OVER_FROM_ATTEMPT) as usize;
     mocks
         .store
         .expect_put()
-        .times(MAX_VERSIONS_SKIPPED as usize)
+        .times(STEP_OVER_FROM_ATTEMPT as usize + stepping_attempts * MAX_VERSIONS_SKIPPED as usize)
         .returning(|_, _, _| Err(StoreError::AlreadyExists));
     // No expectation on secrets.update: reaching it panics.
     let result = mocks
@@ -373,6 +377,77 @@ async fn a_rotation_gives_up_after_a_bounded_number_of_taken_versions() {
         .update_secret(&alice(), &ctx(), team_id(), secret_id(), rotation())
         .await;
     assert_eq!(result, Err(CoreError::Conflict(ConflictKind::Stale)));
+}
+
+/// Last writer wins: a rotation whose commit loses to another one removes its version and
+/// is made again over the row the winner left, so versions count committed rotations.
+#[tokio::test]
+async fn a_rotation_that_loses_a_race_is_made_again_over_the_winner() {
+    let mut mocks = admin_mocks(Tier::Pro);
+    mocks
+        .locations
+        .expect_linked_to_secret()
+        .returning(|_, _| Ok(Vec::new()));
+    let mut seq = Sequence::new();
+    mocks
+        .secrets
+        .expect_get()
+        .times(1)
+        .in_sequence(&mut seq)
+        .return_once(|_, _| Ok(managed_secret(4)));
+    mocks
+        .store
+        .expect_put()
+        .withf(|_, version, _| *version == 5)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .secrets
+        .expect_update()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Err(RepoError::Conflict(ConflictKind::Stale)));
+    mocks
+        .store
+        .expect_delete_version()
+        .withf(|_, version| *version == 5)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    mocks
+        .secrets
+        .expect_get()
+        .times(1)
+        .in_sequence(&mut seq)
+        .return_once(|_, _| Ok(managed_secret(5)));
+    mocks
+        .store
+        .expect_put()
+        .withf(|_, version, _| *version == 6)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .secrets
+        .expect_update()
+        .withf(|next, expected, _| next.credentials_version == 6 && *expected == 5)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .store
+        .expect_prune()
+        .withf(|_, keep| *keep == 6)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    let updated = mocks
+        .build()
+        .update_secret(&alice(), &ctx(), team_id(), secret_id(), rotation())
+        .await
+        .unwrap();
+    assert_eq!(updated.credentials_version, 6);
 }
 
 #[tokio::test]
@@ -390,7 +465,7 @@ async fn a_rotation_whose_commit_fails_removes_the_new_version_and_prunes_nothin
         .expect_update()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _, _| Err(RepoError::Conflict(ConflictKind::Stale)));
+        .returning(|_, _, _| Err(RepoError::Unavailable("the database is down".into())));
     mocks
         .store
         .expect_delete_version()
@@ -402,7 +477,7 @@ async fn a_rotation_whose_commit_fails_removes_the_new_version_and_prunes_nothin
         .build()
         .update_secret(&alice(), &ctx(), team_id(), secret_id(), rotation())
         .await;
-    assert_eq!(result, Err(CoreError::Conflict(ConflictKind::Stale)));
+    assert!(matches!(result, Err(CoreError::Unavailable { .. })), "{result:?}");
 }
 
 #[tokio::test]

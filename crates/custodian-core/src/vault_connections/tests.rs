@@ -121,12 +121,21 @@ async fn an_operator_cannot_create_a_connection() {
 
 #[tokio::test]
 async fn a_rotation_stores_n_plus_1_and_commits_against_n() {
+    // The first attempt loses to a rotation that commits version 4 meanwhile: its version 4
+    // is removed again, and the second attempt writes 5 over the row now at 4.
     let mut mocks = admin(Tier::Pro);
+    let mut seq = Sequence::new();
+    let at = |version: i64| {
+        let mut connection = doppler_connection();
+        connection.secret_version = version;
+        connection
+    };
     mocks
         .vault_connections
         .expect_get()
-        .returning(|_, _| Ok(doppler_connection()));
-    let mut seq = Sequence::new();
+        .times(1)
+        .in_sequence(&mut seq)
+        .return_once(move |_, _| Ok(at(3)));
     mocks
         .store
         .expect_put()
@@ -150,7 +159,34 @@ async fn a_rotation_stores_n_plus_1_and_commits_against_n() {
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
-    let result = mocks
+    mocks
+        .vault_connections
+        .expect_get()
+        .times(1)
+        .in_sequence(&mut seq)
+        .return_once(move |_, _| Ok(at(4)));
+    mocks
+        .store
+        .expect_put()
+        .withf(|_, version, _| *version == 5)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .vault_connections
+        .expect_update()
+        .withf(|connection, expected, _| connection.secret_version == 5 && *expected == 4)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .store
+        .expect_prune()
+        .withf(|_, keep| *keep == 5)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    let rotated = mocks
         .build()
         .rotate_vault_connection(
             &alice(),
@@ -162,8 +198,9 @@ async fn a_rotation_stores_n_plus_1_and_commits_against_n() {
                 ..VaultRotationInput::default()
             },
         )
-        .await;
-    assert_eq!(result, Err(CoreError::Conflict(ConflictKind::Stale)));
+        .await
+        .unwrap();
+    assert_eq!(rotated.secret_version, 5, "one more than the rotation that won");
 }
 
 #[tokio::test]
