@@ -18,6 +18,8 @@ use tracing_actix_web::{RequestId, TracingLogger};
 /// The server, bound and ready to run.
 pub struct Application {
     server: Server,
+    /// The periodic sweep of orphaned credential values, stopped with the server.
+    sweeps: Option<tokio::task::JoinHandle<()>>,
     local_addr: SocketAddr,
     bootstrap: Option<Bootstrap>,
 }
@@ -71,8 +73,10 @@ impl Application {
         .with_context(|| format!("cannot serve on {local_addr}"))?
         .run();
         tracing::info!(address = %local_addr, "listening");
+        let sweeps = deployment.spawn_orphan_sweeps();
         Ok(Self {
             server,
+            sweeps,
             local_addr,
             bootstrap,
         })
@@ -90,7 +94,11 @@ impl Application {
 
     /// Serve until SIGTERM or ctrl-c, then finish the requests in flight.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(sweeps) = self.sweeps {
+            sweeps.abort();
+        }
+        served
     }
 }
 

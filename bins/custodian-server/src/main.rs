@@ -61,11 +61,17 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
-    /// Retry the credential clean-ups that failed after a commit, and print the counts.
+    /// Retry the credential clean-ups that failed after a commit, remove stored values no
+    /// row points at, and print the counts.
     Gc {
         /// At most this many tasks, oldest first.
         #[arg(long, default_value_t = commands::GC_DEFAULT_LIMIT)]
         limit: u32,
+        /// Remove values no row points at once they are this many seconds old (default:
+        /// the configured orphan_min_age). Shorter than a request only with every server
+        /// stopped.
+        #[arg(long, value_name = "SECONDS")]
+        orphan_min_age: Option<u32>,
     },
 }
 
@@ -271,9 +277,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let report = commands::migrate_store(&config, to, allow_missing).await?;
             print(&store_migration_summary(&report, to))
         }
-        Command::Gc { limit } => {
-            let report = commands::gc(&config, limit).await?;
-            print(&format!("done: {}\nfailed: {}", report.done, report.failed))
+        Command::Gc { limit, orphan_min_age } => {
+            let min_age = orphan_min_age.map(|s| std::time::Duration::from_secs(u64::from(s)));
+            let report = commands::gc(&config, limit, min_age).await?;
+            let sweep = &report.sweep;
+            let mut lines = vec![
+                format!("done: {}", report.cleanup.done),
+                format!("failed: {}", report.cleanup.failed),
+            ];
+            match &sweep.skipped {
+                Some(why) => lines.push(format!("orphans: not swept ({why})")),
+                None => lines.push(format!(
+                    "orphans removed: {} (of {} stored values; {} failed)",
+                    sweep.removed, sweep.examined, sweep.failed
+                )),
+            }
+            print(&lines.join("\n"))
         }
         Command::Config { .. } => print(&config.to_redacted_toml()),
     }

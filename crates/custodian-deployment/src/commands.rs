@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use custodian_core::{CleanupReport, MigrationReport, StoreMigration};
+use custodian_core::{CleanupReport, MigrationReport, StoreMigration, SweepReport};
 use custodian_ports::StoreId;
 use custodian_store_sql::{KeyRemovalError, LocalCredentialStore, MasterKeyUsage};
 use std::os::unix::fs::OpenOptionsExt;
@@ -267,15 +267,35 @@ fn lock_keyring(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-/// Retry up to `limit` pending credential clean-up tasks, oldest first.
-pub async fn gc(config: &Config, limit: u32) -> anyhow::Result<CleanupReport> {
+/// What `custodian gc` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    /// The clean-up tasks retried.
+    pub cleanup: CleanupReport,
+    /// The sweep of values no row points at.
+    pub sweep: SweepReport,
+}
+
+/// Retry up to `limit` pending credential clean-up tasks, oldest first, then remove the
+/// stored values no row points at that are older than `orphan_min_age` (the configured one
+/// when `None`; a shorter one only with every server stopped, or writes in flight lose
+/// their value).
+pub async fn gc(config: &Config, limit: u32, orphan_min_age: Option<std::time::Duration>) -> anyhow::Result<GcReport> {
     let deployment = Deployment::open(config).await?;
-    let report = deployment
+    let cleanup = deployment
         .custodian()
         .run_cleanup(limit)
         .await
         .context("cannot read the clean-up queue")?;
-    Ok(report)
+    let sweep = deployment
+        .orphan_sweep()
+        .run(match orphan_min_age {
+            Some(age) => chrono::Duration::from_std(age).context("the orphan age is out of range")?,
+            None => config.orphan_min_age,
+        })
+        .await
+        .context("cannot sweep the credential store")?;
+    Ok(GcReport { cleanup, sweep })
 }
 
 /// Move every stored credential to the `to` store (`custodian store migrate --to …`), as

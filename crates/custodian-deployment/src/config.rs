@@ -91,6 +91,16 @@ pub struct Config {
     /// answered 408 and its connection closed.
     #[serde(with = "seconds")]
     pub request_body_timeout: Duration,
+    /// How old a stored credential value no row points at must be before the sweep removes
+    /// it (`orphan_min_age`, seconds, default 3600, at least 60): longer than any request
+    /// takes between storing a value and committing the row that points at it.
+    #[serde(with = "seconds")]
+    pub orphan_min_age: Duration,
+    /// How often `serve` sweeps the credential store for values no row points at
+    /// (`orphan_sweep_interval`, seconds, default 3600; 0 turns the sweep off, leaving it
+    /// to `custodian gc`).
+    #[serde(with = "seconds")]
+    pub orphan_sweep_interval: Duration,
     /// How many refused authentications of unknown tokens a server records one by one each
     /// minute (`unknown_token_events_per_minute`, default 60); past it they are counted,
     /// and the count is recorded with the next one, so guessing cannot grow the audit
@@ -131,6 +141,8 @@ impl Default for Config {
             token_grace_period: settings.token_grace_period,
             max_token_grace_period: settings.max_token_grace_period,
             request_body_timeout: Duration::seconds(10),
+            orphan_min_age: Duration::hours(1),
+            orphan_sweep_interval: Duration::hours(1),
             unknown_token_events_per_minute: settings.unknown_token_events_per_minute,
             rate_limit: RateLimitConfig::default(),
             log_format: LogFormat::default(),
@@ -498,6 +510,12 @@ impl Config {
         }
         if self.request_body_timeout < Duration::seconds(1) {
             return Err(invalid("request_body_timeout", "must be at least 1 second"));
+        }
+        if self.orphan_min_age < Duration::seconds(60) {
+            return Err(invalid(
+                "orphan_min_age",
+                "must be at least 60 seconds: a younger value may belong to a write still in flight",
+            ));
         }
         if self.token_grace_period > self.max_token_grace_period {
             return Err(invalid(

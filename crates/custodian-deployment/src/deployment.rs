@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use custodian_core::{Custodian, Ports};
+use custodian_core::{Custodian, OrphanSweep, Ports};
 use custodian_crypto::{Keyring, SharedKeyring};
-use custodian_ports::{CredentialInventory, CredentialStore, StoreBinding, StoreId};
+use custodian_ports::{CredentialInventory, CredentialStore, StoreBinding, StoreId, SystemClock};
 use custodian_store_sql::{Database, SqlCredentialInventory};
 
 use crate::config::CredentialStoreKind;
@@ -43,6 +43,8 @@ pub struct Deployment {
     pub(crate) inventory: SqlCredentialInventory,
     /// The credential store the configuration names.
     pub(crate) configured_store: StoreId,
+    /// The credential store the configuration names (the core's).
+    credential_store: Arc<dyn CredentialStore>,
     applied_migrations: Vec<String>,
     pub(crate) custodian: Custodian,
 }
@@ -167,7 +169,7 @@ impl Deployment {
         };
         let repos = custodian_store_sql::repositories(&db);
         let token_issuer = Arc::new(PepperedTokens::new(keyring.current().token_hasher()));
-        let ports = Ports::new(repos, credential_store, token_issuer);
+        let ports = Ports::new(repos, credential_store.clone(), token_issuer);
         let custodian = Custodian::new(ports, config.settings());
         Ok(Self {
             config: config.clone(),
@@ -176,6 +178,7 @@ impl Deployment {
             inventory: SqlCredentialInventory::new(db.clone()),
             db,
             configured_store,
+            credential_store,
             applied_migrations,
             custodian,
         })
@@ -184,6 +187,47 @@ impl Deployment {
     /// The core over this deployment: every use case.
     pub fn custodian(&self) -> &Custodian {
         &self.custodian
+    }
+
+    /// The sweep of the configured credential store for values no row points at.
+    pub fn orphan_sweep(&self) -> OrphanSweep {
+        OrphanSweep::new(
+            Arc::new(self.inventory.clone()),
+            self.credential_store.clone(),
+            self.configured_store.clone(),
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// Sweep the credential store every `orphan_sweep_interval` (the first time one interval
+    /// after the start), in the background, until the handle is aborted; `None` when the
+    /// interval is 0. A failed sweep is logged and the next one comes at its time.
+    pub fn spawn_orphan_sweeps(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let interval = self
+            .config
+            .orphan_sweep_interval
+            .to_std()
+            .ok()
+            .filter(|i| !i.is_zero())?;
+        let min_age = self.config.orphan_min_age;
+        let sweep = self.orphan_sweep();
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                match sweep.run(min_age).await {
+                    Ok(report) => tracing::info!(
+                        examined = report.examined,
+                        removed = report.removed,
+                        failed = report.failed,
+                        skipped = report.skipped.as_deref().unwrap_or(""),
+                        "swept the credential store for values no row points at"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(error = %error.chain(), "the sweep of orphaned credential values failed")
+                    }
+                }
+            }
+        }))
     }
 
     /// The configuration it was opened with.

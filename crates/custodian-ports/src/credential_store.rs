@@ -2,6 +2,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use custodian_domain::TeamId;
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -50,6 +51,23 @@ impl fmt::Display for CredentialKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}/{}", self.team_id, self.kind.as_str(), self.record_id)
     }
+}
+
+/// One stored version, as [`CredentialStore::list_stored`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredVersion {
+    pub key: CredentialKey,
+    pub version: i64,
+    /// When it was written (its last change, for a store that rewrites in place).
+    pub written_at: DateTime<Utc>,
+}
+
+/// A page of [`CredentialStore::list_stored`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredPage {
+    pub versions: Vec<StoredVersion>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<String>,
 }
 
 /// What a credential store can fail with. Messages never hold a value.
@@ -107,4 +125,9 @@ pub trait CredentialStore: Send + Sync {
 
     /// Remove every version of `key`. Succeeds when nothing is stored.
     async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError>;
+
+    /// Up to about `limit` versions of the deployment's tenant stored now, from where
+    /// `page` (a previous page's `next`) says, in an order of the store's choosing: what
+    /// the sweep of orphaned values goes through. The token is the store's own.
+    async fn list_stored(&self, page: Option<String>, limit: u32) -> Result<StoredPage, StoreError>;
 }

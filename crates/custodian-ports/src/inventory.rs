@@ -158,4 +158,8 @@ pub trait CredentialInventory: Send + Sync {
         after: Option<RefCursor>,
         limit: u32,
     ) -> Result<Vec<CredentialRef>, RepoError>;
+
+    /// Which of `candidates` rows point at (as [`CredentialInventory::references`] counts
+    /// them), in any order.
+    async fn referenced(&self, candidates: &[CredentialRef]) -> Result<Vec<CredentialRef>, RepoError>;
 }

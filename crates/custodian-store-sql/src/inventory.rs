@@ -1,6 +1,8 @@
 //! [`CredentialInventory`] over the SQL database: the credential-store binding row and the
 //! stored credentials the rows point at.
 
+use std::collections::HashSet;
+
 use chrono::{NaiveDateTime, Utc};
 use custodian_domain::{StorageMode, TeamId};
 use custodian_ports::{
@@ -230,5 +232,67 @@ impl CredentialInventory for SqlCredentialInventory {
                 }
             }
         })
+    }
+
+    async fn referenced(&self, candidates: &[CredentialRef]) -> Result<Vec<CredentialRef>, RepoError> {
+        let mut found = Vec::new();
+        for kind in CredentialKind::ALL.iter().copied() {
+            let ids: Vec<String> = candidates
+                .iter()
+                .filter(|c| c.key.kind == kind)
+                .map(|c| id_text(c.key.record_id))
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let rows = with_conn!(self.db, |conn| {
+                match kind {
+                    CredentialKind::StorageSecret => references_of(
+                        storage_secrets::table
+                            .filter(storage_secrets::storage_mode.eq(StorageMode::Managed.as_str()))
+                            .filter(storage_secrets::id.eq_any(&ids))
+                            .select((
+                                storage_secrets::team_id,
+                                storage_secrets::id,
+                                storage_secrets::credentials_version,
+                            ))
+                            .load(conn)
+                            .await?,
+                        kind,
+                        "storage_secrets",
+                    ),
+                    CredentialKind::VaultConnection => references_of(
+                        vault_connections::table
+                            .filter(vault_connections::id.eq_any(&ids))
+                            .select((
+                                vault_connections::team_id,
+                                vault_connections::id,
+                                vault_connections::secret_version,
+                            ))
+                            .load(conn)
+                            .await?,
+                        kind,
+                        "vault_connections",
+                    ),
+                    CredentialKind::GroupSecret => references_of(
+                        group_secret_versions::table
+                            .inner_join(group_secrets::table.inner_join(secret_groups::table))
+                            .filter(group_secrets::id.eq_any(&ids))
+                            .select((
+                                secret_groups::team_id,
+                                group_secrets::id,
+                                group_secret_versions::version,
+                            ))
+                            .load(conn)
+                            .await?,
+                        kind,
+                        "group_secret_versions",
+                    ),
+                }
+            })?;
+            let wanted: HashSet<&CredentialRef> = candidates.iter().collect();
+            found.extend(rows.into_iter().filter(|r| wanted.contains(r)));
+        }
+        Ok(found)
     }
 }

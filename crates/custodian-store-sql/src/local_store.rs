@@ -11,7 +11,10 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::{NaiveDateTime, Utc};
 use custodian_crypto::{Aad, CryptoError, SealedValue, SharedKeyring};
-use custodian_ports::{CredentialKey, CredentialKind, CredentialStore, RepoError, StoreError};
+use custodian_domain::TeamId;
+use custodian_ports::{
+    CredentialKey, CredentialKind, CredentialStore, RepoError, StoreError, StoredPage, StoredVersion,
+};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use secrecy::SecretString;
@@ -309,6 +312,79 @@ impl CredentialStore for LocalCredentialStore {
             Ok(())
         })
         .map_err(store_error)
+    }
+
+    async fn list_stored(&self, page: Option<String>, limit: u32) -> Result<StoredPage, StoreError> {
+        // The token is the last row's primary key: team, kind, record, version.
+        let after = match page {
+            None => None,
+            Some(token) => {
+                let parts: Vec<&str> = token.split('/').collect();
+                match parts.as_slice() {
+                    [team, kind, record, version] => Some((
+                        (*team).to_owned(),
+                        (*kind).to_owned(),
+                        (*record).to_owned(),
+                        version
+                            .parse::<i64>()
+                            .map_err(|_| StoreError::Rejected("not a page token of this store".into()))?,
+                    )),
+                    _ => return Err(StoreError::Rejected("not a page token of this store".into())),
+                }
+            }
+        };
+        let tenant = self.tenant.clone();
+        let rows: Vec<(String, String, String, i64, NaiveDateTime)> = with_conn!(self.db, |conn| {
+            let mut query = credential_blobs::table
+                .filter(credential_blobs::tenant.eq(tenant))
+                .select((
+                    credential_blobs::team_id,
+                    credential_blobs::kind,
+                    credential_blobs::record_id,
+                    credential_blobs::version,
+                    credential_blobs::created_at,
+                ))
+                .order((
+                    credential_blobs::team_id,
+                    credential_blobs::kind,
+                    credential_blobs::record_id,
+                    credential_blobs::version,
+                ))
+                .limit(i64::from(limit.max(1)))
+                .into_boxed();
+            if let Some((team, kind, record, version)) = after {
+                use credential_blobs::dsl as b;
+                query = query.filter(
+                    b::team_id.gt(team.clone()).or(b::team_id.eq(team.clone()).and(
+                        b::kind.gt(kind.clone()).or(b::kind.eq(kind.clone()).and(
+                            b::record_id
+                                .gt(record.clone())
+                                .or(b::record_id.eq(record).and(b::version.gt(version))),
+                        )),
+                    )),
+                );
+            }
+            Ok(query.load(conn).await?)
+        })
+        .map_err(store_error)?;
+        let next = (rows.len() >= limit.max(1) as usize)
+            .then(|| rows.last().map(|(t, k, r, v, _)| format!("{t}/{k}/{r}/{v}")))
+            .flatten();
+        let versions = rows
+            .into_iter()
+            .map(|(team, kind, record, version, written)| {
+                Ok(StoredVersion {
+                    key: CredentialKey {
+                        team_id: TeamId::from_uuid(Uuid::parse_str(&team).map_err(|_| StoreError::Integrity)?),
+                        kind: CredentialKind::parse(&kind).ok_or(StoreError::Integrity)?,
+                        record_id: Uuid::parse_str(&record).map_err(|_| StoreError::Integrity)?,
+                    },
+                    version,
+                    written_at: written.and_utc(),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(StoredPage { versions, next })
     }
 
     async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {

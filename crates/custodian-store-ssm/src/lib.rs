@@ -31,7 +31,7 @@ use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_sdk_ssm::operation::put_parameter::PutParameterError;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 use aws_smithy_http_client::tls;
-use custodian_ports::{CredentialKey, CredentialStore, StoreError};
+use custodian_ports::{CredentialKey, CredentialStore, StoreError, StoredPage, StoredVersion};
 use secrecy::{ExposeSecret, SecretString};
 
 mod errors;
@@ -361,6 +361,53 @@ impl CredentialStore for SsmCredentialStore {
             .filter(|&version| version < keep)
             .collect();
         self.delete_versions(key, &older).await
+    }
+
+    async fn list_stored(&self, page: Option<String>, limit: u32) -> Result<StoredPage, StoreError> {
+        // SSM pages by its own token, at most 10 parameters a call; names without their
+        // values (nothing is decrypted).
+        let mut versions = Vec::new();
+        let mut next_token = page;
+        loop {
+            let reply = self
+                .client
+                .get_parameters_by_path()
+                .path(self.layout.base())
+                .recursive(true)
+                .with_decryption(false)
+                .max_results(LIST_PAGE)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| classify("GetParametersByPath", &e, Message::Show))?;
+            for parameter in reply.parameters() {
+                let (Some(name), Some(modified)) = (parameter.name(), parameter.last_modified_date()) else {
+                    continue;
+                };
+                let Some((key, version)) = names::key_of(self.layout.base(), name) else {
+                    continue;
+                };
+                let written_at = chrono::DateTime::from_timestamp(modified.secs(), modified.subsec_nanos())
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+                versions.push(StoredVersion {
+                    key,
+                    version,
+                    written_at,
+                });
+            }
+            match reply.next_token() {
+                Some(token) if !token.is_empty() => {
+                    if versions.len() >= limit as usize {
+                        return Ok(StoredPage {
+                            versions,
+                            next: Some(token.to_owned()),
+                        });
+                    }
+                    next_token = Some(token.to_owned());
+                }
+                _ => return Ok(StoredPage { versions, next: None }),
+            }
+        }
     }
 
     async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {

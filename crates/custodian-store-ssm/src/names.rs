@@ -126,6 +126,24 @@ pub(crate) fn version_of(record_path: &str, name: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
+/// The record and version a parameter name under `base` (`<prefix>/<tenant>`) stands for,
+/// if it is one of ours.
+pub(crate) fn key_of(base: &str, name: &str) -> Option<(CredentialKey, i64)> {
+    let rest = name.strip_prefix(base)?.strip_prefix('/')?;
+    let mut levels = rest.split('/');
+    let (team, kind, record, _version) = (levels.next()?, levels.next()?, levels.next()?, levels.next()?);
+    if levels.next().is_some() {
+        return None;
+    }
+    let key = CredentialKey {
+        team_id: custodian_domain::TeamId::from_uuid(uuid::Uuid::parse_str(team).ok()?),
+        kind: custodian_ports::CredentialKind::parse(kind)?,
+        record_id: uuid::Uuid::parse_str(record).ok()?,
+    };
+    let version = version_of(&format!("{base}/{team}/{kind}/{record}"), name)?;
+    Some((key, version))
+}
+
 /// `<team uuid>/<kind>/<record uuid>`, the longest kind.
 const LONGEST_KEY_PATH: usize = 36 + 1 + LONGEST_KIND + 1 + 36;
 const LONGEST_KIND: usize = "vault-connection".len();
@@ -296,6 +314,23 @@ mod tests {
         assert_eq!(tier_for(4097).unwrap(), Tier::Advanced);
         assert_eq!(tier_for(8192).unwrap(), Tier::Advanced);
         assert!(rejected(tier_for(8193)).contains("8193 bytes"));
+    }
+
+    #[test]
+    fn keys_and_versions_are_read_back_from_whole_names() {
+        let layout = Layout::new("/custodian", "acme").unwrap();
+        let name = layout.parameter_name(&key(), 12).unwrap();
+        assert_eq!(key_of(layout.base(), &name), Some((key(), 12)));
+        for other in [
+            name.replace("/v12", "/v0"),
+            name.replace("/v12", "/x12"),
+            format!("{name}/deeper"),
+            name.replace("vault-connection", "other-kind"),
+            name.replace("/acme/", "/globex/"),
+            "/custodian/acme".to_owned(),
+        ] {
+            assert_eq!(key_of(layout.base(), &other), None, "{other}");
+        }
     }
 
     #[test]

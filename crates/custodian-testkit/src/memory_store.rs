@@ -6,8 +6,12 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use custodian_ports::{CredentialKey, CredentialStore, StoreError};
+use chrono::{DateTime, Utc};
+use custodian_ports::{CredentialKey, CredentialStore, StoreError, StoredPage, StoredVersion};
 use secrecy::SecretString;
+
+/// Each record's versions: the value and when it was written.
+type Values = BTreeMap<CredentialKey, BTreeMap<i64, (SecretString, DateTime<Utc>)>>;
 
 /// Every version of every record, in memory, behind one lock (so a put is atomic: two
 /// concurrent puts of one version store exactly one value). Backend name `memory`.
@@ -15,7 +19,7 @@ use secrecy::SecretString;
 /// `Debug` shows how many values it holds, never a value.
 #[derive(Default)]
 pub struct MemoryCredentialStore {
-    values: Mutex<BTreeMap<CredentialKey, BTreeMap<i64, SecretString>>>,
+    values: Mutex<Values>,
 }
 
 impl MemoryCredentialStore {
@@ -29,7 +33,7 @@ impl MemoryCredentialStore {
         self.len() == 0
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<CredentialKey, BTreeMap<i64, SecretString>>> {
+    fn lock(&self) -> MutexGuard<'_, Values> {
         // No operation leaves the map half-updated, so a panic elsewhere while the lock was
         // held does not make the data unusable.
         self.values.lock().unwrap_or_else(PoisonError::into_inner)
@@ -56,7 +60,7 @@ impl CredentialStore for MemoryCredentialStore {
         if versions.contains_key(&version) {
             return Err(StoreError::AlreadyExists);
         }
-        versions.insert(version, value.clone());
+        versions.insert(version, (value.clone(), Utc::now()));
         Ok(())
     }
 
@@ -64,7 +68,7 @@ impl CredentialStore for MemoryCredentialStore {
         self.lock()
             .get(key)
             .and_then(|versions| versions.get(&version))
-            .cloned()
+            .map(|(value, _)| value.clone())
             .ok_or(StoreError::NotFound)
     }
 
@@ -93,5 +97,30 @@ impl CredentialStore for MemoryCredentialStore {
     async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {
         self.lock().remove(key);
         Ok(())
+    }
+
+    async fn list_stored(&self, page: Option<String>, limit: u32) -> Result<StoredPage, StoreError> {
+        // The token is how many versions came before.
+        let skip: usize = match page {
+            None => 0,
+            Some(token) => token
+                .parse()
+                .map_err(|_| StoreError::Rejected("not a page token of this store".into()))?,
+        };
+        let all: Vec<StoredVersion> = self
+            .lock()
+            .iter()
+            .flat_map(|(key, versions)| {
+                versions.iter().map(|(version, (_, written_at))| StoredVersion {
+                    key: *key,
+                    version: *version,
+                    written_at: *written_at,
+                })
+            })
+            .collect();
+        let end = skip.saturating_add(limit.max(1) as usize).min(all.len());
+        let versions = all.get(skip..end).unwrap_or_default().to_vec();
+        let next = (end < all.len()).then(|| end.to_string());
+        Ok(StoredPage { versions, next })
     }
 }

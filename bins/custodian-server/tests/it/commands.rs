@@ -90,7 +90,10 @@ fn an_open_data_dir_and_database_are_made_private() {
 fn gc_runs_over_an_empty_queue() {
     let dir = TempDir::new().unwrap();
     let out = succeed(custodian(&dir.path().join("data")).args(["gc", "--limit", "50"]));
-    assert_eq!(out, "done: 0\nfailed: 0\n");
+    assert_eq!(
+        out,
+        "done: 0\nfailed: 0\norphans removed: 0 (of 0 stored values; 0 failed)\n"
+    );
 }
 
 #[test]
@@ -480,4 +483,114 @@ async fn serve_on_sqlite_answers_then_stops_cleanly_on_sigterm() {
             .iter()
             .all(|l| !l.contains("TRACE") && !l.contains("DEBUG") && !l.contains("INFO"))
     );
+}
+
+/// A create killed between storing its credentials and committing its row leaves a value
+/// no row points at (made here by removing the row underneath). `gc` leaves it alone while
+/// it is younger than `orphan_min_age` and removes it once it is older (here: an age of 0),
+/// and nothing any row points at.
+#[actix_web::test]
+async fn gc_removes_stored_values_no_row_points_at_once_old_enough() {
+    use diesel::{Connection, RunQueryDsl};
+
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let server = crate::process::RunningServer::start(
+        crate::process::custodian(&data, "info"),
+        crate::process::free_port(),
+        "Try it:",
+    );
+    let token = server.tokens()[0].clone();
+    let me = server.api.get("/v1/me", &token).await;
+    let team_id = me.json["teams"][0]["id"].as_str().unwrap().to_owned();
+    let kept = crate::support::create_secret(&server.api, &token, &team_id).await;
+    let orphaned = crate::support::create_secret(&server.api, &token, &team_id).await;
+
+    let mut db = diesel::SqliteConnection::establish(&data.join("custodian.db").display().to_string()).unwrap();
+    let rows = |db: &mut diesel::SqliteConnection, sql: &str| diesel::sql_query(sql).execute(db).unwrap();
+    assert_eq!(
+        rows(&mut db, &format!("DELETE FROM storage_secrets WHERE id = '{orphaned}'")),
+        1
+    );
+    let blobs = |db: &mut diesel::SqliteConnection| {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let counts: Vec<Count> = diesel::sql_query("SELECT count(*) AS n FROM credential_blobs")
+            .load(db)
+            .unwrap();
+        counts[0].n
+    };
+    assert_eq!(blobs(&mut db), 2);
+
+    // Younger than the configured age (an hour): a write that may still be in flight.
+    let out = succeed(custodian(&data).arg("gc"));
+    assert_eq!(
+        out,
+        "done: 0\nfailed: 0\norphans removed: 0 (of 2 stored values; 0 failed)\n"
+    );
+    assert_eq!(blobs(&mut db), 2);
+
+    let out = succeed(custodian(&data).args(["gc", "--orphan-min-age", "0"]));
+    assert_eq!(
+        out,
+        "done: 0\nfailed: 0\norphans removed: 1 (of 2 stored values; 0 failed)\n"
+    );
+    assert_eq!(blobs(&mut db), 1);
+    let verified = server
+        .api
+        .post(
+            &format!("/v1/teams/{team_id}/secrets/{kept}/verify"),
+            &token,
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(verified.json["verified"], true, "{}", verified.text);
+    server.terminate();
+}
+
+/// `serve` sweeps by itself every `orphan_sweep_interval`: a value no row points at, older
+/// than `orphan_min_age`, is removed while the server runs.
+#[actix_web::test]
+async fn serve_sweeps_orphaned_values_periodically() {
+    use diesel::{Connection, RunQueryDsl};
+
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let mut command = crate::process::custodian(&data, "info");
+    command.env("CUSTODIAN_ORPHAN_SWEEP_INTERVAL", "1");
+    let mut server = crate::process::RunningServer::start(command, crate::process::free_port(), "Try it:");
+    let token = server.tokens()[0].clone();
+    let me = server.api.get("/v1/me", &token).await;
+    let team_id = me.json["teams"][0]["id"].as_str().unwrap().to_owned();
+    let orphaned = crate::support::create_secret(&server.api, &token, &team_id).await;
+    let kept = crate::support::create_secret(&server.api, &token, &team_id).await;
+
+    // The row goes and its value is made two hours old: an orphan of a create long dead.
+    let mut db = diesel::SqliteConnection::establish(&data.join("custodian.db").display().to_string()).unwrap();
+    diesel::sql_query(format!("DELETE FROM storage_secrets WHERE id = '{orphaned}'"))
+        .execute(&mut db)
+        .unwrap();
+    diesel::sql_query(format!(
+        "UPDATE credential_blobs SET created_at = datetime('now', '-2 hours') WHERE record_id = '{orphaned}'"
+    ))
+    .execute(&mut db)
+    .unwrap();
+
+    let line = server.wait_until("a sweep that removed the orphan", |line| {
+        line.contains("swept the credential store") && line.contains("removed=1")
+    });
+    assert!(line.contains("examined=2"), "{line}");
+    let verified = server
+        .api
+        .post(
+            &format!("/v1/teams/{team_id}/secrets/{kept}/verify"),
+            &token,
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(verified.json["verified"], true, "{}", verified.text);
+    server.terminate();
 }

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use custodian_domain::TeamId;
-use custodian_ports::{CleanupTask, ConflictKind, StoreBackend};
+use custodian_ports::{CleanupTask, ConflictKind, StoreBackend, StoredPage};
 use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
 use custodian_testkit::memory_store::MemoryCredentialStore;
 use secrecy::SecretString;
@@ -81,6 +81,11 @@ impl CredentialInventory for FakeInventory {
             lock(&self.references).extend(batch);
         }
         Ok(page)
+    }
+
+    async fn referenced(&self, candidates: &[CredentialRef]) -> Result<Vec<CredentialRef>, RepoError> {
+        let references = lock(&self.references);
+        Ok(candidates.iter().filter(|c| references.contains(c)).copied().collect())
     }
 }
 
@@ -182,6 +187,11 @@ impl CredentialStore for TestStore {
             return Err(store_down());
         }
         self.memory.delete_all(key).await
+    }
+
+    async fn list_stored(&self, page: Option<String>, limit: u32) -> Result<StoredPage, StoreError> {
+        self.call();
+        self.memory.list_stored(page, limit).await
     }
 }
 

@@ -14,7 +14,7 @@ use custodian_domain::{
 };
 use custodian_ports::{
     AuditFilter, AuditRepository, Clock, CredentialKey, CredentialStore, IdGenerator, Page, Paged, RepoError,
-    StoreError, UuidV7Ids,
+    StoreError, StoredPage, UuidV7Ids,
 };
 use custodian_testkit::memory::MemoryRepos;
 use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
@@ -82,6 +82,10 @@ impl CredentialStore for FlakyStore {
     async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {
         self.removal()?;
         self.inner.delete_all(key).await
+    }
+
+    async fn list_stored(&self, page: Option<String>, limit: u32) -> Result<StoredPage, StoreError> {
+        self.inner.list_stored(page, limit).await
     }
 }
 

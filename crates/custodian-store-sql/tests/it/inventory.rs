@@ -577,6 +577,33 @@ async fn references_list_every_stored_credential_page_by_page(db: Database) {
     let group_expected = group_refs(&all_groups);
     assert_eq!(group_expected.len(), 11, "every version of every key");
     assert_references(&inventory, CredentialKind::GroupSecret, group_expected).await;
+    // `referenced` picks exactly the referenced ones out of candidates mixed with versions
+    // no row points at: superseded, not yet committed, of unknown records.
+    let referenced_now: Vec<CredentialRef> = secret_refs(&secrets)
+        .into_iter()
+        .chain(connection_refs(&connections))
+        .chain(group_refs(&all_groups))
+        .collect();
+    let mut candidates = referenced_now.clone();
+    for r in &referenced_now {
+        candidates.push(CredentialRef {
+            version: r.version + 1,
+            ..*r
+        });
+        candidates.push(CredentialRef {
+            version: r.version - 1,
+            ..*r
+        });
+    }
+    for kind in CredentialKind::ALL {
+        candidates.push(reference(a, *kind, Uuid::now_v7(), 1));
+    }
+    let mut found = inventory.referenced(&candidates).await.expect("referenced");
+    found.sort();
+    let mut expected = referenced_now.clone();
+    expected.sort();
+    assert_eq!(found, expected, "exactly the candidates rows point at");
+
     // In pages of 2, some key's three or four versions always straddle a page boundary.
     let (_, split) = paged(&inventory, CredentialKind::GroupSecret, 2).await;
     assert!(split, "a key's versions were split over two pages");

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use custodian_core::{CoreError, Custodian, NewTeamInput};
 use custodian_domain::{CreateSecretInput, RequestContext, Subject, TeamId, UpdateSecretInput};
-use custodian_ports::{CredentialKey, CredentialStore, Page, SecretFilter, StoreError};
+use custodian_ports::{CredentialKey, CredentialStore, Page, SecretFilter, StoreError, StoredPage};
 use custodian_store_sql::SqlSecretRepository;
 use secrecy::SecretString;
 use tempfile::TempDir;
@@ -79,6 +79,10 @@ impl CredentialStore for FailingStore {
     async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {
         self.check(Op::DeleteAll)?;
         self.inner.delete_all(key).await
+    }
+
+    async fn list_stored(&self, page: Option<String>, limit: u32) -> Result<StoredPage, StoreError> {
+        self.inner.list_stored(page, limit).await
     }
 }
 

@@ -18,7 +18,7 @@ use custodian_domain::{
 };
 use custodian_ports::{
     CredentialInventory, CredentialKey, CredentialStore, MigrationPhase, StoreBackend, StoreBinding, StoreError,
-    StoreId, StoreOpenError, VaultAccess, VaultError, VaultProvider,
+    StoreId, StoreOpenError, StoredPage, VaultAccess, VaultError, VaultProvider,
 };
 use custodian_store_sql::{Database, LocalCredentialStore, SqlCleanupQueue, SqlCredentialInventory};
 use custodian_store_ssm::SsmCredentialStore;
@@ -79,6 +79,10 @@ impl CredentialStore for InterruptedStore {
 
     async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {
         self.inner.delete_all(key).await
+    }
+
+    async fn list_stored(&self, page: Option<String>, limit: u32) -> Result<StoredPage, StoreError> {
+        self.inner.list_stored(page, limit).await
     }
 }
 

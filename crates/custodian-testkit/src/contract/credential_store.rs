@@ -37,6 +37,7 @@ pub fn cases() -> Vec<Case<Arc<dyn CredentialStore>>> {
         case!(long_and_multibyte_values_round_trip),
         case!(concurrent_puts_of_one_version_store_exactly_one),
         case!(errors_never_contain_the_value),
+        case!(list_stored_pages_through_every_version_with_when_it_was_written),
     ]
 }
 
@@ -347,5 +348,58 @@ fn variant(error: &StoreError) -> &'static str {
         StoreError::Integrity => "Integrity",
         StoreError::Unavailable { .. } => "Unavailable",
         StoreError::Internal(_) => "Internal",
+    }
+}
+
+/// `list_stored`, paged by a small limit, reports every stored version once, with the
+/// time it was written; a removed version is no longer reported.
+async fn list_stored_pages_through_every_version_with_when_it_was_written(store: Arc<dyn CredentialStore>) {
+    let before = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let keys = [
+        fresh_key(CredentialKind::StorageSecret),
+        fresh_key(CredentialKind::VaultConnection),
+        fresh_key(CredentialKind::GroupSecret),
+    ];
+    let mut written = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        for version in 1..=(i as i64 + 2) {
+            put(&*store, key, version, &format!("listed-{i}-{version}")).await;
+            written.push((*key, version));
+        }
+    }
+    let after = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let listed = list_all(&*store).await;
+    for (key, version) in &written {
+        let found: Vec<_> = listed
+            .iter()
+            .filter(|v| v.key == *key && v.version == *version)
+            .collect();
+        assert_eq!(found.len(), 1, "{key} version {version} is listed exactly once");
+        assert!(
+            found[0].written_at >= before && found[0].written_at <= after,
+            "{key} version {version} was written at {}, not between {before} and {after}",
+            found[0].written_at
+        );
+    }
+    store.delete_version(&keys[2], 1).await.expect("delete a version");
+    let listed = list_all(&*store).await;
+    assert!(
+        !listed.iter().any(|v| v.key == keys[2] && v.version == 1),
+        "a removed version is not listed"
+    );
+    assert!(listed.iter().any(|v| v.key == keys[2] && v.version == 2));
+}
+
+/// Every page of `list_stored`, two versions at a time.
+async fn list_all(store: &dyn CredentialStore) -> Vec<custodian_ports::StoredVersion> {
+    let mut all = Vec::new();
+    let mut page = None;
+    loop {
+        let listed = store.list_stored(page, 2).await.expect("list_stored");
+        all.extend(listed.versions);
+        match listed.next {
+            Some(token) => page = Some(token),
+            None => return all,
+        }
     }
 }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use custodian_domain::TeamId;
-use custodian_ports::{CredentialKey, CredentialKind, CredentialStore, StoreError};
+use custodian_ports::{CredentialKey, CredentialKind, CredentialStore, StoreError, StoredPage};
 use custodian_testkit::contract::credential_store::cases;
 use custodian_testkit::memory_store::MemoryCredentialStore;
 use custodian_testkit::run_cases;
@@ -105,6 +105,10 @@ impl CredentialStore for OverwritingStore {
     }
     async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {
         self.0.delete_all(key).await
+    }
+
+    async fn list_stored(&self, page: Option<String>, limit: u32) -> Result<StoredPage, StoreError> {
+        self.0.list_stored(page, limit).await
     }
 }
 
