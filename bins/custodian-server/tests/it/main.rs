@@ -5,6 +5,7 @@ mod binary;
 mod canary;
 mod commands;
 mod config_file;
+mod docs_page;
 mod embedding;
 mod flow;
 mod hostile_input;
