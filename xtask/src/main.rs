@@ -1,8 +1,8 @@
 //! Repository automation (`cargo xtask …`, an alias in `.cargo/config.toml`).
 //!
 //! - `cargo xtask test [-- ARGS]`: finds (or starts) PostgreSQL, starts moto_server (from a
-//!   venv under the target directory) for the AWS SSM tests, then runs every test of
-//!   the workspace — `cargo test --workspace --all-targets ARGS`, then
+//!   venv under the target directory) for the AWS SSM tests, finds (or installs) Chromium
+//!   for the browser tests, then runs every test of the workspace — `cargo test --workspace --all-targets ARGS`, then
 //!   `cargo test --workspace --doc ARGS`. This is the whole CI (`.ci/run`).
 //! - `cargo xtask tidy`: the repository checks (dependency direction, formatting). They
 //!   also run as a `#[test]` of this crate, so `cargo xtask test` includes them.
@@ -11,6 +11,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod chromium;
 mod moto;
 mod postgres;
 mod run_tests;
@@ -21,6 +22,7 @@ usage: cargo xtask <command>
 
 commands:
   test [-- ARGS]   find or start PostgreSQL, start moto_server (venv under the target dir),
+                   find Chromium (apt-get install -y chromium when missing and root),
                    then run every test of the workspace;
                    ARGS go to both `cargo test` runs (e.g. `-- -- --nocapture`)
   tidy             check the architecture invariants and formatting
@@ -28,8 +30,9 @@ commands:
 environment:
   CUSTODIAN_TEST_DATABASE_URL  PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
   CUSTODIAN_TEST_MOTO_URL      use this moto_server instead of starting one
-  CI=true                      an unreachable PostgreSQL, or moto failing to set up, fails the run
-                               instead of skipping those tests";
+  CUSTODIAN_TEST_CHROMIUM      use this Chromium binary for the browser tests
+  CI=true                      an unreachable PostgreSQL, or moto or Chromium failing to set up,
+                               fails the run instead of skipping those tests";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -79,6 +82,32 @@ fn workspace_root() -> PathBuf {
 /// builds use the same toolchain.
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
+}
+
+/// Runs `command`; on failure, the error holds its output.
+fn run_quietly(command: &mut Command, shown: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run `{shown}`"))?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "`{shown}` failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout).trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// `program` in a directory of `PATH`, if it is there.
+fn find_in_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Whether we run in CI: `CI` set to anything but empty, `0` or `false`.

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
+use crate::run_quietly;
+
 /// The moto URL the SSM tests read (custodian-store-ssm `tests/it/support.rs` names it too).
 pub(crate) const MOTO_URL_ENV: &str = "CUSTODIAN_TEST_MOTO_URL";
 /// What pip installs into the venv.
@@ -116,23 +118,6 @@ impl Venv {
             )
         })
     }
-}
-
-/// Runs `command`; on failure, the error holds its output.
-fn run_quietly(command: &mut Command, shown: &str) -> Result<()> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run `{shown}`"))?;
-    if !output.status.success() {
-        bail!(
-            "`{shown}` failed ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout).trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 /// A running moto_server, stopped (killed and reaped) when dropped.

@@ -2,13 +2,15 @@
 //! down, start the machine's cluster with `pg_ctlcluster`.
 
 use std::error::Error as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use custodian_test_db::{DATABASE_URL_ENV, DEFAULT_ADMIN_URL};
 use tokio_postgres::config::Host;
 use tokio_postgres::{Config, NoTls};
+
+use crate::find_in_path;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a freshly started cluster gets to accept connections.
@@ -187,13 +189,6 @@ fn is_local(url: &str) -> bool {
             true // a Unix socket is local
         }
     })
-}
-
-fn find_in_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
 }
 
 /// The version directories of Debian's PostgreSQL clusters (`/etc/postgresql/15`, …).

@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context as _, Result, bail};
 use custodian_test_db::{DATABASE_URL_ENV, POSTGRES_MODE_ENV};
 
+use crate::chromium::{self, CHROMIUM_ENV};
 use crate::moto::{self, MOTO_URL_ENV, MotoServer, Venv};
 use crate::postgres::{self, AdminUrl};
 use crate::{cargo, is_ci, workspace_root};
@@ -48,7 +49,17 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         }
     }
 
-    // Step 3: say what runs.
+    // Step 3: Chromium for the browser tests, installed when missing and possible.
+    let browser = prepare_chromium(ci)?;
+    match &browser {
+        Browser::Run { path, .. } | Browser::Given { path } => env.set(CHROMIUM_ENV, path),
+        Browser::Skipped { banner } => {
+            eprintln!("{banner}");
+            env.remove(CHROMIUM_ENV);
+        }
+    }
+
+    // Step 4: say what runs.
     eprintln!("xtask: backends for this run:");
     match &postgres {
         Postgres::Run => eprintln!("  postgres: {} (reachable)", postgres::redact(&admin.url)),
@@ -63,8 +74,13 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         Moto::Given { url } => eprintln!("  moto (AWS SSM): {url} (from {MOTO_URL_ENV})"),
         Moto::Skipped { .. } => eprintln!("  moto (AWS SSM): NOT SET UP: AWS SSM tests SKIPPED"),
     }
+    match &browser {
+        Browser::Run { path, version } => eprintln!("  chromium (browser tests): {path} ({version})"),
+        Browser::Given { path } => eprintln!("  chromium (browser tests): {path} (from {CHROMIUM_ENV})"),
+        Browser::Skipped { .. } => eprintln!("  chromium (browser tests): NOT SET UP: browser tests SKIPPED"),
+    }
 
-    // Step 4: the tests.
+    // Step 5: the tests.
     let mut code = ExitCode::SUCCESS;
     for args in CARGO_TEST_RUNS {
         let shown = format!(
@@ -95,7 +111,59 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         Moto::Skipped { banner } => eprintln!("{banner}"),
         Moto::Given { .. } => {}
     }
+    if let Browser::Skipped { banner } = &browser {
+        eprintln!("{banner}");
+    }
     Ok(code)
+}
+
+/// Whether the browser tests run, and with which Chromium.
+#[derive(Debug)]
+enum Browser {
+    /// Found on `PATH`, or installed for this run.
+    Run {
+        path: String,
+        version: String,
+    },
+    /// `CUSTODIAN_TEST_CHROMIUM` was already set: that binary is used as it is.
+    Given {
+        path: String,
+    },
+    Skipped {
+        banner: String,
+    },
+}
+
+fn prepare_chromium(ci: bool) -> Result<Browser> {
+    if let Some(path) = chromium::given_path(std::env::var(CHROMIUM_ENV).ok().as_deref()) {
+        return Ok(Browser::Given { path });
+    }
+    match chromium::ensure() {
+        Ok(found) => Ok(Browser::Run {
+            path: found.path.display().to_string(),
+            version: if found.installed {
+                format!("{}, installed for this run", found.version)
+            } else {
+                found.version
+            },
+        }),
+        Err(e) => chromium_not_set_up(ci, &e),
+    }
+}
+
+/// Chromium could not be set up: an error under CI, a loud skip elsewhere.
+fn chromium_not_set_up(ci: bool, e: &anyhow::Error) -> Result<Browser> {
+    if ci {
+        bail!(
+            "Chromium could not be set up, and CI (CI=true) runs the browser tests; they are never skipped there.\n\
+             {e:#}\n\
+             fix: run as root so that `apt-get install -y chromium` can install it, or install Chromium and \
+             set {CHROMIUM_ENV} to its binary."
+        );
+    }
+    Ok(Browser::Skipped {
+        banner: chromium::skip_banner(&format!("{e:#}")),
+    })
 }
 
 /// Whether the AWS SSM tests run against moto.
@@ -342,6 +410,22 @@ mod tests {
             Moto::Skipped { banner } => {
                 assert!(banner.contains("AWS SSM TESTS ARE SKIPPED"), "{banner}");
                 assert!(banner.contains("ensurepip is not available"), "{banner}");
+            }
+            other => panic!("expected a skip, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn chromium_failing_to_set_up_fails_ci_and_is_skipped_loudly_elsewhere() {
+        let cause = anyhow::anyhow!("Chromium is not on PATH, and installing it needs root (this is uid 1000)");
+        let error = chromium_not_set_up(true, &cause).unwrap_err().to_string();
+        assert!(error.contains("CI=true"), "{error}");
+        assert!(error.contains("uid 1000"), "{error}");
+        assert!(error.contains(CHROMIUM_ENV), "{error}");
+        match chromium_not_set_up(false, &cause).unwrap() {
+            Browser::Skipped { banner } => {
+                assert!(banner.contains("BROWSER TESTS ARE SKIPPED"), "{banner}");
+                assert!(banner.contains("uid 1000"), "{banner}");
             }
             other => panic!("expected a skip, got {other:?}"),
         }

@@ -1,5 +1,6 @@
 //! Custodian's HTTP API: the `/v1` management routes, the `/api/svc/v1` routes,
-//! `GET /healthz`, `GET /readyz` and `GET /openapi.json`.
+//! `GET /healthz`, `GET /readyz`, `GET /openapi.json`, and the interactive reference of
+//! that document at `GET /docs/`.
 //!
 //! The routes read an [`ApiState`] from the application data: register it with
 //! `App::new().app_data(web::Data::new(state)).configure(custodian_http::configure)`.
@@ -14,6 +15,7 @@
 
 mod audit;
 mod auth;
+mod docs;
 mod error;
 mod extract;
 mod fields;
@@ -82,6 +84,7 @@ impl fmt::Debug for ApiState {
 /// Register every route. The application must hold a `web::Data<ApiState>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(unauthenticated::configure)
+        .configure(docs::configure)
         .configure(me::configure)
         .configure(users::configure)
         .configure(teams::configure)

@@ -1,7 +1,8 @@
 //! What a request that names no route gets: a JSON 404 for a path the API does not have,
 //! and a JSON 405 with `Allow` for a path it has under other methods, each in the error
 //! shape of its API family (`/api/svc/v1` or the rest). The routes are read from the
-//! OpenAPI document, so the two cannot drift apart.
+//! OpenAPI document, so the two cannot drift apart; the API reference's page (`/docs`,
+//! not an operation of the document) is added to them.
 
 use std::sync::LazyLock;
 
@@ -33,6 +34,9 @@ static ROUTES: LazyLock<Vec<(Vec<String>, Vec<Method>)>> = LazyLock::new(|| {
 
 /// The methods the API answers at `path`; empty when it has no such path.
 fn methods_at(path: &str) -> Vec<Method> {
+    if crate::docs::serves(path) {
+        return vec![Method::GET];
+    }
     let segments: Vec<&str> = path.split('/').collect();
     let mut methods: Vec<Method> = ROUTES
         .iter()
@@ -55,7 +59,16 @@ fn methods_at(path: &str) -> Vec<Method> {
 /// The answer to a request no route took: 405 with `Allow` when the path exists, 404
 /// otherwise, as JSON in the family's error shape.
 pub(crate) async fn answer(req: HttpRequest) -> HttpResponse {
-    let allowed = methods_at(req.path());
+    respond(&req, &methods_at(req.path()))
+}
+
+/// The JSON 404 of `req`'s family, for a route that has no such item.
+pub(crate) fn not_found(req: &HttpRequest) -> HttpResponse {
+    respond(req, &[])
+}
+
+/// 405 with `Allow` when `allowed` names methods, 404 otherwise.
+fn respond(req: &HttpRequest, allowed: &[Method]) -> HttpResponse {
     let (status, code, message) = if allowed.is_empty() {
         (StatusCode::NOT_FOUND, "not_found", "not found".to_owned())
     } else {
@@ -100,5 +113,7 @@ mod tests {
         assert!(methods_at("/v1/nowhere").is_empty());
         assert!(methods_at("/v1/teams//members").is_empty());
         assert_eq!(methods_at("/healthz"), [Method::GET]);
+        assert_eq!(methods_at("/docs"), [Method::GET]);
+        assert_eq!(methods_at("/docs/swagger-ui.css"), [Method::GET]);
     }
 }

@@ -6,6 +6,7 @@ mod canary;
 mod commands;
 mod concurrent_rotations;
 mod config_file;
+mod docs_page;
 mod embedding;
 mod flow;
 mod hostile_input;
