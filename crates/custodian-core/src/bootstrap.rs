@@ -114,6 +114,7 @@ impl Custodian {
             display_name,
             tenant_admin: true,
             created_at: self.now(),
+            disabled_at: None,
         };
         let token_name = TokenName::parse_at("name", "bootstrap")?;
         let issued = self.issue_token(TokenOwner::User(user.id), Some(token_name), None);

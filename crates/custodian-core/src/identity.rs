@@ -5,7 +5,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use custodian_domain::{
     AuditAction, AuditEvent, DisplayName, Email, FieldError, Outcome, RequestContext, ResourceType, Role, Subject,
-    Team, TokenId, TokenName, TokenOwner, TokenRecord, User, UserId, ValidationErrors, error::kind,
+    SubjectId, Team, TokenId, TokenName, TokenOwner, TokenRecord, User, UserId, UserPatch, UserPatchInput,
+    ValidationErrors, error::kind,
 };
 use custodian_ports::{Page, Paged, RepoError};
 use secrecy::{ExposeSecret, SecretString};
@@ -65,15 +66,19 @@ enum Refusal {
     OwnerGone(TokenId),
     /// The token's virtual account has expired.
     AccountExpired(TokenId),
+    /// The token's user was disabled by a tenant admin.
+    OwnerDisabled(TokenId),
 }
 
 impl Refusal {
     fn token(self) -> Option<TokenId> {
         match self {
             Refusal::Malformed | Refusal::Unknown => None,
-            Refusal::Expired(id) | Refusal::Revoked(id) | Refusal::OwnerGone(id) | Refusal::AccountExpired(id) => {
-                Some(id)
-            }
+            Refusal::Expired(id)
+            | Refusal::Revoked(id)
+            | Refusal::OwnerGone(id)
+            | Refusal::AccountExpired(id)
+            | Refusal::OwnerDisabled(id) => Some(id),
         }
     }
 
@@ -86,6 +91,7 @@ impl Refusal {
             Refusal::Revoked(_) => "revoked token",
             Refusal::OwnerGone(_) => "the token's owner no longer exists",
             Refusal::AccountExpired(_) => "the token's virtual account has expired",
+            Refusal::OwnerDisabled(_) => "the token's user is disabled",
         }
     }
 }
@@ -176,6 +182,9 @@ impl Custodian {
         }
         let subject = match record.owner {
             TokenOwner::User(id) => match self.ports.repos.users.get(id).await {
+                Ok(user) if user.disabled_at.is_some_and(|d| d <= now) => {
+                    return Ok(Err(Refusal::OwnerDisabled(record.id)));
+                }
                 Ok(user) => Subject::User {
                     id: user.id,
                     email: user.email,
@@ -318,6 +327,7 @@ impl Custodian {
             display_name,
             tenant_admin: input.tenant_admin,
             created_at: now,
+            disabled_at: None,
         };
         let name = TokenName::parse_at("name", "initial").map_err(|e| CoreError::internal(e.to_string()))?;
         let issued = self.issue_token(TokenOwner::User(user.id), Some(name), None);
@@ -341,6 +351,78 @@ impl Custodian {
     pub async fn list_users(&self, subject: &Subject, page: Page) -> Result<Paged<User>, CoreError> {
         authz::require_tenant_admin(subject)?;
         Ok(self.ports.repos.users.list(page).await?)
+    }
+
+    /// One user (tenant admin).
+    pub async fn get_user(&self, subject: &Subject, id: UserId) -> Result<User, CoreError> {
+        authz::require_tenant_admin(subject)?;
+        Ok(self.ports.repos.users.get(id).await?)
+    }
+
+    /// Change a user's display name, tenant-admin flag or disabled state (tenant admin), in
+    /// one write with its audit event. Disabling refuses every token of the user from the
+    /// next request on; enabling accepts them again (those not revoked or expired meanwhile).
+    /// A tenant admin cannot disable themselves or give up their own tenant admin: another
+    /// one must, so the tenant always keeps an admin who can undo it.
+    pub async fn update_user(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+        id: UserId,
+        input: UserPatchInput,
+    ) -> Result<User, CoreError> {
+        authz::require_tenant_admin(subject)?;
+        let patch = UserPatch::parse(input)?;
+        let current = self.ports.repos.users.get(id).await?;
+        if subject.id() == SubjectId::from(id) {
+            let mut errors = ValidationErrors::new();
+            if patch.disabled == Some(true) {
+                errors.push(FieldError::new(
+                    &["disabled"],
+                    "self_lockout",
+                    "a tenant admin cannot disable themselves; another tenant admin can",
+                ));
+            }
+            if patch.tenant_admin == Some(false) {
+                errors.push(FieldError::new(
+                    &["tenant_admin"],
+                    "self_lockout",
+                    "a tenant admin cannot give up their own tenant admin; another tenant admin can",
+                ));
+            }
+            if !errors.is_empty() {
+                return Err(errors.into());
+            }
+        }
+        let mut next = current.clone();
+        if let Some(display_name) = patch.display_name {
+            next.display_name = display_name;
+        }
+        if let Some(tenant_admin) = patch.tenant_admin {
+            next.tenant_admin = tenant_admin;
+        }
+        let detail = match patch.disabled {
+            Some(true) if current.disabled_at.is_none() => {
+                next.disabled_at = Some(self.now());
+                "disabled the user: every token of theirs is refused"
+            }
+            Some(false) if current.disabled_at.is_some() => {
+                next.disabled_at = None;
+                "enabled the user"
+            }
+            _ => "updated the user",
+        };
+        let mut audit = self.audit_event(
+            subject,
+            ctx,
+            None,
+            AuditAction::Update,
+            (ResourceType::User, Some(next.id.as_uuid()), Some(next.email.as_str())),
+            Outcome::Success,
+        );
+        audit.detail = Some(detail.to_owned());
+        self.ports.repos.users.update(&next, &audit).await?;
+        Ok(next)
     }
 
     /// Issue a personal access token to the calling user. `name`: 3–36 of `[a-z][a-z0-9-]*`;

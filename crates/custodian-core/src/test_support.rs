@@ -200,6 +200,7 @@ pub(crate) fn user_record(id: UserId, email: &str) -> User {
         display_name: DisplayName::parse_at("display_name", "Someone").unwrap(),
         tenant_admin: false,
         created_at: now(),
+        disabled_at: None,
     }
 }
 

@@ -15,6 +15,8 @@ pub struct User {
     pub display_name: DisplayName,
     pub tenant_admin: bool,
     pub created_at: DateTime<Utc>,
+    /// When a tenant admin disabled the user: every token of theirs is refused from then on.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

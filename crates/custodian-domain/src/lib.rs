@@ -47,7 +47,7 @@ pub use secret_group::{
 };
 pub use team::{
     AddMemberInput, MemberRef, NewMember, NewTeam, NewTeamInput, NewVirtualAccount, NewVirtualAccountInput, RoleChange,
-    RoleChangeInput, TeamPatch, TeamPatchInput,
+    RoleChangeInput, TeamPatch, TeamPatchInput, UserPatch, UserPatchInput,
 };
 pub use text::{BucketName, Description, DisplayName, Email, Name, Region, TokenName};
 pub use tier::{LimitKind, TierLimits, TierTable};

@@ -8,7 +8,7 @@ use crate::error::{FieldError, ValidationErrors, kind};
 use crate::identity::User;
 use crate::ids::UserId;
 use crate::secret::parse_enum;
-use crate::text::{Description, Email, Name};
+use crate::text::{Description, DisplayName, Email, Name};
 
 fn required_name(errors: &mut ValidationErrors, value: Option<String>) -> Option<Name> {
     match value {
@@ -239,5 +239,37 @@ impl NewVirtualAccount {
             }),
             _ => Err(errors),
         }
+    }
+}
+
+/// A user update as it arrives (`PATCH /v1/users/{id}`): only the fields present change.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatchInput {
+    pub display_name: Option<String>,
+    pub tenant_admin: Option<bool>,
+    /// `true` disables the user (every token refused at once), `false` enables them again.
+    pub disabled: Option<bool>,
+}
+
+/// A checked user update; only changing fields are `Some`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    pub display_name: Option<DisplayName>,
+    pub tenant_admin: Option<bool>,
+    pub disabled: Option<bool>,
+}
+
+impl UserPatch {
+    /// Check an update: display name 1–255 characters on one line.
+    pub fn parse(input: UserPatchInput) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let display_name = input
+            .display_name
+            .and_then(|d| errors.check(DisplayName::parse_at("display_name", d)));
+        errors.finish(|| Self {
+            display_name,
+            tenant_admin: input.tenant_admin,
+            disabled: input.disabled,
+        })
     }
 }

@@ -1,25 +1,28 @@
-//! `/v1/users`: the tenant admin creates and lists users.
+//! `/v1/users`: the tenant admin creates, lists, reads, changes and disables users.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use custodian_core::NewUserInput;
-use custodian_domain::User;
+use custodian_domain::{User, UserId, UserPatchInput};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
+use crate::extract::parse_id;
 use crate::fields::in_body;
 use crate::pagination::{self, ListBody};
 use crate::teams::ListQuery;
 use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
 #[derive(OpenApi)]
-#[openapi(paths(create_user, list_users))]
+#[openapi(paths(create_user, list_users, get_user, update_user))]
 pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/users", web::post().to(create_user))
-        .route("/v1/users", web::get().to(list_users));
+        .route("/v1/users", web::get().to(list_users))
+        .route("/v1/users/{user_id}", web::get().to(get_user))
+        .route("/v1/users/{user_id}", web::patch().to(update_user));
 }
 
 /// A new user.
@@ -56,6 +59,10 @@ pub(crate) struct UserResponse {
     display_name: String,
     tenant_admin: bool,
     created_at: DateTime<Utc>,
+    /// When a tenant admin disabled the user (every token of theirs refused); `null` when
+    /// enabled.
+    #[schema(required = true)]
+    disabled_at: Option<DateTime<Utc>>,
 }
 
 impl From<User> for UserResponse {
@@ -66,6 +73,7 @@ impl From<User> for UserResponse {
             display_name: user.display_name.as_str().to_owned(),
             tenant_admin: user.tenant_admin,
             created_at: user.created_at,
+            disabled_at: user.disabled_at,
         }
     }
 }
@@ -135,4 +143,88 @@ async fn list_users(
     let page = pagination::page(query.limit, query.offset)?;
     let users = state.custodian.list_users(&caller.subject, page).await?;
     Ok(HttpResponse::Ok().json(ListBody::new(users, page, UserResponse::from)))
+}
+
+/// One user (tenant admin).
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_id}",
+    tag = "identity",
+    security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = UserResponse),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Not a tenant admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
+async fn get_user(
+    state: web::Data<ApiState>,
+    caller: Authenticated,
+    user_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id: UserId = parse_id(&user_id)?;
+    let user = state.custodian.get_user(&caller.subject, user_id).await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
+}
+
+/// A change of a user: only the fields present change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserPatchBody {
+    /// 1–255 characters on one line.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
+    display_name: Option<String>,
+    #[serde(default)]
+    tenant_admin: Option<bool>,
+    /// `true` disables the user: every token of theirs is refused from the next request on.
+    /// `false` enables them again.
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+impl From<UserPatchBody> for UserPatchInput {
+    fn from(body: UserPatchBody) -> Self {
+        UserPatchInput {
+            display_name: body.display_name,
+            tenant_admin: body.tenant_admin,
+            disabled: body.disabled,
+        }
+    }
+}
+
+/// Change a user's display name or tenant admin, or disable or enable them (tenant admin).
+/// A tenant admin cannot disable themselves or give up their own tenant admin.
+#[utoipa::path(
+    patch,
+    path = "/v1/users/{user_id}",
+    tag = "identity",
+    security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "The user's id")),
+    request_body = UserPatchBody,
+    responses(
+        (status = 200, description = "The user as changed", body = UserResponse),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Not a tenant admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule (`self_lockout` for a change that would lock the caller out)", body = ValidationBody),
+    )
+)]
+async fn update_user(
+    state: web::Data<ApiState>,
+    caller: Authenticated,
+    user_id: web::Path<String>,
+    body: ApiJson<UserPatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id: UserId = parse_id(&user_id)?;
+    let user = state
+        .custodian
+        .update_user(&caller.subject, &caller.context, user_id, body.into_inner().into())
+        .await
+        .map_err(in_body)?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }

@@ -47,6 +47,9 @@ pub trait UserRepository: Send + Sync {
     /// Users ordered by email.
     async fn list(&self, page: Page) -> Result<Paged<User>, RepoError>;
     async fn count(&self) -> Result<u64, RepoError>;
+    /// Replace display name, tenant-admin flag and `disabled_at`, with `audit`, in one
+    /// transaction. `NotFound` when there is no such user.
+    async fn update(&self, user: &User, audit: &AuditEvent) -> Result<(), RepoError>;
 }
 
 #[cfg_attr(feature = "mock", mockall::automock)]

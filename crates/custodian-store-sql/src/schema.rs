@@ -9,6 +9,7 @@ diesel::table! {
         display_name -> Text,
         tenant_admin -> Bool,
         created_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
     }
 }
 

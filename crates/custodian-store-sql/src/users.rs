@@ -23,6 +23,7 @@ pub(crate) struct UserRow {
     display_name: String,
     tenant_admin: bool,
     created_at: NaiveDateTime,
+    disabled_at: Option<NaiveDateTime>,
 }
 
 impl UserRow {
@@ -33,6 +34,7 @@ impl UserRow {
             display_name: user.display_name.as_str().to_owned(),
             tenant_admin: user.tenant_admin,
             created_at: db_time(user.created_at),
+            disabled_at: user.disabled_at.map(db_time),
         }
     }
 
@@ -48,6 +50,7 @@ impl UserRow {
             )?,
             tenant_admin: self.tenant_admin,
             created_at: utc(self.created_at),
+            disabled_at: self.disabled_at.map(utc),
         })
     }
 }
@@ -123,6 +126,24 @@ impl UserRepository for SqlUserRepository {
         with_conn!(self.db, |conn| {
             let total: i64 = users::table.count().get_result(conn).await?;
             Ok(count(total))
+        })
+    }
+
+    async fn update(&self, user: &User, audit: &AuditEvent) -> Result<(), RepoError> {
+        let row = UserRow::from_user(user);
+        transaction!(self.db, |conn| {
+            let updated = diesel::update(users::table.find(&row.id))
+                .set((
+                    users::display_name.eq(&row.display_name),
+                    users::tenant_admin.eq(row.tenant_admin),
+                    users::disabled_at.eq(row.disabled_at),
+                ))
+                .execute(conn)
+                .await?;
+            if updated == 0 {
+                return Err(RepoError::NotFound.into());
+            }
+            conn.insert_audit(audit).await
         })
     }
 }

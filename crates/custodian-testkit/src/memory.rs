@@ -182,6 +182,16 @@ impl UserRepository for MemoryRepos {
     async fn count(&self) -> Result<u64, RepoError> {
         Ok(self.lock().users.len() as u64)
     }
+
+    async fn update(&self, user: &User, audit: &AuditEvent) -> Result<(), RepoError> {
+        let mut s = self.lock();
+        let stored = s.users.get_mut(&user.id).ok_or(RepoError::NotFound)?;
+        stored.display_name = user.display_name.clone();
+        stored.tenant_admin = user.tenant_admin;
+        stored.disabled_at = user.disabled_at;
+        s.audit.push(audit.clone());
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -13,6 +13,7 @@ mod hostile_input;
 mod key_rotation;
 mod master_key;
 mod matrix;
+mod offboarding;
 mod process;
 mod ssm;
 mod store_migration;

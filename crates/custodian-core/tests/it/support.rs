@@ -167,6 +167,7 @@ impl World {
             display_name: DisplayName::parse_at("display_name", "Admin").expect("a valid name"),
             tenant_admin: true,
             created_at: clock.now(),
+            disabled_at: None,
         };
         let event = AuditEvent {
             id: AuditEventId::from_uuid(UuidV7Ids.new_id()),

@@ -111,6 +111,7 @@ fn user(email: &str) -> User {
         display_name: DisplayName::parse_at("display_name", "Bob").expect("a valid name"),
         tenant_admin: false,
         created_at: now(),
+        disabled_at: None,
     }
 }
 

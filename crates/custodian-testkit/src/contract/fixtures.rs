@@ -59,6 +59,7 @@ pub fn new_user(address: &str) -> User {
         display_name: DisplayName::parse_at("display_name", "Test User").expect("a valid display name"),
         tenant_admin: false,
         created_at: at(0),
+        disabled_at: None,
     }
 }
 

@@ -16,6 +16,7 @@ pub fn cases() -> Vec<Case<RepoSet>> {
         find_by_email_finds_the_user_or_none,
         list_orders_by_email_and_pages_with_the_total,
         count_counts_every_user,
+        update_replaces_name_admin_and_disabled_and_nothing_else,
     ]
 }
 
@@ -154,4 +155,40 @@ async fn count_counts_every_user(repos: RepoSet) {
     user(&repos).await;
     user(&repos).await;
     assert_eq!(repos.users.count().await.expect("count"), 2);
+}
+
+/// `update` replaces display name, tenant admin and `disabled_at` (set and cleared), keeps
+/// id, email and creation time; an absent user is `NotFound`.
+async fn update_replaces_name_admin_and_disabled_and_nothing_else(repos: RepoSet) {
+    let carol = user(&repos).await;
+    let mut changed = carol.clone();
+    changed.display_name = custodian_domain::DisplayName::parse_at("display_name", "Carol C.").expect("a name");
+    changed.tenant_admin = true;
+    changed.disabled_at = Some(super::fixtures::at(5));
+    // Fields `update` must not touch.
+    changed.email = email("someone-else@example.com");
+    let event = audit(
+        None,
+        AuditAction::Update,
+        ResourceType::User,
+        carol.id.as_uuid(),
+        carol.id.into(),
+    );
+    repos.users.update(&changed, &event).await.expect("update");
+    let stored = repos.users.get(carol.id).await.expect("get");
+    assert_eq!(stored.display_name, changed.display_name);
+    assert!(stored.tenant_admin);
+    assert_eq!(stored.disabled_at, Some(super::fixtures::at(5)));
+    assert_eq!(
+        (stored.email, stored.created_at),
+        (carol.email.clone(), carol.created_at)
+    );
+
+    changed.disabled_at = None;
+    let again = audit(None, AuditAction::Update, ResourceType::User, carol.id.as_uuid(), carol.id.into());
+    repos.users.update(&changed, &again).await.expect("update");
+    assert_eq!(repos.users.get(carol.id).await.expect("get").disabled_at, None);
+
+    let ghost = new_user("ghost@example.com");
+    assert_eq!(repos.users.update(&ghost, &event).await, Err(RepoError::NotFound));
 }

@@ -114,6 +114,7 @@ mod cross_port {
             display_name: DisplayName::parse_at("display_name", "Someone").expect("test setup"),
             tenant_admin: false,
             created_at: at(0),
+            disabled_at: None,
         };
         repos
             .users
