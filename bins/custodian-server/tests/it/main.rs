@@ -14,6 +14,7 @@ mod key_rotation;
 mod master_key;
 mod matrix;
 mod process;
+mod schemathesis;
 mod ssm;
 mod store_migration;
 mod support;
