@@ -2,7 +2,9 @@
 //!
 //! - `cargo xtask test [-- ARGS]`: finds (or starts) PostgreSQL, starts moto_server (from a
 //!   venv under the target directory) for the AWS SSM tests, finds (or installs) Chromium
-//!   for the browser tests, then runs every test of the workspace — `cargo test --workspace --all-targets ARGS`, then
+//!   for the browser tests, installs schemathesis (another venv there) for the check of the
+//!   OpenAPI document against the server, then runs every test of the workspace —
+//!   `cargo test --workspace --all-targets ARGS`, then
 //!   `cargo test --workspace --doc ARGS`. This is the whole CI (`.ci/run`).
 //! - `cargo xtask tidy`: the repository checks (dependency direction, formatting). They
 //!   also run as a `#[test]` of this crate, so `cargo xtask test` includes them.
@@ -15,6 +17,7 @@ mod chromium;
 mod moto;
 mod postgres;
 mod run_tests;
+mod schemathesis;
 mod tidy;
 
 const USAGE: &str = "\

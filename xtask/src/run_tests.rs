@@ -9,6 +9,7 @@ use custodian_test_db::{DATABASE_URL_ENV, POSTGRES_MODE_ENV};
 use crate::chromium::{self, CHROMIUM_ENV};
 use crate::moto::{self, MOTO_URL_ENV, MotoServer, Venv};
 use crate::postgres::{self, AdminUrl};
+use crate::schemathesis::{self, SCHEMATHESIS_ENV};
 use crate::{cargo, is_ci, workspace_root};
 
 /// The `cargo test` runs, in order; each gets the extra arguments.
@@ -59,7 +60,18 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         }
     }
 
-    // Step 4: say what runs.
+    // Step 4: schemathesis for the check of the OpenAPI document, from a venv under the
+    // target directory.
+    let openapi_check = prepare_schemathesis(ci, &root)?;
+    match &openapi_check {
+        OpenApiCheck::Run { path, .. } | OpenApiCheck::Given { path } => env.set(SCHEMATHESIS_ENV, path),
+        OpenApiCheck::Skipped { banner } => {
+            eprintln!("{banner}");
+            env.remove(SCHEMATHESIS_ENV);
+        }
+    }
+
+    // Step 5: say what runs.
     eprintln!("xtask: backends for this run:");
     match &postgres {
         Postgres::Run => eprintln!("  postgres: {} (reachable)", postgres::redact(&admin.url)),
@@ -79,8 +91,13 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         Browser::Given { path } => eprintln!("  chromium (browser tests): {path} (from {CHROMIUM_ENV})"),
         Browser::Skipped { .. } => eprintln!("  chromium (browser tests): NOT SET UP: browser tests SKIPPED"),
     }
+    match &openapi_check {
+        OpenApiCheck::Run { path, version } => eprintln!("  schemathesis (OpenAPI check): {path} ({version})"),
+        OpenApiCheck::Given { path } => eprintln!("  schemathesis (OpenAPI check): {path} (from {SCHEMATHESIS_ENV})"),
+        OpenApiCheck::Skipped { .. } => eprintln!("  schemathesis (OpenAPI check): NOT SET UP: OpenAPI check SKIPPED"),
+    }
 
-    // Step 5: the tests.
+    // Step 6: the tests.
     let mut code = ExitCode::SUCCESS;
     for args in CARGO_TEST_RUNS {
         let shown = format!(
@@ -114,7 +131,60 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
     if let Browser::Skipped { banner } = &browser {
         eprintln!("{banner}");
     }
+    if let OpenApiCheck::Skipped { banner } = &openapi_check {
+        eprintln!("{banner}");
+    }
     Ok(code)
+}
+
+/// Whether the OpenAPI document is checked against the server, and with which
+/// schemathesis.
+#[derive(Debug)]
+enum OpenApiCheck {
+    /// From the venv under the target directory (installed when missing).
+    Run {
+        path: String,
+        version: String,
+    },
+    /// `CUSTODIAN_TEST_SCHEMATHESIS` was already set: that program is used as it is.
+    Given {
+        path: String,
+    },
+    Skipped {
+        banner: String,
+    },
+}
+
+fn prepare_schemathesis(ci: bool, root: &Path) -> Result<OpenApiCheck> {
+    if let Some(path) = schemathesis::given_path(std::env::var(SCHEMATHESIS_ENV).ok().as_deref()) {
+        return Ok(OpenApiCheck::Given { path });
+    }
+    let target = moto::target_dir(root, std::env::var_os("CARGO_TARGET_DIR"));
+    let venv = schemathesis::Venv::under(&target);
+    match venv.ensure() {
+        Ok(version) => Ok(OpenApiCheck::Run {
+            path: venv.program().display().to_string(),
+            version: format!("schemathesis {version}"),
+        }),
+        Err(e) => schemathesis_not_set_up(ci, &e),
+    }
+}
+
+/// schemathesis could not be set up: an error under CI, a loud skip elsewhere.
+fn schemathesis_not_set_up(ci: bool, e: &anyhow::Error) -> Result<OpenApiCheck> {
+    if ci {
+        bail!(
+            "schemathesis could not be set up, and CI (CI=true) checks the server against its OpenAPI document; \
+             that check is never skipped there.\n\
+             {e:#}\n\
+             fix: make `python3 -m venv` work (Debian: apt-get install python3-venv) and PyPI reachable, or \
+             install schemathesis {} and set {SCHEMATHESIS_ENV} to its program.",
+            schemathesis::VERSION
+        );
+    }
+    Ok(OpenApiCheck::Skipped {
+        banner: schemathesis::skip_banner(&format!("{e:#}")),
+    })
 }
 
 /// Whether the browser tests run, and with which Chromium.
@@ -426,6 +496,22 @@ mod tests {
             Browser::Skipped { banner } => {
                 assert!(banner.contains("BROWSER TESTS ARE SKIPPED"), "{banner}");
                 assert!(banner.contains("uid 1000"), "{banner}");
+            }
+            other => panic!("expected a skip, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn schemathesis_failing_to_set_up_fails_ci_and_is_skipped_loudly_elsewhere() {
+        let cause = anyhow::anyhow!("`python3 -m venv` failed: ensurepip is not available");
+        let error = schemathesis_not_set_up(true, &cause).unwrap_err().to_string();
+        assert!(error.contains("CI=true"), "{error}");
+        assert!(error.contains("ensurepip is not available"), "{error}");
+        assert!(error.contains(SCHEMATHESIS_ENV), "{error}");
+        match schemathesis_not_set_up(false, &cause).unwrap() {
+            OpenApiCheck::Skipped { banner } => {
+                assert!(banner.contains("OPENAPI CHECK IS SKIPPED"), "{banner}");
+                assert!(banner.contains("ensurepip is not available"), "{banner}");
             }
             other => panic!("expected a skip, got {other:?}"),
         }

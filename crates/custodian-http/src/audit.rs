@@ -66,7 +66,8 @@ pub(crate) struct AuditQuery {
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-    /// Records to skip, default 0.
+    /// Records to skip: 0–9007199254740991 (2^53 − 1), default 0.
+    #[param(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
     offset: Option<u64>,
 }
 

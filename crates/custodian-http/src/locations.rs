@@ -138,7 +138,8 @@ pub(crate) struct LocationListQuery {
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-    /// Records to skip, default 0.
+    /// Records to skip: 0–9007199254740991 (2^53 − 1), default 0.
+    #[param(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
     offset: Option<u64>,
 }
 
@@ -203,6 +204,8 @@ impl From<LocationView> for LocationResponse {
         (status = 403, description = "Not an admin of the team", body = ErrorBody),
         (status = 404, description = "No such team", body = ErrorBody),
         (status = 409, description = "The name is taken in the team", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "Every failing field (a type other than the secret's, a secret of another team, …)", body = ValidationBody),
     )
 )]
@@ -306,6 +309,8 @@ async fn get_location(
         (status = 403, description = "Not an admin of the team", body = ErrorBody),
         (status = 404, description = "No such location in the team", body = ErrorBody),
         (status = 409, description = "The name is taken in the team", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "Every failing field", body = ValidationBody),
     )
 )]

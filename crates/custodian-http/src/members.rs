@@ -30,15 +30,16 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewMemberBody {
-    /// The user's email.
+    /// The user's email (3–254 characters, any case).
     #[serde(default)]
+    #[schema(min_length = 3, max_length = 254)]
     email: Option<String>,
     /// The user's id.
     #[serde(default)]
     user_id: Option<String>,
     /// `viewer`, `operator`, `admin` or `owner` (granting `owner` needs owner).
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = crate::secrets::RoleName, required = true)]
     role: Option<String>,
 }
 
@@ -58,7 +59,7 @@ impl From<NewMemberBody> for AddMemberInput {
 pub(crate) struct MemberPatchBody {
     /// `viewer`, `operator`, `admin` or `owner` (granting or taking away `owner` needs owner).
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = crate::secrets::RoleName, required = true)]
     role: Option<String>,
 }
 

@@ -1,4 +1,4 @@
-//! Lists: `limit` (1–200, default 50) and `offset` in, and
+//! Lists: `limit` (1–200, default 50) and `offset` (0–2^53−1, default 0) in, and
 //! `{"items":[…],"total":N,"limit":L,"offset":O}` out.
 
 use custodian_core::CoreError;
@@ -13,22 +13,34 @@ use crate::ApiError;
 pub(crate) const MAX_LIMIT: u32 = 200;
 /// The `limit` of a list that does not give one.
 pub(crate) const DEFAULT_LIMIT: u32 = 50;
+/// The largest `offset` a list accepts: 2^53 − 1, the largest integer every JSON client
+/// reads exactly (a JavaScript number), well inside the `int64` the document names.
+pub(crate) const MAX_OFFSET: u64 = (1 << 53) - 1;
 
-/// The page a list asks for; 422 under `["query","limit"]` when `limit` is out of 1–200.
+/// The page a list asks for; 422 under `["query","limit"]` when `limit` is out of 1–200,
+/// and under `["query","offset"]` when `offset` is over [`MAX_OFFSET`] (both when both are).
 pub(crate) fn page(limit: Option<u32>, offset: Option<u64>) -> Result<Page, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    let offset = offset.unwrap_or(0);
+    let mut errors = ValidationErrors::new();
     if !(1..=MAX_LIMIT).contains(&limit) {
-        let error = FieldError::new(
+        errors.push(FieldError::new(
             &["query", "limit"],
             "out_of_range",
             format!("must be between 1 and {MAX_LIMIT}"),
-        );
-        return Err(CoreError::Validation(ValidationErrors::single(error)).into());
+        ));
     }
-    Ok(Page {
-        limit,
-        offset: offset.unwrap_or(0),
-    })
+    if offset > MAX_OFFSET {
+        errors.push(FieldError::new(
+            &["query", "offset"],
+            "out_of_range",
+            format!("must be between 0 and {MAX_OFFSET}"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(CoreError::Validation(errors).into());
+    }
+    Ok(Page { limit, offset })
 }
 
 /// One page of a list.
@@ -41,6 +53,7 @@ pub(crate) struct ListBody<T> {
     /// The `limit` of the request.
     pub(crate) limit: u32,
     /// The `offset` of the request.
+    #[schema(maximum = 9_007_199_254_740_991_u64)]
     pub(crate) offset: u64,
 }
 
@@ -69,6 +82,21 @@ mod tests {
                 Err(ApiError(CoreError::Validation(e))) => assert_eq!(e.errors()[0].loc, ["query", "limit"]),
                 other => panic!("{bad}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn offset_is_at_most_2_pow_53_minus_1() {
+        assert_eq!(page(None, Some(MAX_OFFSET)).unwrap().offset, 9_007_199_254_740_991);
+        for bad in [MAX_OFFSET + 1, u64::MAX] {
+            match page(None, Some(bad)) {
+                Err(ApiError(CoreError::Validation(e))) => assert_eq!(e.errors()[0].loc, ["query", "offset"]),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        match page(Some(0), Some(u64::MAX)) {
+            Err(ApiError(CoreError::Validation(e))) => assert_eq!(e.errors().len(), 2, "both at once"),
+            other => panic!("{other:?}"),
         }
     }
 }

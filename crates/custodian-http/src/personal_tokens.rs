@@ -33,7 +33,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) struct NewTokenBody {
     /// 3–36 characters of `[a-z][a-z0-9-]*`.
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, required = true, min_length = 3, max_length = 36, pattern = "^[a-z][a-z0-9-]*$")]
     name: Option<String>,
     /// When the token stops working (RFC 3339, in the future); never when absent.
     #[serde(default)]
@@ -81,7 +81,8 @@ pub(crate) struct TokenListQuery {
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-    /// Default 0.
+    /// Records to skip: 0–9007199254740991 (2^53 − 1), default 0.
+    #[param(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
     offset: Option<u64>,
 }
 

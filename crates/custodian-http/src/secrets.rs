@@ -12,15 +12,15 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use custodian_core::{CoreError, SecretDetails, Verification};
 use custodian_domain::{
-    AuthMethod, CreateSecretInput, FieldError, RawFieldMapping, SecretId, SecretStorage, SecretType, StorageSecret,
-    TeamId, UpdateSecretInput, ValidationErrors, VaultType,
+    AuthMethod, CreateSecretInput, CredentialField, FieldError, RawFieldMapping, Role, SecretId, SecretStorage,
+    SecretType, StorageSecret, TeamId, Tier, UpdateSecretInput, ValidationErrors, VaultType,
 };
 use custodian_ports::SecretFilter;
 use secrecy::SecretString;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
 
 use crate::extract::{parse_id, parse_ids};
@@ -31,7 +31,15 @@ use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, Val
 #[derive(OpenApi)]
 #[openapi(
     paths(create_secret, list_secrets, get_secret, update_secret, delete_secret, verify_secret),
-    components(schemas(SecretTypeName, AuthMethodName, VaultTypeName))
+    components(schemas(
+        SecretTypeName,
+        AuthMethodName,
+        VaultTypeName,
+        CredentialsSchema,
+        RoleName,
+        AccountRoleName,
+        TierName
+    ))
 )]
 pub(crate) struct Doc;
 
@@ -88,6 +96,113 @@ enum_schema!(
     "Authentication mechanism identifiers for cloud storage credentials."
 );
 enum_schema!(VaultTypeName, VaultType, "External vault provider types.");
+enum_schema!(
+    RoleName,
+    Role,
+    "A role in a team, from least to most: `viewer`, `operator`, `admin`, `owner`."
+);
+enum_schema!(TierName, Tier, "A team's tier.");
+
+/// The roles a virtual account may hold: every role but `owner`.
+#[derive(Debug)]
+pub(crate) struct AccountRoleName;
+
+impl PartialSchema for AccountRoleName {
+    fn schema() -> RefOr<Schema> {
+        string_enum_schema(
+            "A virtual account's role: `viewer`, `operator` or `admin` (never `owner`).",
+            Role::ALL.iter().filter(|r| **r != Role::Owner).map(|r| r.as_str()),
+        )
+    }
+}
+
+impl ToSchema for AccountRoleName {}
+
+/// What a reader needs to fill in one credential field.
+fn credential_field_description(field: CredentialField) -> &'static str {
+    match field {
+        CredentialField::AccessKeyId => "The access key ID.",
+        CredentialField::SecretAccessKey => "The secret access key.",
+        CredentialField::AccountName => "The Azure storage account name: 3–24 lowercase letters and digits.",
+        CredentialField::AccountKey => "An Azure storage account key: the base64 encoding of 64 bytes (88 characters).",
+        CredentialField::SasUrl => {
+            "An Azure SAS URL: `https` (`http` only for loopback hosts), naming the account host, with \
+             `sv`, `sig` and `se` in its query; `se` (ISO 8601) must not be in the past."
+        }
+        CredentialField::ServiceAccountJson => {
+            "A Google Cloud service-account key file as one JSON string: `type` \
+             `\"service_account\"`, a PEM `private_key`, `client_email` and `token_uri`."
+        }
+        CredentialField::ApplicationKeyId => "The Backblaze B2 application key ID.",
+        CredentialField::ApplicationKey => "The Backblaze B2 application key.",
+    }
+}
+
+/// The auth methods grouped by the credential fields they take, in the domain's order.
+fn credential_shapes() -> Vec<(&'static [CredentialField], Vec<AuthMethod>)> {
+    let mut shapes: Vec<(&'static [CredentialField], Vec<AuthMethod>)> = Vec::new();
+    for &method in AuthMethod::ALL {
+        let fields = method.credential_fields();
+        match shapes.iter_mut().find(|(known, _)| *known == fields) {
+            Some((_, methods)) => methods.push(method),
+            None => shapes.push((fields, vec![method])),
+        }
+    }
+    shapes
+}
+
+/// `credentials`: one object shape per group of auth methods, every field of the shape
+/// required and no other field allowed (the domain's list of fields per method), or the
+/// empty object, which counts as absent.
+#[derive(Debug)]
+pub(crate) struct CredentialsSchema;
+
+impl PartialSchema for CredentialsSchema {
+    fn schema() -> RefOr<Schema> {
+        let mut one_of = OneOfBuilder::new().description(Some(
+            "The credential fields of the secret's `auth_method`: every field its shape lists is \
+             required, no other field is accepted, and each value is a string of 1–8192 characters \
+             without leading or trailing whitespace. Stored encrypted, never returned in responses.",
+        ));
+        for (fields, methods) in credential_shapes() {
+            let names: Vec<String> = methods.iter().map(|m| format!("`{}`", m.as_str())).collect();
+            let mut shape = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .title(Some(fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(" + ")))
+                .description(Some(format!("For `auth_method` {}.", names.join(", "))))
+                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+            for field in fields {
+                shape = shape
+                    .property(
+                        field.as_str(),
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .min_length(Some(1))
+                            .max_length(Some(custodian_domain::credentials::MAX_CREDENTIAL_VALUE_CHARS))
+                            .description(Some(credential_field_description(*field))),
+                    )
+                    .required(field.as_str());
+            }
+            one_of = one_of.item(shape);
+        }
+        // Deliberate: an empty object counts as absent (so an external secret may be sent
+        // with `"credentials": {}`), and the document says so.
+        one_of = one_of.item(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .title(Some("empty"))
+                .description(Some("`{}`: the same as no `credentials` at all."))
+                .max_properties(Some(0)),
+        );
+        one_of.into()
+    }
+}
+
+impl ToSchema for CredentialsSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Credentials".into()
+    }
+}
 
 /// `{"verified", "checked_at", "fields", "error"}`: the outcome of a verification. Names
 /// the credential fields found, never their values.
@@ -293,8 +408,9 @@ pub(crate) struct CreateSecretBody {
     auth_method: Option<String>,
     #[schema(max_length = 2000)]
     description: Option<String>,
-    /// Provider-specific credentials, string values (NEVER returned in responses).
-    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    /// The credentials of a managed secret: the fields of `auth_method` (see `Credentials`).
+    /// Never returned in responses.
+    #[schema(value_type = Option<CredentialsSchema>)]
     credentials: Option<CredentialsBody>,
     /// The vault connection that resolves the credentials.
     #[schema(format = "uuid")]
@@ -332,8 +448,9 @@ pub(crate) struct UpdateSecretBody {
     secret_type: Option<String>,
     #[schema(value_type = Option<AuthMethodName>)]
     auth_method: Option<String>,
-    /// New credentials (managed secrets only), string values.
-    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    /// New credentials (managed secrets only): the fields of the secret's auth method, or of
+    /// `auth_method` when it changes too (see `Credentials`).
+    #[schema(value_type = Option<CredentialsSchema>)]
     credentials: Option<CredentialsBody>,
     /// New field mappings (external secrets only).
     field_mappings: Option<Vec<FieldMappingBody>>,
@@ -365,7 +482,8 @@ pub(crate) struct SecretListQuery {
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-    /// Records to skip, default 0.
+    /// Records to skip: 0–9007199254740991 (2^53 − 1), default 0.
+    #[param(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
     offset: Option<u64>,
 }
 
@@ -559,6 +677,7 @@ impl From<SecretDetails> for SecretDetailsResponse {
         (status = 404, description = "No such team", body = ErrorBody),
         (status = 409, description = "The name is taken in the team", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "Every failing field", body = ValidationBody),
     )
 )]
@@ -655,6 +774,8 @@ async fn get_secret(
         (status = 403, description = "Not an admin of the team", body = ErrorBody),
         (status = 404, description = "No such secret in the team", body = ErrorBody),
         (status = 409, description = "`location_type_mismatch` (listing the locations), a taken name, or `stale_write` when concurrent changes of the secret kept overtaking this one (each change is otherwise made again over the one that committed first)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "Every failing field", body = ValidationBody),
     )
 )]

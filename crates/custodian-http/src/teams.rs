@@ -29,14 +29,16 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) struct NewTeamBody {
     /// 1–255 characters, unique.
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 255)]
     name: Option<String>,
     /// At most 2000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     description: Option<String>,
     /// `free`, `pro` or `enterprise`; only a tenant admin may choose (default from the
     /// configuration).
     #[serde(default)]
+    #[schema(value_type = Option<crate::secrets::TierName>)]
     tier: Option<String>,
 }
 
@@ -56,13 +58,15 @@ impl From<NewTeamBody> for NewTeamInput {
 pub(crate) struct TeamPatchBody {
     /// 1–255 characters, unique.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     name: Option<String>,
     /// At most 2000 characters; `null` clears it.
     #[serde(default, deserialize_with = "absent_or_null")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     description: Option<Option<String>>,
     /// `free`, `pro` or `enterprise` (tenant admin only).
     #[serde(default)]
+    #[schema(value_type = Option<crate::secrets::TierName>)]
     tier: Option<String>,
 }
 
@@ -113,7 +117,8 @@ pub(crate) struct ListQuery {
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
     pub(crate) limit: Option<u32>,
-    /// Default 0.
+    /// Records to skip: 0–9007199254740991 (2^53 − 1), default 0.
+    #[param(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
     pub(crate) offset: Option<u64>,
 }
 

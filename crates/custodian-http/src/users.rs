@@ -29,12 +29,13 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewUserBody {
-    /// Unique.
+    /// `local@domain`, 3–254 characters, unique (compared and stored lower-cased).
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, required = true, min_length = 3, max_length = 254)]
     email: Option<String>,
     /// 1–255 characters; the part of the email before `@` when absent.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     display_name: Option<String>,
     /// Default `false`.
     #[serde(default)]

@@ -159,7 +159,8 @@ pub(crate) struct VaultConnectionListQuery {
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-    /// Records to skip, default 0.
+    /// Records to skip: 0–9007199254740991 (2^53 − 1), default 0.
+    #[param(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
     offset: Option<u64>,
 }
 
@@ -264,6 +265,8 @@ pub(crate) struct VaultConnectionDetails {
         (status = 403, description = "Not an admin of the team, or `tier_limit_exceeded`", body = ErrorBody),
         (status = 404, description = "No such team", body = ErrorBody),
         (status = 409, description = "The name is taken in the team", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "Every failing field", body = ValidationBody),
     )
 )]
@@ -358,6 +361,8 @@ async fn get_vault_connection(
         (status = 403, description = "Not an admin of the team", body = ErrorBody),
         (status = 404, description = "No such connection in the team", body = ErrorBody),
         (status = 409, description = "The name is taken in the team", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "Every failing field", body = ValidationBody),
     )
 )]
@@ -395,6 +400,8 @@ async fn update_vault_connection(
         (status = 403, description = "Not an admin of the team", body = ErrorBody),
         (status = 404, description = "No such connection in the team", body = ErrorBody),
         (status = 409, description = "`stale_write` when concurrent rotations kept overtaking this one (a rotation is otherwise made again over the one that committed first)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "Every failing field", body = ValidationBody),
     )
 )]

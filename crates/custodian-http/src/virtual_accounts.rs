@@ -39,11 +39,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) struct NewAccountBody {
     /// 1–255 characters, unique in the team.
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 255)]
     name: Option<String>,
     /// `viewer`, `operator` or `admin` (never `owner`).
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = crate::secrets::AccountRoleName, required = true)]
     role: Option<String>,
     /// When the account and its tokens stop working (RFC 3339, in the future); never when
     /// absent.

@@ -15,6 +15,7 @@ mod master_key;
 mod matrix;
 mod offboarding;
 mod process;
+mod schemathesis;
 mod ssm;
 mod store_migration;
 mod support;

@@ -1,0 +1,229 @@
+//! schemathesis for the check of the OpenAPI document against the server: a Python virtual
+//! environment under the target directory with one pinned schemathesis release (made once,
+//! reused while it holds that release).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, Result, anyhow};
+
+use crate::run_quietly;
+
+/// The `schemathesis` program the document check runs (the server's
+/// `tests/it/schemathesis.rs` names it too).
+pub(crate) const SCHEMATHESIS_ENV: &str = "CUSTODIAN_TEST_SCHEMATHESIS";
+/// The release installed. Pinned: a new release may add checks or change how data is
+/// generated, which is a change to review, not one to take in passing.
+pub(crate) const VERSION: &str = "4.32.5";
+/// The venv's directory under the target directory.
+const VENV_DIR: &str = "schemathesis-venv";
+
+/// What pip installs into the venv.
+fn requirement() -> String {
+    format!("schemathesis=={VERSION}")
+}
+
+/// The venv's paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Venv {
+    pub(crate) dir: PathBuf,
+}
+
+impl Venv {
+    pub(crate) fn under(target_dir: &Path) -> Venv {
+        Venv {
+            dir: target_dir.join(VENV_DIR),
+        }
+    }
+
+    pub(crate) fn python(&self) -> PathBuf {
+        self.dir.join("bin").join("python")
+    }
+
+    pub(crate) fn program(&self) -> PathBuf {
+        self.dir.join("bin").join("schemathesis")
+    }
+
+    /// The installed version when the venv's `schemathesis --version` runs.
+    fn installed_version(&self) -> Option<String> {
+        if !self.program().is_file() {
+            return None;
+        }
+        let output = Command::new(self.program())
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        version_of(&String::from_utf8_lossy(&output.stdout))
+    }
+
+    /// Reuses a venv holding the pinned release, or (re)creates it with
+    /// `python3 -m venv --clear` and installs that release with pip. Returns the version.
+    pub(crate) fn ensure(&self) -> Result<String> {
+        if let Some(version) = self.installed_version().filter(|v| v == VERSION) {
+            return Ok(version);
+        }
+        let requirement = requirement();
+        eprintln!(
+            "xtask: creating the schemathesis venv at {} (python3 -m venv; pip install \"{requirement}\")",
+            self.dir.display()
+        );
+        if let Some(parent) = self.dir.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let python3 = std::env::var_os("PYTHON").unwrap_or_else(|| OsString::from("python3"));
+        run_quietly(
+            Command::new(&python3)
+                .arg("-m")
+                .arg("venv")
+                .arg("--clear")
+                .arg(&self.dir),
+            &format!("{} -m venv --clear {}", python3.to_string_lossy(), self.dir.display()),
+        )?;
+        run_quietly(
+            Command::new(self.python()).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                &requirement,
+            ]),
+            &format!("{} -m pip install \"{requirement}\"", self.python().display()),
+        )?;
+        match self.installed_version() {
+            Some(version) if version == VERSION => Ok(version),
+            other => Err(anyhow!(
+                "the venv at {} was created and {requirement} installed, but `{} --version` says {other:?}",
+                self.dir.display(),
+                self.program().display()
+            )),
+        }
+    }
+}
+
+/// The version in `schemathesis --version`'s output (`schemathesis, version 4.32.5`).
+fn version_of(output: &str) -> Option<String> {
+    output
+        .lines()
+        .find_map(|line| line.trim().rsplit_once("version "))
+        .map(|(_, version)| version.trim().to_owned())
+        .filter(|version| !version.is_empty())
+}
+
+/// A schemathesis path given in the environment (blank counts as unset).
+pub(crate) fn given_path(value: Option<&str>) -> Option<String> {
+    value.map(str::trim).filter(|path| !path.is_empty()).map(str::to_owned)
+}
+
+/// The banner printed before and after a run whose document check is skipped.
+pub(crate) fn skip_banner(reason: &str) -> String {
+    let rule = "!".repeat(88);
+    [
+        rule.clone(),
+        "!!  OPENAPI CHECK IS SKIPPED: this run does NOT check the server against its OpenAPI document.".to_owned(),
+        format!(
+            "!!  schemathesis could not be set up: {}",
+            reason.lines().next().unwrap_or(reason)
+        ),
+        "!!  Skipped: the server's end-to-end test that runs schemathesis against /openapi.json; it".to_owned(),
+        "!!    prints `SKIPPED (schemathesis): <test>` and passes without testing anything.".to_owned(),
+        format!(
+            "!!  To run it: make `python3 -m venv` and `pip install \"{}\"` work (python3-venv),",
+            requirement()
+        ),
+        format!("!!    or set {SCHEMATHESIS_ENV} to a schemathesis program, then run `cargo xtask test` again."),
+        "!!    In CI (CI=true) this is an error, not a skip.".to_owned(),
+        rule,
+    ]
+    .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_venv_lives_under_the_target_dir() {
+        let venv = Venv::under(Path::new("/cache/target"));
+        assert_eq!(venv.dir, PathBuf::from("/cache/target/schemathesis-venv"));
+        assert_eq!(
+            venv.python(),
+            PathBuf::from("/cache/target/schemathesis-venv/bin/python")
+        );
+        assert_eq!(
+            venv.program(),
+            PathBuf::from("/cache/target/schemathesis-venv/bin/schemathesis")
+        );
+    }
+
+    #[test]
+    fn the_release_is_pinned() {
+        assert_eq!(requirement(), format!("schemathesis=={VERSION}"));
+        assert!(VERSION.split('.').all(|part| part.parse::<u32>().is_ok()), "{VERSION}");
+    }
+
+    #[test]
+    fn the_version_is_read_from_the_programs_output() {
+        assert_eq!(version_of("schemathesis, version 4.32.5\n").as_deref(), Some("4.32.5"));
+        assert_eq!(version_of("usage: something else"), None);
+        assert_eq!(version_of(""), None);
+    }
+
+    #[test]
+    fn a_venv_without_schemathesis_is_not_reused() {
+        let dir = std::env::temp_dir().join(format!("xtask-schemathesis-{}", std::process::id()));
+        assert_eq!(Venv::under(&dir).installed_version(), None);
+    }
+
+    #[test]
+    fn a_venv_with_another_release_is_not_reused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("xtask-schemathesis-old-{}", std::process::id()));
+        let venv = Venv::under(&dir);
+        std::fs::create_dir_all(venv.dir.join("bin")).unwrap();
+        std::fs::write(venv.program(), "#!/bin/sh\necho 'schemathesis, version 3.0.0'\n").unwrap();
+        std::fs::set_permissions(venv.program(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Linux refuses to run a file another test's child may still hold open for writing
+        // ("Text file busy"); try again briefly.
+        let mut installed = None;
+        for _ in 0..20 {
+            installed = venv.installed_version();
+            if installed.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(installed.as_deref(), Some("3.0.0"));
+        assert_ne!(installed.as_deref(), Some(VERSION), "ensure() would reinstall");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_given_path_is_used_unless_blank() {
+        assert_eq!(
+            given_path(Some(" /opt/st/bin/schemathesis ")).as_deref(),
+            Some("/opt/st/bin/schemathesis")
+        );
+        assert_eq!(given_path(Some("  ")), None);
+        assert_eq!(given_path(None), None);
+    }
+
+    #[test]
+    fn the_skip_banner_says_what_is_skipped_and_how_to_enable_it() {
+        let banner = skip_banner("`python3 -m venv` failed: ensurepip is not available\nsecond-line-detail");
+        assert!(banner.contains("OPENAPI CHECK IS SKIPPED"));
+        assert!(banner.contains("ensurepip is not available"));
+        assert!(
+            !banner.contains("second-line-detail"),
+            "only the first line of the reason"
+        );
+        assert!(banner.contains(SCHEMATHESIS_ENV));
+        assert!(banner.contains(&format!("schemathesis=={VERSION}")));
+        assert!(banner.contains("CI=true"));
+    }
+}
