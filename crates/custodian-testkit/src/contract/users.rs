@@ -185,7 +185,13 @@ async fn update_replaces_name_admin_and_disabled_and_nothing_else(repos: RepoSet
     );
 
     changed.disabled_at = None;
-    let again = audit(None, AuditAction::Update, ResourceType::User, carol.id.as_uuid(), carol.id.into());
+    let again = audit(
+        None,
+        AuditAction::Update,
+        ResourceType::User,
+        carol.id.as_uuid(),
+        carol.id.into(),
+    );
     repos.users.update(&changed, &again).await.expect("update");
     assert_eq!(repos.users.get(carol.id).await.expect("get").disabled_at, None);
 
