@@ -18,6 +18,18 @@ impl Custodian {
         self.authorize(subject, team, Action::ReadAuditEvents).await?;
         Ok(self.ports.repos.audit.list(team, filter, page).await?)
     }
+
+    /// The tenant's audit trail (tenant admin): the events of no team — refused
+    /// authentications, users created and changed — matching `filter`, newest first.
+    pub async fn list_tenant_audit_events(
+        &self,
+        subject: &Subject,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<Paged<AuditEvent>, CoreError> {
+        crate::authz::require_tenant_admin(subject)?;
+        Ok(self.ports.repos.audit.list_tenant(filter, page).await?)
+    }
 }
 
 #[cfg(test)]

@@ -100,6 +100,9 @@ pub enum CoreError {
         secret_type: SecretType,
         locations: Vec<LinkedLocation>,
     },
+    /// Deleting a user who is the only owner of these teams (409 `last_owner`, naming them).
+    #[error("the user is the only owner of the team(s) {}: make another member owner first", .teams.join(", "))]
+    LastOwnerOf { teams: Vec<String> },
     /// Missing, unknown, expired or revoked token (401).
     #[error("authentication required")]
     Unauthenticated,
@@ -261,6 +264,7 @@ impl CoreError {
                 ConflictKind::Stale => "stale_write",
             },
             CoreError::LocationTypeMismatch { .. } => "location_type_mismatch",
+            CoreError::LastOwnerOf { .. } => "last_owner",
             CoreError::Unauthenticated => "unauthenticated",
             CoreError::Vault(e) => match e {
                 VaultError::Unavailable { .. } => "vault_unavailable",

@@ -8,7 +8,7 @@ use custodian_domain::{
     SubjectId, Team, TokenId, TokenName, TokenOwner, TokenRecord, User, UserId, UserPatch, UserPatchInput,
     ValidationErrors, error::kind,
 };
-use custodian_ports::{Page, Paged, RepoError};
+use custodian_ports::{ConflictKind, Page, Paged, RepoError};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::authz;
@@ -423,6 +423,69 @@ impl Custodian {
         audit.detail = Some(detail.to_owned());
         self.ports.repos.users.update(&next, &audit).await?;
         Ok(next)
+    }
+
+    /// Delete a user (tenant admin): their tokens and memberships go with them, in one
+    /// write with its audit event. Refused (409 `last_owner`, naming the teams) while they
+    /// are the only owner of a team: make someone else owner first. A tenant admin cannot
+    /// delete themselves.
+    pub async fn delete_user(&self, subject: &Subject, ctx: &RequestContext, id: UserId) -> Result<(), CoreError> {
+        authz::require_tenant_admin(subject)?;
+        if subject.id() == SubjectId::from(id) {
+            let mut errors = ValidationErrors::new();
+            errors.push(FieldError::new(
+                &["user_id"],
+                "self_lockout",
+                "a tenant admin cannot delete themselves; another tenant admin can",
+            ));
+            return Err(errors.into());
+        }
+        let user = self.ports.repos.users.get(id).await?;
+        let audit = self.audit_event(
+            subject,
+            ctx,
+            None,
+            AuditAction::Delete,
+            (ResourceType::User, Some(user.id.as_uuid()), Some(user.email.as_str())),
+            Outcome::Success,
+        );
+        match self.ports.repos.users.delete(id, &audit).await {
+            Err(RepoError::Conflict(ConflictKind::LastOwner)) => Err(CoreError::LastOwnerOf {
+                teams: self.teams_only_owned_by(id).await?,
+            }),
+            other => Ok(other?),
+        }
+    }
+
+    /// The names of the teams whose only owner is `user`, by name.
+    async fn teams_only_owned_by(&self, user: UserId) -> Result<Vec<String>, CoreError> {
+        let mut names = Vec::new();
+        for membership in self.ports.repos.memberships.list_for_user(user).await? {
+            if membership.role != Role::Owner {
+                continue;
+            }
+            let members = self
+                .ports
+                .repos
+                .memberships
+                .list(membership.team_id, Page { limit: 1000, offset: 0 })
+                .await?;
+            let owners = members.items.iter().filter(|(m, _)| m.role == Role::Owner).count();
+            if owners <= 1 {
+                names.push(
+                    self.ports
+                        .repos
+                        .teams
+                        .get(membership.team_id)
+                        .await?
+                        .name
+                        .as_str()
+                        .to_owned(),
+                );
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     /// Issue a personal access token to the calling user. `name`: 3–36 of `[a-z][a-z0-9-]*`;

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use custodian_core::CoreError;
 use custodian_domain::{AuditEvent, ResourceType, SubjectId, TeamId};
-use custodian_ports::AuditFilter;
+use custodian_ports::{AuditFilter, Page, Paged};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -19,7 +19,10 @@ use crate::pagination::{ListBody, page};
 use crate::{ApiError, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
 #[derive(OpenApi)]
-#[openapi(paths(list_audit_events), components(schemas(ResourceTypeName)))]
+#[openapi(
+    paths(list_audit_events, list_tenant_audit_events),
+    components(schemas(ResourceTypeName))
+)]
 pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -27,6 +30,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/teams/{team_id}/audit-events")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::get().to(list_audit_events)),
+    )
+    .service(
+        web::resource("/v1/audit-events")
+            .default_service(web::to(crate::unmatched::answer))
+            .route(web::get().to(list_tenant_audit_events)),
     );
 }
 
@@ -274,8 +282,48 @@ async fn list_audit_events(
         .custodian
         .list_audit_events(&caller.subject, team, &filter, page)
         .await?;
+    answer(&req, found, page)
+}
+
+/// The tenant's audit trail, newest first (tenant admin): the events that belong to no
+/// team — refused authentications, users created, changed and disabled. Filters and CSV as
+/// for a team's trail.
+#[utoipa::path(
+    get,
+    path = "/v1/audit-events",
+    tag = "audit",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "One page of events", content(
+            (ListBody<AuditEventBody> = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Not a tenant admin", body = ErrorBody),
+        (status = 422, description = "A bad query parameter", body = ValidationBody),
+    )
+)]
+async fn list_tenant_audit_events(
+    state: web::Data<ApiState>,
+    caller: Authenticated,
+    req: HttpRequest,
+    query: ApiQuery<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = page(query.limit, query.offset)?;
+    let filter = query.filter()?;
+    let found = state
+        .custodian
+        .list_tenant_audit_events(&caller.subject, &filter, page)
+        .await?;
+    answer(&req, found, page)
+}
+
+/// A page of events as JSON, or as CSV when the request asks for it.
+fn answer(req: &HttpRequest, found: Paged<AuditEvent>, page: Page) -> Result<HttpResponse, ApiError> {
     let body = ListBody::new(found, page, AuditEventBody::from);
-    if wants_csv(&req) {
+    if wants_csv(req) {
         let csv = csv_body(&body.items)?;
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")

@@ -106,7 +106,9 @@ impl ResponseError for ApiError {
             CoreError::Validation(_) | CoreError::InvalidCredentials(_) => StatusCode::UNPROCESSABLE_ENTITY,
             CoreError::NotFound => StatusCode::NOT_FOUND,
             CoreError::Forbidden { .. } | CoreError::LimitExceeded { .. } => StatusCode::FORBIDDEN,
-            CoreError::Conflict(_) | CoreError::LocationTypeMismatch { .. } => StatusCode::CONFLICT,
+            CoreError::Conflict(_) | CoreError::LocationTypeMismatch { .. } | CoreError::LastOwnerOf { .. } => {
+                StatusCode::CONFLICT
+            }
             CoreError::Unauthenticated => StatusCode::UNAUTHORIZED,
             CoreError::Vault(e) => match e {
                 VaultError::Unavailable { .. } | VaultError::AuthFailed { .. } => StatusCode::BAD_GATEWAY,

@@ -25,6 +25,21 @@ pub(crate) fn in_body(error: CoreError) -> ApiError {
     }
 }
 
+/// A field error of the core about a path parameter (its `loc` is the parameter's name),
+/// placed under `"path"`.
+pub(crate) fn in_path(error: CoreError) -> ApiError {
+    match error {
+        CoreError::Validation(errors) => {
+            let mut placed = ValidationErrors::new();
+            for e in errors.into_errors() {
+                placed.push(e.under("path"));
+            }
+            ApiError(CoreError::Validation(placed))
+        }
+        other => ApiError(other),
+    }
+}
+
 /// A 422 at `["query", name]` for a parameter that names no known value.
 pub(crate) fn query_error(name: &str, kind: &'static str, msg: impl Into<String>) -> ApiError {
     ApiError(CoreError::Validation(ValidationErrors::single(FieldError::new(

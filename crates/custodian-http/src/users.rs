@@ -9,20 +9,21 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::extract::parse_id;
-use crate::fields::in_body;
+use crate::fields::{in_body, in_path};
 use crate::pagination::{self, ListBody};
 use crate::teams::ListQuery;
 use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, ValidationBody};
 
 #[derive(OpenApi)]
-#[openapi(paths(create_user, list_users, get_user, update_user))]
+#[openapi(paths(create_user, list_users, get_user, update_user, delete_user))]
 pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/users", web::post().to(create_user))
         .route("/v1/users", web::get().to(list_users))
         .route("/v1/users/{user_id}", web::get().to(get_user))
-        .route("/v1/users/{user_id}", web::patch().to(update_user));
+        .route("/v1/users/{user_id}", web::patch().to(update_user))
+        .route("/v1/users/{user_id}", web::delete().to(delete_user));
 }
 
 /// A new user.
@@ -228,4 +229,36 @@ async fn update_user(
         .await
         .map_err(in_body)?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
+}
+
+/// Delete a user (tenant admin): their tokens and memberships go with them. Refused while
+/// they are the only owner of a team (409 `last_owner`, naming the teams); a tenant admin
+/// cannot delete themselves.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{user_id}",
+    tag = "identity",
+    security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted, with their tokens and memberships"),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Not a tenant admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "`last_owner`: the user is the only owner of the teams named", body = ErrorBody),
+        (status = 422, description = "`self_lockout`: the caller's own user", body = ValidationBody),
+    )
+)]
+async fn delete_user(
+    state: web::Data<ApiState>,
+    caller: Authenticated,
+    user_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id: UserId = parse_id(&user_id)?;
+    state
+        .custodian
+        .delete_user(&caller.subject, &caller.context, user_id)
+        .await
+        .map_err(in_path)?;
+    Ok(HttpResponse::NoContent().finish())
 }

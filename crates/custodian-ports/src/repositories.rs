@@ -50,6 +50,10 @@ pub trait UserRepository: Send + Sync {
     /// Replace display name, tenant-admin flag and `disabled_at`, with `audit`, in one
     /// transaction. `NotFound` when there is no such user.
     async fn update(&self, user: &User, audit: &AuditEvent) -> Result<(), RepoError>;
+    /// Delete the user with their tokens and memberships, with `audit`, in one transaction.
+    /// `NotFound`; `Conflict(LastOwner)` while they are the only owner of a team (checked
+    /// with those teams locked, so a concurrent change of owners cannot slip between).
+    async fn delete(&self, id: UserId, audit: &AuditEvent) -> Result<(), RepoError>;
 }
 
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -257,4 +261,7 @@ pub trait AuditRepository: Send + Sync {
     async fn record(&self, event: &AuditEvent) -> Result<(), RepoError>;
     /// The team's events matching `filter`, newest first (ties broken by id, descending).
     async fn list(&self, team: TeamId, filter: &AuditFilter, page: Page) -> Result<Paged<AuditEvent>, RepoError>;
+    /// The tenant's events, which belong to no team (refused authentications, users
+    /// created or changed), matching `filter`, newest first.
+    async fn list_tenant(&self, filter: &AuditFilter, page: Page) -> Result<Paged<AuditEvent>, RepoError>;
 }

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
-use custodian_domain::{AuditEvent, DisplayName, Email, TokenRecord, User, UserId};
-use custodian_ports::{Page, Paged, RepoError, UserRepository};
+use custodian_domain::{AuditEvent, DisplayName, Email, Role, TokenRecord, User, UserId};
+use custodian_ports::{ConflictKind, Page, Paged, RepoError, UserRepository};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -11,7 +11,7 @@ use crate::Database;
 use crate::convert::{checked, count, db_time, id_text, page_bounds, parse_id, utc};
 use crate::db::{Conn, transaction, with_conn};
 use crate::error::DbError;
-use crate::schema::users;
+use crate::schema::{memberships, users};
 use crate::tokens::TokenRow;
 
 /// A row of `users`.
@@ -141,6 +141,38 @@ impl UserRepository for SqlUserRepository {
                 .execute(conn)
                 .await?;
             if updated == 0 {
+                return Err(RepoError::NotFound.into());
+            }
+            conn.insert_audit(audit).await
+        })
+    }
+
+    async fn delete(&self, id: UserId, audit: &AuditEvent) -> Result<(), RepoError> {
+        let id = id_text(id.as_uuid());
+        transaction!(self.db, |conn| {
+            let owned: Vec<String> = memberships::table
+                .filter(memberships::user_id.eq(&id))
+                .filter(memberships::role.eq(Role::Owner.as_str()))
+                .select(memberships::team_id)
+                .order(memberships::team_id)
+                .load(conn)
+                .await?;
+            for team in &owned {
+                conn.lock_team(team).await?;
+                let others: i64 = memberships::table
+                    .filter(memberships::team_id.eq(team))
+                    .filter(memberships::role.eq(Role::Owner.as_str()))
+                    .filter(memberships::user_id.ne(&id))
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                if others == 0 {
+                    return Err(RepoError::Conflict(ConflictKind::LastOwner).into());
+                }
+            }
+            // Tokens and memberships go with the user (ON DELETE CASCADE).
+            let deleted = diesel::delete(users::table.find(&id)).execute(conn).await?;
+            if deleted == 0 {
                 return Err(RepoError::NotFound.into());
             }
             conn.insert_audit(audit).await

@@ -192,6 +192,29 @@ impl UserRepository for MemoryRepos {
         s.audit.push(audit.clone());
         Ok(())
     }
+
+    async fn delete(&self, id: UserId, audit: &AuditEvent) -> Result<(), RepoError> {
+        let mut s = self.lock();
+        if !s.users.contains_key(&id) {
+            return Err(RepoError::NotFound);
+        }
+        let sole_owner = s.memberships.values().any(|m| {
+            m.user_id == id
+                && m.role == Role::Owner
+                && !s
+                    .memberships
+                    .values()
+                    .any(|o| o.team_id == m.team_id && o.role == Role::Owner && o.user_id != id)
+        });
+        if sole_owner {
+            return Err(conflict(ConflictKind::LastOwner));
+        }
+        s.users.remove(&id);
+        s.memberships.retain(|_, m| m.user_id != id);
+        s.tokens.retain(|_, t| t.owner != TokenOwner::User(id));
+        s.audit.push(audit.clone());
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -827,11 +850,27 @@ impl AuditRepository for MemoryRepos {
     }
 
     async fn list(&self, team: TeamId, filter: &AuditFilter, page: Page) -> Result<Paged<AuditEvent>, RepoError> {
+        self.list_scoped(Some(team), filter, page)
+    }
+
+    async fn list_tenant(&self, filter: &AuditFilter, page: Page) -> Result<Paged<AuditEvent>, RepoError> {
+        self.list_scoped(None, filter, page)
+    }
+}
+
+impl MemoryRepos {
+    /// The events of `team` (`None`: the tenant's, which belong to no team).
+    fn list_scoped(
+        &self,
+        team: Option<TeamId>,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<Paged<AuditEvent>, RepoError> {
         let mut events: Vec<AuditEvent> = self
             .lock()
             .audit
             .iter()
-            .filter(|e| e.team_id == Some(team))
+            .filter(|e| e.team_id == team)
             .filter(|e| filter.resource_type.is_none_or(|r| e.resource_type == r))
             .filter(|e| filter.actor_id.is_none_or(|a| e.actor_id == Some(a)))
             .filter(|e| filter.since.is_none_or(|t| e.occurred_at >= t))

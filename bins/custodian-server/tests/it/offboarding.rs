@@ -94,6 +94,95 @@ async fn a_disabled_users_tokens_are_refused_at_once(backend: Backend) {
     api.get("/v1/users/not-an-id", admin)
         .await
         .expect_status(404, "not an id");
+
+    // The tenant's trail shows who disabled bob, and the refusal of bob's token meanwhile.
+    let trail = api.get("/v1/audit-events?resource_type=user&limit=200", admin).await;
+    trail.expect_status(200, "the tenant's audit trail");
+    let items = trail.json["items"].as_array().expect("a page of events");
+    assert!(
+        items.iter().any(|e| e["action"] == "update"
+            && e["resource_id"] == bob.id.as_str()
+            && e["detail"].as_str().is_some_and(|d| d.starts_with("disabled the user"))
+            && e["actor_id"] == admin_id.as_str()),
+        "{}",
+        trail.text
+    );
+    assert!(
+        items.iter().all(|e| e["team_id"].is_null()),
+        "tenant events belong to no team"
+    );
+    let refusals = api.get("/v1/audit-events?limit=200", admin).await;
+    assert!(
+        refusals.json["items"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["action"] == "authenticate"
+                && e["outcome"] == "failure"
+                && e["detail"] == "the token's user is disabled"),
+        "{}",
+        refusals.text
+    );
+    let csv = api
+        .call_with(
+            reqwest::Method::GET,
+            "/v1/audit-events?resource_type=user",
+            Some(admin),
+            None,
+            &[("accept", "text/csv")],
+        )
+        .await;
+    csv.expect_status(200, "the tenant's trail as CSV");
+    assert!(csv.text.starts_with("id,"), "{}", csv.text);
+    assert!(csv.text.contains(&bob.id), "{}", csv.text);
+    api.get("/v1/audit-events", &carol.token)
+        .await
+        .expect_status(403, "the tenant's trail is for tenant admins");
+
+    // Deleting: the only owner of a team is refused, naming it; once another member owns
+    // it, the user goes with their tokens and memberships.
+    let team_name = format!("carols-{}", crate::support::unique());
+    let team = crate::support::create_team(api, &carol.token, &team_name).await;
+    let carol_path = format!("/v1/users/{}", carol.id);
+    let refused = api.delete(&carol_path, admin).await;
+    refused.expect_status(409, "deleting the only owner of a team");
+    assert_eq!(refused.json["code"], "last_owner", "{}", refused.text);
+    assert!(
+        refused.json["detail"].as_str().is_some_and(|d| d.contains(&team_name)),
+        "{}",
+        refused.text
+    );
+    api.get("/v1/me", &carol.token)
+        .await
+        .expect_status(200, "a refused delete changes nothing");
+    crate::support::add_member(api, &carol.token, &team, &bob.id, "owner").await;
+    api.delete(&carol_path, &carol.token)
+        .await
+        .expect_status(403, "a non-admin deletes no one");
+    api.delete(&carol_path, admin).await.expect_status(204, "delete carol");
+    api.get("/v1/me", &carol.token)
+        .await
+        .expect_status(401, "her token went with her");
+    api.get(&carol_path, admin).await.expect_status(404, "she is gone");
+    let members = api.get(&format!("/v1/teams/{team}/members"), &bob.token).await;
+    assert_eq!(
+        members.json["total"], 1,
+        "her membership went with her: {}",
+        members.text
+    );
+    let own = api.delete(&format!("/v1/users/{admin_id}"), admin).await;
+    own.expect_status(422, "deleting oneself");
+    assert_eq!(own.json["detail"][0]["loc"], json!(["path", "user_id"]), "{}", own.text);
+    let trail = api.get("/v1/audit-events?resource_type=user&limit=200", admin).await;
+    assert!(
+        trail.json["items"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["action"] == "delete" && e["resource_id"] == carol.id.as_str() && e["outcome"] == "success"),
+        "{}",
+        trail.text
+    );
 }
 
 #[actix_web::test]

@@ -115,6 +115,9 @@ impl AuditRepository for RecordingAudit {
     async fn list(&self, team: TeamId, filter: &AuditFilter, page: Page) -> Result<Paged<AuditEvent>, RepoError> {
         self.inner.list(team, filter, page).await
     }
+    async fn list_tenant(&self, filter: &AuditFilter, page: Page) -> Result<Paged<AuditEvent>, RepoError> {
+        self.inner.list_tenant(filter, page).await
+    }
 }
 
 pub(crate) struct World {

@@ -17,6 +17,7 @@ pub fn cases() -> Vec<Case<RepoSet>> {
         list_orders_by_email_and_pages_with_the_total,
         count_counts_every_user,
         update_replaces_name_admin_and_disabled_and_nothing_else,
+        delete_refuses_the_only_owner_and_takes_tokens_and_memberships,
     ]
 }
 
@@ -197,4 +198,65 @@ async fn update_replaces_name_admin_and_disabled_and_nothing_else(repos: RepoSet
 
     let ghost = new_user("ghost@example.com");
     assert_eq!(repos.users.update(&ghost, &event).await, Err(RepoError::NotFound));
+}
+
+/// `delete` refuses the only owner of a team (and changes nothing); once another member
+/// owns it, the user goes with their tokens and memberships; an absent user is `NotFound`.
+async fn delete_refuses_the_only_owner_and_takes_tokens_and_memberships(repos: RepoSet) {
+    let owned = super::fixtures::user_and_team(&repos).await;
+    let (team, dave) = (owned.team.id, owned.owner.clone());
+    let token = new_token(TokenOwner::User(dave.id), 9);
+    let event = |action| audit(None, action, ResourceType::User, dave.id.as_uuid(), dave.id.into());
+    repos
+        .tokens
+        .create(&token, &event(AuditAction::Create))
+        .await
+        .expect("token");
+    assert_eq!(
+        repos.users.delete(dave.id, &event(AuditAction::Delete)).await,
+        Err(RepoError::Conflict(ConflictKind::LastOwner))
+    );
+    assert!(
+        repos.users.get(dave.id).await.is_ok(),
+        "a refused delete changes nothing"
+    );
+
+    let erin = user(&repos).await;
+    let added = audit(
+        Some(team),
+        AuditAction::Create,
+        ResourceType::Member,
+        erin.id.as_uuid(),
+        dave.id.into(),
+    );
+    repos
+        .memberships
+        .add(
+            &super::fixtures::membership(team, erin.id, custodian_domain::Role::Owner),
+            None,
+            &added,
+        )
+        .await
+        .expect("a second owner");
+    repos
+        .users
+        .delete(dave.id, &event(AuditAction::Delete))
+        .await
+        .expect("delete");
+    assert_eq!(repos.users.get(dave.id).await, Err(RepoError::NotFound));
+    assert_eq!(
+        repos.memberships.get(team, dave.id).await,
+        Ok(None),
+        "the membership went"
+    );
+    assert!(repos.memberships.get(team, erin.id).await.expect("read").is_some());
+    assert_eq!(
+        repos.tokens.find_by_digest(&token.digest).await,
+        Ok(None),
+        "the token went"
+    );
+    assert_eq!(
+        repos.users.delete(dave.id, &event(AuditAction::Delete)).await,
+        Err(RepoError::NotFound)
+    );
 }

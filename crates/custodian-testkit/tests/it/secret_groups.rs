@@ -71,6 +71,9 @@ impl AuditRepository for Directory {
     async fn list(&self, _: TeamId, _: &AuditFilter, _: Page) -> Result<Paged<AuditEvent>, RepoError> {
         Err(not_in_directory())
     }
+    async fn list_tenant(&self, _: &AuditFilter, _: Page) -> Result<Paged<AuditEvent>, RepoError> {
+        Err(not_in_directory())
+    }
 }
 
 fn memory_stores() -> GroupStores {
