@@ -375,8 +375,16 @@ async fn accept_keys(
         None => SharedKeyring::fixed((*keyring).clone()),
     };
     let store = local_store(config, db, shared.clone());
+    // A keyring of configured master keys takes its token pepper from the database.
+    let sealed_pepper = match path {
+        Some(_) => None,
+        None => store
+            .sealed_pepper()
+            .await
+            .context("cannot open the token pepper kept in the database")?,
+    };
     if mode == Mode::Own {
-        if path.is_none() {
+        if path.is_none() && sealed_pepper.is_none() {
             // Before the keys are recorded: a database from before it recorded them knows
             // only the keys its values are sealed under, one of which the pepper came from.
             let known = store
@@ -403,17 +411,15 @@ async fn accept_keys(
             .context("this server cannot seal new values")?;
     }
     if path.is_none() {
-        let pepper = match mode {
-            Mode::Own => Some(
+        let pepper = match (sealed_pepper, mode) {
+            (Some(pepper), _) => Some(pepper),
+            (None, Mode::Own) => Some(
                 store
                     .seal_pepper_once(&shared.current().pepper())
                     .await
                     .context("cannot keep the token pepper in the database")?,
             ),
-            Mode::Attach => store
-                .sealed_pepper()
-                .await
-                .context("cannot open the token pepper kept in the database")?,
+            (None, Mode::Attach) => None,
         };
         if let Some(pepper) = pepper {
             let mut keyring = (*shared.current()).clone();

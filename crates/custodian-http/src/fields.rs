@@ -12,27 +12,24 @@ use crate::ApiError;
 /// A field error of the core, whose `loc` is relative to the body, placed under `"body"`.
 /// Errors already placed (under `"body"`, `"query"` or `"path"`) stay as they are.
 pub(crate) fn in_body(error: CoreError) -> ApiError {
-    match error {
-        CoreError::Validation(errors) => {
-            let mut placed = ValidationErrors::new();
-            for e in errors.into_errors() {
-                let known = matches!(e.loc.first().map(String::as_str), Some("body" | "query" | "path"));
-                placed.push(if known { e } else { e.under("body") });
-            }
-            ApiError(CoreError::Validation(placed))
-        }
-        other => ApiError(other),
-    }
+    placed_under("body", error)
 }
 
 /// A field error of the core about a path parameter (its `loc` is the parameter's name),
 /// placed under `"path"`.
 pub(crate) fn in_path(error: CoreError) -> ApiError {
+    placed_under("path", error)
+}
+
+/// The core's field errors placed under `part`; those already placed (under `"body"`,
+/// `"query"` or `"path"`) stay as they are.
+fn placed_under(part: &str, error: CoreError) -> ApiError {
     match error {
         CoreError::Validation(errors) => {
             let mut placed = ValidationErrors::new();
             for e in errors.into_errors() {
-                placed.push(e.under("path"));
+                let known = matches!(e.loc.first().map(String::as_str), Some("body" | "query" | "path"));
+                placed.push(if known { e } else { e.under(part) });
             }
             ApiError(CoreError::Validation(placed))
         }

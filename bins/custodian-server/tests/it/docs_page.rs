@@ -26,28 +26,13 @@ const BROWSER_WAIT: Duration = Duration::from_secs(120);
 /// The Chromium binary, or `None` after a loud skip line; under CI an unset variable fails
 /// the test.
 fn chromium(test: &str) -> Option<String> {
-    if let Ok(path) = std::env::var(CHROMIUM_ENV)
-        && !path.trim().is_empty()
-    {
-        return Some(path.trim().to_owned());
-    }
-    let ci = std::env::var("CI").ok().is_some_and(|v| {
-        let v = v.trim();
-        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
-    });
-    if ci {
-        panic!(
-            "{CHROMIUM_ENV} is not set, and CI (CI=true) runs the browser tests; they are never skipped there.\n\
-             fix: run the tests with `cargo xtask test` (it installs Chromium when it can), or \
-             `apt-get install -y chromium` and set {CHROMIUM_ENV}=/usr/bin/chromium"
-        );
-    }
-    eprintln!(
-        "SKIPPED (chromium): {test} — {CHROMIUM_ENV} is not set, so this browser test did not run.\n\
-         SKIPPED (chromium): to run it: `cargo xtask test`, or `apt-get install -y chromium` \
-         and set {CHROMIUM_ENV}=/usr/bin/chromium"
-    );
-    None
+    crate::support::program_from_env(
+        CHROMIUM_ENV,
+        "chromium",
+        test,
+        "the browser test",
+        "`apt-get install -y chromium`",
+    )
 }
 
 /// Headless Chromium's DOM of `url` once its scripts ran, with its profile, network log

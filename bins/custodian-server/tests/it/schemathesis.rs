@@ -48,30 +48,13 @@ const REVOKE_TOKEN: &str = "delete_token";
 /// The `schemathesis` program, or `None` after a loud skip line; under CI an unset variable
 /// fails the test.
 fn schemathesis(test: &str) -> Option<String> {
-    if let Ok(path) = std::env::var(SCHEMATHESIS_ENV)
-        && !path.trim().is_empty()
-    {
-        return Some(path.trim().to_owned());
-    }
-    let ci = std::env::var("CI").ok().is_some_and(|v| {
-        let v = v.trim();
-        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
-    });
-    if ci {
-        panic!(
-            "{SCHEMATHESIS_ENV} is not set, and CI (CI=true) checks the OpenAPI document with schemathesis; \
-             it is never skipped there.\n\
-             fix: run the tests with `cargo xtask test` (it installs schemathesis in a venv), or \
-             `pip install schemathesis` and set {SCHEMATHESIS_ENV}=/path/to/schemathesis"
-        );
-    }
-    eprintln!(
-        "SKIPPED (schemathesis): {test} — {SCHEMATHESIS_ENV} is not set, so the OpenAPI document was not \
-         checked against the server.\n\
-         SKIPPED (schemathesis): to run it: `cargo xtask test`, or `pip install schemathesis` and set \
-         {SCHEMATHESIS_ENV}=/path/to/schemathesis"
-    );
-    None
+    crate::support::program_from_env(
+        SCHEMATHESIS_ENV,
+        "schemathesis",
+        test,
+        "the check of the OpenAPI document against the server",
+        "`pip install schemathesis`",
+    )
 }
 
 /// The ids schemathesis puts in the paths, from resources made over the API.

@@ -431,3 +431,30 @@ pub(crate) async fn create_vault_connection(api: &Api, token: &str, team_id: &st
     reply.expect_status(201, "POST /v1/teams/{team_id}/vault-connections");
     reply.str("id")
 }
+
+/// A program an end-to-end test drives (Chromium, schemathesis), whose path `cargo xtask
+/// test` passes in the variable `env`: the path, or `None` after a loud `SKIPPED (label)`
+/// line saying `what` did not run and how to `install` it. Under CI an unset variable fails
+/// the test: CI never skips.
+pub(crate) fn program_from_env(env: &str, label: &str, test: &str, what: &str, install: &str) -> Option<String> {
+    if let Ok(path) = std::env::var(env)
+        && !path.trim().is_empty()
+    {
+        return Some(path.trim().to_owned());
+    }
+    let ci = std::env::var("CI").ok().is_some_and(|v| {
+        let v = v.trim();
+        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+    });
+    if ci {
+        panic!(
+            "{env} is not set, and CI (CI=true) runs {what}; it is never skipped there.\n\
+             fix: run the tests with `cargo xtask test`, or {install} and set {env}"
+        );
+    }
+    eprintln!(
+        "SKIPPED ({label}): {test} — {env} is not set, so {what} did not run.\n\
+         SKIPPED ({label}): to run it: `cargo xtask test`, or {install} and set {env}"
+    );
+    None
+}
