@@ -54,8 +54,11 @@ fn backoff(attempt: u32) -> std::time::Duration {
 pub(crate) struct Attempt(u32);
 
 impl Attempt {
+    /// The first attempt of a change that is not made again.
+    pub(crate) const FIRST: Attempt = Attempt(0);
+
     /// Whether a taken next version is stepped over ([`Custodian::store_next_version`]).
-    fn steps_over_taken_versions(self) -> bool {
+    pub(crate) fn steps_over_taken_versions(self) -> bool {
         self.0 >= STEP_OVER_FROM_ATTEMPT
     }
 }

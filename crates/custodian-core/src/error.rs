@@ -103,6 +103,11 @@ pub enum CoreError {
     /// Deleting a user who is the only owner of these teams (409 `last_owner`, naming them).
     #[error("the user is the only owner of the team(s) {}: make another member owner first", .teams.join(", "))]
     LastOwnerOf { teams: Vec<String> },
+    /// The caller may read a secret group's keys but not its values: too low a role, or
+    /// the deployment turns value reads off for everyone (`by_setting`) (403
+    /// `value_view_forbidden`).
+    #[error("{}", if *.by_setting { "reading secret values is turned off on this deployment" } else { "reading secret values needs the operator role or higher" })]
+    ValueViewForbidden { by_setting: bool },
     /// Missing, unknown, expired or revoked token (401).
     #[error("authentication required")]
     Unauthenticated,
@@ -252,6 +257,7 @@ impl CoreError {
             CoreError::Validation(_) => "validation_failed",
             CoreError::NotFound => "not_found",
             CoreError::Forbidden { .. } => "forbidden",
+            CoreError::ValueViewForbidden { .. } => "value_view_forbidden",
             CoreError::LimitExceeded { .. } => "tier_limit_exceeded",
             CoreError::Conflict(kind) => match kind {
                 ConflictKind::DuplicateName => "duplicate_name",

@@ -30,6 +30,7 @@ mod locations;
 mod members;
 mod orphan_sweep;
 mod resolution;
+mod secret_groups;
 mod secrets;
 mod store_migration;
 mod teams;
@@ -61,6 +62,9 @@ pub use identity::{IssuedToken, Me, NewUserInput};
 pub use locations::LocationView;
 pub use orphan_sweep::{OrphanSweep, SweepReport};
 pub use resolution::{Verification, VerificationFailure};
+pub use secret_groups::{
+    GroupListInput, GroupManifestInput, GroupView, Integration, KeyListInput, KeyView, SubjectSummary, VersionView,
+};
 pub use secrets::SecretDetails;
 pub use store_migration::{MigrationError, MigrationReport, StoreMigration};
 pub use vault_connections::VaultRotationInput;
@@ -83,6 +87,9 @@ pub struct Settings {
     /// malformed: what random guesses are) one process records one by one each minute;
     /// the rest of the minute is counted, and the count recorded with the next one.
     pub unknown_token_events_per_minute: u32,
+    /// Whether reading secret-group values is turned off for every caller (keys stay
+    /// readable).
+    pub disable_secret_value_view: bool,
 }
 
 impl Default for Settings {
@@ -94,6 +101,7 @@ impl Default for Settings {
             token_grace_period: Duration::zero(),
             max_token_grace_period: Duration::days(7),
             unknown_token_events_per_minute: 60,
+            disable_secret_value_view: false,
         }
     }
 }

@@ -106,6 +106,10 @@ pub struct Config {
     /// and the count is recorded with the next one, so guessing cannot grow the audit
     /// trail without bound. Refusals of real tokens (revoked, expired) are always recorded.
     pub unknown_token_events_per_minute: u32,
+    /// Whether reading secret-group values is turned off for every caller
+    /// (`disable_secret_value_view`, default `false`): keys stay listed, value reads answer
+    /// 403 `value_view_forbidden`.
+    pub disable_secret_value_view: bool,
     /// Rate limits per client address and per token (`[rate_limit]`).
     pub rate_limit: RateLimitConfig,
     /// `text` or `json` (`log_format`).
@@ -144,6 +148,7 @@ impl Default for Config {
             orphan_min_age: Duration::hours(1),
             orphan_sweep_interval: Duration::hours(1),
             unknown_token_events_per_minute: settings.unknown_token_events_per_minute,
+            disable_secret_value_view: settings.disable_secret_value_view,
             rate_limit: RateLimitConfig::default(),
             log_format: LogFormat::default(),
             first_token_file: None,
@@ -493,6 +498,7 @@ impl Config {
             token_grace_period: self.token_grace_period,
             max_token_grace_period: self.max_token_grace_period,
             unknown_token_events_per_minute: self.unknown_token_events_per_minute,
+            disable_secret_value_view: self.disable_secret_value_view,
         }
     }
 

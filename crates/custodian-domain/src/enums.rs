@@ -215,6 +215,7 @@ wire_enum!(
         Location => "location",
         VaultConnection => "vault_connection",
         SecretGroup => "secret_group",
+        GroupSecret => "group_secret",
         Session => "session",
     }
 );

@@ -42,8 +42,8 @@ pub use secret::{
 pub use secret_group::{
     ChangedGroupSecret, CreateGroupInput, GroupChanges, GroupDraft, GroupName, GroupSecret, GroupSecretInput,
     GroupSecretValue, GroupSecretVersion, GroupUpdate, GroupUpdatePlan, KeyFqn, NewGroupKey, NewGroupSecret,
-    NewSecretGroup, SecretGroup, SecretKey, UpdateGroupInput, ValueToStore, active_reads_since, group_fqn, key_fqn,
-    parse_group_fqn,
+    NewSecretGroup, SecretGroup, SecretKey, UpdateGroupInput, ValueToStore, active_reads_since, group_fqn,
+    integration_fqn, key_fqn, parse_group_fqn,
 };
 pub use team::{
     AddMemberInput, MemberRef, NewMember, NewTeam, NewTeamInput, NewVirtualAccount, NewVirtualAccountInput, RoleChange,

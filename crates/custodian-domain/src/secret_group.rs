@@ -651,6 +651,12 @@ pub fn group_fqn(tenant: &str, group: &GroupName) -> String {
     format!("{FQN_SCHEME}{tenant}:{group}")
 }
 
+/// The FQN of an integration (a credential store group values can live in):
+/// `custodian://<tenant>/integration/<id>`. The `/` keeps it apart from group and key FQNs.
+pub fn integration_fqn(tenant: &str, id: &str) -> String {
+    format!("{FQN_SCHEME}{tenant}/integration/{id}")
+}
+
 /// The FQN of a key: `custodian://<tenant>:<group>:<key>`.
 pub fn key_fqn(tenant: &str, group: &GroupName, key: &SecretKey) -> String {
     format!("{FQN_SCHEME}{tenant}:{group}:{key}")

@@ -105,7 +105,9 @@ impl ResponseError for ApiError {
         match &self.0 {
             CoreError::Validation(_) | CoreError::InvalidCredentials(_) => StatusCode::UNPROCESSABLE_ENTITY,
             CoreError::NotFound => StatusCode::NOT_FOUND,
-            CoreError::Forbidden { .. } | CoreError::LimitExceeded { .. } => StatusCode::FORBIDDEN,
+            CoreError::Forbidden { .. } | CoreError::LimitExceeded { .. } | CoreError::ValueViewForbidden { .. } => {
+                StatusCode::FORBIDDEN
+            }
             CoreError::Conflict(_) | CoreError::LocationTypeMismatch { .. } | CoreError::LastOwnerOf { .. } => {
                 StatusCode::CONFLICT
             }

@@ -21,6 +21,12 @@ pub(crate) fn in_path(error: CoreError) -> ApiError {
     placed_under("path", error)
 }
 
+/// A field error of the core about a query parameter (its `loc` is the parameter's
+/// name), placed under `"query"`.
+pub(crate) fn in_query(error: CoreError) -> ApiError {
+    placed_under("query", error)
+}
+
 /// The core's field errors placed under `part`; those already placed (under `"body"`,
 /// `"query"` or `"path"`) stay as they are.
 fn placed_under(part: &str, error: CoreError) -> ApiError {
@@ -83,7 +89,7 @@ where
 /// Request bodies take every field as optional and leave the "is it there" check to this
 /// function or to the core, so a 422 lists every failing field at once, each at its own
 /// `loc` (serde would stop at the first missing field).
-pub(crate) fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
+pub(crate) fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| {
         ApiError(CoreError::Validation(ValidationErrors::single(FieldError::new(
             &["body", field],

@@ -25,6 +25,7 @@ mod members;
 mod pagination;
 mod personal_tokens;
 mod rate_limit;
+mod secret_groups;
 mod secrets;
 mod svc_envelope;
 mod teams;
@@ -91,6 +92,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(members::configure)
         .configure(virtual_accounts::configure)
         .configure(personal_tokens::configure)
+        .configure(secret_groups::configure)
         .configure(secrets::configure)
         .configure(locations::configure)
         .configure(vault_connections::configure)
@@ -131,6 +133,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         members::Doc::openapi(),
         virtual_accounts::Doc::openapi(),
         personal_tokens::Doc::openapi(),
+        secret_groups::Doc::openapi(),
         secrets::Doc::openapi(),
         locations::Doc::openapi(),
         vault_connections::Doc::openapi(),

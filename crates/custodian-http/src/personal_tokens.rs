@@ -3,13 +3,15 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use custodian_domain::{TokenId, TokenRecord};
+use custodian_core::SubjectSummary;
+use custodian_domain::{Subject, SubjectKind, TokenId, TokenRecord};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::ApiState;
 use crate::pagination;
+use crate::secret_groups::SubjectBody;
 use crate::svc_envelope::{self, Empty, ListData, SvcCaller, SvcError, SvcErrorBody, SvcJson, SvcQuery};
 
 #[derive(OpenApi)]
@@ -40,28 +42,74 @@ pub(crate) struct NewTokenBody {
     expiration_date: Option<DateTime<Utc>>,
 }
 
-/// A personal access token's record (never the token).
+/// A personal access token's record (never the token), in the shape TrueFoundry's SDK reads
+/// its tokens in (its `VirtualAccount` model).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PersonalToken {
     id: String,
     name: String,
+    /// Always `personal-access-token`.
+    #[serde(rename = "type")]
+    #[schema(example = "personal-access-token")]
+    kind: &'static str,
+    tenant_name: String,
+    /// The user who holds the token (who created it).
+    created_by_subject: SubjectBody,
+    /// The id of the user who holds the token.
+    account_id: String,
     /// When the token stops working; `null`: never.
     expiration_date: Option<DateTime<Utc>>,
+    /// Whether it has stopped working for its age.
+    is_expired: bool,
     created_at: DateTime<Utc>,
+    /// A token never changes: the time it was created.
+    updated_at: DateTime<Utc>,
     /// The last request the token authenticated; `null`: never used.
     last_used_at: Option<DateTime<Utc>>,
+    /// The same as `lastUsedAt`.
+    last_accessed_at: Option<DateTime<Utc>>,
 }
 
-impl From<TokenRecord> for PersonalToken {
-    fn from(record: TokenRecord) -> Self {
+impl PersonalToken {
+    fn of(record: TokenRecord, holder: &SubjectSummary, tenant: &str, now: DateTime<Utc>) -> Self {
         PersonalToken {
             id: record.id.to_string(),
             name: record.name.map(|n| n.as_str().to_owned()).unwrap_or_default(),
+            kind: "personal-access-token",
+            tenant_name: tenant.to_owned(),
+            created_by_subject: SubjectBody::of(holder),
+            account_id: holder.id.to_string(),
             expiration_date: record.expires_at,
+            is_expired: record.expires_at.is_some_and(|at| at <= now),
             created_at: record.created_at,
+            updated_at: record.created_at,
             last_used_at: record.last_used_at,
+            last_accessed_at: record.last_used_at,
         }
+    }
+}
+
+/// The holder of the caller's tokens, as `createdBySubject` shows it.
+fn holder(subject: &Subject) -> SubjectSummary {
+    match subject {
+        Subject::User {
+            id,
+            email,
+            display_name,
+            ..
+        } => SubjectSummary {
+            id: (*id).into(),
+            kind: Some(SubjectKind::User),
+            slug: Some(email.as_str().to_owned()),
+            display_name: Some(display_name.as_str().to_owned()),
+        },
+        Subject::VirtualAccount { id, name, .. } => SubjectSummary {
+            id: (*id).into(),
+            kind: Some(SubjectKind::VirtualAccount),
+            slug: Some(name.as_str().to_owned()),
+            display_name: Some(name.as_str().to_owned()),
+        },
     }
 }
 
@@ -84,6 +132,9 @@ pub(crate) struct TokenListQuery {
     /// Records to skip: 0–9007199254740991 (2^53 − 1), default 0.
     #[param(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
     offset: Option<u64>,
+    /// Only tokens whose name contains this (ignoring case).
+    #[serde(rename = "nameSearchQuery")]
+    name_search_query: Option<String>,
 }
 
 /// Issue a personal access token to the calling user.
@@ -117,7 +168,12 @@ async fn create_token(
         .map_err(svc_envelope::in_body)?;
     Ok(HttpResponse::Ok().json(CreatedToken {
         token: issued.token.expose_secret().to_owned(),
-        data: PersonalToken::from(issued.record),
+        data: PersonalToken::of(
+            issued.record,
+            &holder(&caller.subject),
+            &state.custodian.settings().tenant_name,
+            chrono::Utc::now(),
+        ),
     }))
 }
 
@@ -144,8 +200,22 @@ async fn list_tokens(
     let page = pagination::page(query.0.limit, query.0.offset)?;
     let tokens = state.custodian.list_personal_tokens(&caller.subject).await?;
     // A personal access token is only ever revoked by its deletion.
-    let live: Vec<TokenRecord> = tokens.into_iter().filter(|t| t.revoked_at.is_none()).collect();
-    Ok(HttpResponse::Ok().json(ListData::slice_of(live, page, PersonalToken::from)))
+    let wanted = query.0.name_search_query.map(|q| q.to_lowercase());
+    let live: Vec<TokenRecord> = tokens
+        .into_iter()
+        .filter(|t| t.revoked_at.is_none())
+        .filter(|t| {
+            wanted
+                .as_deref()
+                .is_none_or(|q| t.name.as_ref().is_some_and(|n| n.as_str().to_lowercase().contains(q)))
+        })
+        .collect();
+    let holder = holder(&caller.subject);
+    let tenant = &state.custodian.settings().tenant_name;
+    let now = chrono::Utc::now();
+    Ok(HttpResponse::Ok().json(ListData::slice_of(live, page, |t| {
+        PersonalToken::of(t, &holder, tenant, now)
+    })))
 }
 
 /// Delete (revoke) one of the calling user's tokens; it stops working at once.

@@ -169,12 +169,10 @@ impl ResponseError for SvcError {
 
 /// A successful `/api/svc/v1` body: `{"data": …}`.
 #[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code, reason = "the secret-group routes answer with it")]
 pub(crate) struct Data<T> {
     pub(crate) data: T,
 }
 
-#[allow(dead_code, reason = "the secret-group routes answer with it")]
 impl<T> Data<T> {
     pub(crate) fn new(data: T) -> Self {
         Data { data }

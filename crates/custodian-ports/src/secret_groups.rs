@@ -44,7 +44,7 @@ impl TeamScope {
 /// Filters of the group list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupFilter {
-    /// Case-insensitive substring of the group name.
+    /// Case-insensitive substring of the group's name or of one of its keys.
     pub search: Option<String>,
     /// Exactly this name (a group FQN, parsed).
     pub name: Option<GroupName>,

@@ -302,7 +302,15 @@ macro_rules! groups_matching {
             query = query.filter(secret_groups::name.eq(name));
         }
         if let Some(pattern) = $pattern {
-            query = query.filter(lower(secret_groups::name).like(pattern).escape('\\'));
+            let key_matches = group_secrets::table
+                .filter(group_secrets::group_id.eq(secret_groups::id))
+                .filter(lower(group_secrets::key_name).like(pattern.clone()).escape('\\'));
+            query = query.filter(
+                lower(secret_groups::name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(diesel::dsl::exists(key_matches)),
+            );
         }
         query
     }};

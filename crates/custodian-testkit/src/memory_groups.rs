@@ -166,9 +166,13 @@ impl SecretGroupRepository for MemorySecretGroups {
             .filter(|g| scope.contains(g.team_id))
             .filter(|g| filter.name.as_ref().is_none_or(|n| *n == g.name))
             .filter(|g| {
-                search
-                    .as_ref()
-                    .is_none_or(|s| g.name.as_str().to_ascii_lowercase().contains(s.as_str()))
+                search.as_ref().is_none_or(|s| {
+                    g.name.as_str().to_ascii_lowercase().contains(s.as_str())
+                        || state
+                            .keys
+                            .values()
+                            .any(|k| k.group_id == g.id && k.key.as_str().to_ascii_lowercase().contains(s.as_str()))
+                })
             })
             .cloned()
             .collect();

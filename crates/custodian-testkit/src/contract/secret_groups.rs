@@ -499,12 +499,15 @@ async fn list_orders_by_name_and_keeps_to_the_scope(stores: GroupStores) {
     assert_eq!(none.total, 0);
 }
 
-/// `search` keeps groups whose name contains it, ignoring case.
+/// `search` keeps groups whose name or one of whose keys contains it, ignoring case, and
+/// lists each such group once.
 async fn list_search_is_a_case_insensitive_substring(stores: GroupStores) {
     let owned = team(&stores.repos).await;
     for n in ["payments", "old-payroll", "billing", "repay"] {
         stored(&stores, owned, n, &[]).await;
     }
+    stored(&stores, owned, "ledger", &["PAYPAL_KEY", "Paystack_Token", "OTHER"]).await;
+    stored(&stores, owned, "reports", &["SMTP_PASSWORD"]).await;
     let filter = GroupFilter {
         search: Some("PAY".to_owned()),
         ..GroupFilter::default()
@@ -514,8 +517,8 @@ async fn list_search_is_a_case_insensitive_substring(stores: GroupStores) {
         .list(&TeamScope::Teams(vec![owned.team]), &filter, ALL)
         .await
         .expect("list");
-    assert_eq!(names(&found.items), ["old-payroll", "payments", "repay"]);
-    assert_eq!(found.total, 3);
+    assert_eq!(names(&found.items), ["ledger", "old-payroll", "payments", "repay"]);
+    assert_eq!(found.total, 4);
     let filter = GroupFilter {
         search: Some("zzz".to_owned()),
         ..GroupFilter::default()
