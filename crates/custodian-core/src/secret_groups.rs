@@ -888,7 +888,10 @@ impl Custodian {
     /// Read `subject`'s permission to see values in `team`: operator, and the deployment
     /// does not turn value reads off.
     async fn authorize_value_read(&self, subject: &Subject, team: TeamId) -> Result<(), CoreError> {
-        self.authorize(subject, team, Action::ReadGroupValues).await?;
+        match self.authorize(subject, team, Action::ReadGroupValues).await {
+            Err(CoreError::Forbidden { .. }) => return Err(CoreError::ValueViewForbidden { by_setting: false }),
+            other => other?,
+        };
         if self.settings.disable_secret_value_view {
             return Err(CoreError::ValueViewForbidden { by_setting: true });
         }

@@ -145,7 +145,9 @@ pub trait CredentialInventory: Send + Sync {
 
     /// Replace the binding with `next` if it is still `expected` (`None`: no binding is
     /// recorded yet). `Conflict` when it changed meanwhile (another run, another server
-    /// claiming it first), and nothing is written.
+    /// claiming it first), and nothing is written. When the bound store changes backend
+    /// (the switch of a migration), every secret group's `integration_id` becomes the new
+    /// backend's name in the same write: a group's integration is the store its values are in.
     async fn replace_binding(&self, expected: Option<&StoreBinding>, next: &StoreBinding) -> Result<(), RepoError>;
 
     /// Up to `limit` stored credentials of `kind` that rows point at, across every team,

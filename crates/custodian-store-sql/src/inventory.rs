@@ -158,11 +158,17 @@ impl CredentialInventory for SqlCredentialInventory {
                     update.set(&next).execute(conn).await?
                 }
             };
-            if written == 1 {
-                Ok(())
-            } else {
-                Err(DbError::Repo(RepoError::Conflict(ConflictKind::Stale)))
+            if written != 1 {
+                return Err(DbError::Repo(RepoError::Conflict(ConflictKind::Stale)));
             }
+            // A group's integration is the store its values are in: it follows the switch.
+            if expected.as_ref().is_some_and(|e| e.backend != next.backend) {
+                diesel::update(secret_groups::table)
+                    .set(secret_groups::integration_id.eq(&next.backend))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(())
         })
     }
 

@@ -4,5 +4,6 @@
 mod bootstrap;
 mod cleanup;
 mod identity;
+mod secret_groups;
 mod secrets;
 mod support;

@@ -20,7 +20,7 @@ use custodian_testkit::memory::MemoryRepos;
 use custodian_testkit::memory_cleanup::MemoryCleanupQueue;
 use custodian_testkit::memory_store::MemoryCredentialStore;
 use custodian_testkit::tokens::token_issuer;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// A clock that stands still until the test moves it.
 pub(crate) struct TestClock(Mutex<DateTime<Utc>>);
@@ -43,9 +43,16 @@ impl Clock for TestClock {
 pub(crate) struct FlakyStore {
     inner: Arc<MemoryCredentialStore>,
     removals_fail: AtomicBool,
+    /// A value whose writes fail (a store that goes down in the middle of a request).
+    failing_value: Mutex<Option<String>>,
 }
 
 impl FlakyStore {
+    /// Make every write of `value` fail as an unavailable store (`None`: none fails).
+    pub(crate) fn fail_writes_of(&self, value: Option<&str>) {
+        *self.failing_value.lock().expect("not poisoned") = value.map(str::to_owned);
+    }
+
     pub(crate) fn fail_removals(&self, fail: bool) {
         self.removals_fail.store(fail, Ordering::SeqCst);
     }
@@ -67,6 +74,13 @@ impl CredentialStore for FlakyStore {
         self.inner.backend()
     }
     async fn put(&self, key: &CredentialKey, version: i64, value: &SecretString) -> Result<(), StoreError> {
+        let failing = self.failing_value.lock().expect("not poisoned").clone();
+        if failing.is_some_and(|f| f == value.expose_secret()) {
+            return Err(StoreError::Unavailable {
+                message: "the store went down".into(),
+                retry_after: None,
+            });
+        }
         self.inner.put(key, version, value).await
     }
     async fn get(&self, key: &CredentialKey, version: i64) -> Result<SecretString, StoreError> {
@@ -146,6 +160,7 @@ impl World {
         let flaky = Arc::new(FlakyStore {
             inner: store.clone(),
             removals_fail: AtomicBool::new(false),
+            failing_value: Mutex::new(None),
         });
         let audit = Arc::new(RecordingAudit {
             inner: set.audit.clone(),

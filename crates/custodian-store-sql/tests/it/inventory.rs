@@ -701,3 +701,73 @@ async fn postgres_references_list_every_stored_credential_page_by_page() {
     references_list_every_stored_credential_page_by_page(test_support::postgres().await.expect("PostgreSQL tests run"))
         .await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Groups follow the switch
+// ---------------------------------------------------------------------------------------
+
+/// The integration each stored group names.
+async fn integrations(groups: &SqlSecretGroupRepository) -> Vec<String> {
+    let all = groups
+        .list(
+            &custodian_ports::TeamScope::All,
+            &custodian_ports::GroupFilter::default(),
+            custodian_ports::Page { limit: BIG, offset: 0 },
+        )
+        .await
+        .expect("list groups");
+    all.items.into_iter().map(|g| g.integration_id).collect()
+}
+
+/// A group's integration is the store its values are in: the switch of a migration (the
+/// binding's store changing backend) moves every group to the new backend in the same
+/// write; the phases around it (copying, retiring) change no group.
+async fn the_switch_moves_every_group_to_the_new_store(db: Database) {
+    let repos = repo_set(&db);
+    let groups = SqlSecretGroupRepository::new(db.clone());
+    let inventory = SqlCredentialInventory::new(db);
+    let a = team(&repos).await;
+    group(&groups, a, "payments", &[("TOKEN", 2)]).await;
+    group(&groups, a, "reports", &[]).await;
+
+    let settled = StoreBinding::settled(local());
+    inventory.replace_binding(None, &settled).await.expect("first binding");
+    let copying = binding(local(), MigrationPhase::Copying { to: ssm() });
+    inventory
+        .replace_binding(Some(&settled), &copying)
+        .await
+        .expect("copying");
+    assert_eq!(
+        integrations(&groups).await,
+        ["local", "local"],
+        "copying moves no group"
+    );
+
+    let switched = binding(ssm(), MigrationPhase::Retiring { from: local() });
+    inventory
+        .replace_binding(Some(&copying), &switched)
+        .await
+        .expect("switch");
+    assert_eq!(integrations(&groups).await, ["aws-ssm", "aws-ssm"]);
+
+    let back = binding(local(), MigrationPhase::Retiring { from: ssm() });
+    inventory
+        .replace_binding(Some(&switched), &back)
+        .await
+        .expect("switch back");
+    assert_eq!(integrations(&groups).await, ["local", "local"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_the_switch_moves_every_group_to_the_new_store() {
+    the_switch_moves_every_group_to_the_new_store(test_support::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_the_switch_moves_every_group_to_the_new_store() {
+    if postgres_skipped() {
+        eprintln!("SKIPPED (postgres): the switch moves every group to the new store");
+        return;
+    }
+    the_switch_moves_every_group_to_the_new_store(test_support::postgres().await.expect("PostgreSQL tests run")).await;
+}
