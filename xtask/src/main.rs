@@ -3,7 +3,8 @@
 //! - `cargo xtask test [-- ARGS]`: finds (or starts) PostgreSQL, starts moto_server (from a
 //!   venv under the target directory) for the AWS SSM tests, finds (or installs) Chromium
 //!   for the browser tests, installs schemathesis (another venv there) for the check of the
-//!   OpenAPI document against the server, then runs every test of the workspace —
+//!   OpenAPI document against the server and TrueFoundry's Python SDK (a third venv) for
+//!   the test that drives `/api/svc/v1` with it, then runs every test of the workspace —
 //!   `cargo test --workspace --all-targets ARGS`, then
 //!   `cargo test --workspace --doc ARGS`. This is the whole CI (`.ci/run`).
 //! - `cargo xtask tidy`: the repository checks (dependency direction, formatting). They
@@ -19,6 +20,8 @@ mod postgres;
 mod run_tests;
 mod schemathesis;
 mod tidy;
+mod truefoundry;
+mod venv;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -26,6 +29,7 @@ usage: cargo xtask <command>
 commands:
   test [-- ARGS]   find or start PostgreSQL, start moto_server (venv under the target dir),
                    find Chromium (apt-get install -y chromium when missing and root),
+                   install schemathesis and the TrueFoundry SDK (venvs under the target dir),
                    then run every test of the workspace;
                    ARGS go to both `cargo test` runs (e.g. `-- -- --nocapture`)
   tidy             check the architecture invariants and formatting
@@ -34,8 +38,12 @@ environment:
   CUSTODIAN_TEST_DATABASE_URL  PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
   CUSTODIAN_TEST_MOTO_URL      use this moto_server instead of starting one
   CUSTODIAN_TEST_CHROMIUM      use this Chromium binary for the browser tests
-  CI=true                      an unreachable PostgreSQL, or moto or Chromium failing to set up,
-                               fails the run instead of skipping those tests";
+  CUSTODIAN_TEST_SCHEMATHESIS  use this schemathesis program for the OpenAPI check
+  CUSTODIAN_TEST_TRUEFOUNDRY_PYTHON
+                               use this python (with truefoundry-sdk 0.6.0) for the SDK test
+  CI=true                      an unreachable PostgreSQL, or moto, Chromium, schemathesis or the
+                               TrueFoundry SDK failing to set up, fails the run instead of
+                               skipping those tests";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -2,7 +2,6 @@
 //! target directory (made once, reused while it works), and a `moto_server` on a free
 //! loopback port for the duration of the test run.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -10,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, bail};
 
-use crate::run_quietly;
+use crate::venv::{Contents, Venv};
 
 /// The moto URL the SSM tests read (custodian-store-ssm `tests/it/support.rs` names it too).
 pub(crate) const MOTO_URL_ENV: &str = "CUSTODIAN_TEST_MOTO_URL";
@@ -26,98 +25,43 @@ const READY_WAIT: Duration = Duration::from_secs(30);
 /// moto's bind).
 const PORT_TRIES: usize = 3;
 
-/// The target directory cargo builds into: `CARGO_TARGET_DIR` (relative to the workspace
-/// root when relative), else `<root>/target`.
-pub(crate) fn target_dir(root: &Path, cargo_target_dir: Option<OsString>) -> PathBuf {
-    match cargo_target_dir.filter(|dir| !dir.is_empty()) {
-        Some(dir) => root.join(PathBuf::from(dir)),
-        None => root.join("target"),
-    }
+/// What the venv holds.
+const CONTENTS: Contents<'static> = Contents {
+    tool: "moto",
+    requirement: MOTO_REQUIREMENT,
+    pinned: None,
+    check: "`import moto.server` (with the `moto_server` script present)",
+};
+
+/// The moto venv under the target directory.
+pub(crate) fn venv(target_dir: &Path) -> Venv {
+    Venv::under(target_dir, VENV_DIR)
 }
 
-/// The venv's paths.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Venv {
-    pub(crate) dir: PathBuf,
+/// The venv's `moto_server` script.
+pub(crate) fn moto_server(venv: &Venv) -> PathBuf {
+    venv.bin("moto_server")
 }
 
-impl Venv {
-    pub(crate) fn under(target_dir: &Path) -> Venv {
-        Venv {
-            dir: target_dir.join(VENV_DIR),
-        }
+/// The installed moto version when the venv works (its python imports moto's server and
+/// the `moto_server` script exists).
+fn working_moto_version(venv: &Venv) -> Option<String> {
+    if !moto_server(venv).is_file() {
+        return None;
     }
+    venv.output_of(
+        &venv.python(),
+        &[
+            "-c",
+            "import moto, moto.server, flask, werkzeug; print(moto.__version__)",
+        ],
+    )
+}
 
-    pub(crate) fn python(&self) -> PathBuf {
-        self.dir.join("bin").join("python")
-    }
-
-    pub(crate) fn moto_server(&self) -> PathBuf {
-        self.dir.join("bin").join("moto_server")
-    }
-
-    /// The installed moto version when the venv works (its python imports moto's server
-    /// and the `moto_server` script exists).
-    fn working_moto_version(&self) -> Option<String> {
-        if !self.moto_server().is_file() {
-            return None;
-        }
-        let output = Command::new(self.python())
-            .args([
-                "-c",
-                "import moto, moto.server, flask, werkzeug; print(moto.__version__)",
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .ok()?;
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    }
-
-    /// Reuses a working venv, or (re)creates it with `python3 -m venv --clear` and installs
-    /// `moto[server]` with pip. Returns the moto version.
-    pub(crate) fn ensure(&self) -> Result<String> {
-        if let Some(version) = self.working_moto_version() {
-            return Ok(version);
-        }
-        eprintln!(
-            "xtask: creating the moto venv at {} (python3 -m venv; pip install \"{MOTO_REQUIREMENT}\")",
-            self.dir.display()
-        );
-        if let Some(parent) = self.dir.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        let python3 = std::env::var_os("PYTHON").unwrap_or_else(|| OsString::from("python3"));
-        run_quietly(
-            Command::new(&python3)
-                .arg("-m")
-                .arg("venv")
-                .arg("--clear")
-                .arg(&self.dir),
-            &format!("{} -m venv --clear {}", python3.to_string_lossy(), self.dir.display()),
-        )?;
-        run_quietly(
-            Command::new(self.python()).args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                MOTO_REQUIREMENT,
-            ]),
-            &format!("{} -m pip install \"{MOTO_REQUIREMENT}\"", self.python().display()),
-        )?;
-        self.working_moto_version().ok_or_else(|| {
-            anyhow!(
-                "the venv at {} was created and moto installed, but `import moto.server` still fails or \
-                 {} is missing",
-                self.dir.display(),
-                self.moto_server().display()
-            )
-        })
-    }
+/// Reuses a working venv, or (re)creates it with `python3 -m venv --clear` and installs
+/// `moto[server]` with pip. Returns the moto version.
+pub(crate) fn ensure(venv: &Venv) -> Result<String> {
+    venv.ensure(&CONTENTS, working_moto_version)
 }
 
 /// A running moto_server, stopped (killed and reaped) when dropped.
@@ -137,13 +81,13 @@ impl MotoServer {
             let port = free_port().context("cannot find a free loopback port")?;
             let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
             let err = out.try_clone().context("cannot share the moto log file")?;
-            let child = Command::new(venv.moto_server())
+            let child = Command::new(moto_server(venv))
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
                 .spawn()
-                .with_context(|| format!("cannot start {}", venv.moto_server().display()))?;
+                .with_context(|| format!("cannot start {}", moto_server(venv).display()))?;
             let mut child = ChildGuard(Some(child));
             let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             match wait_until_answers(address, &mut child, READY_WAIT) {
@@ -286,27 +230,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_target_dir_follows_cargo_target_dir() {
-        let root = Path::new("/repo");
-        assert_eq!(target_dir(root, None), PathBuf::from("/repo/target"));
-        assert_eq!(target_dir(root, Some(OsString::new())), PathBuf::from("/repo/target"));
-        assert_eq!(
-            target_dir(root, Some(OsString::from("/cache/target"))),
-            PathBuf::from("/cache/target")
-        );
-        assert_eq!(
-            target_dir(root, Some(OsString::from("out"))),
-            PathBuf::from("/repo/out")
-        );
-    }
-
-    #[test]
     fn the_venv_lives_under_the_target_dir() {
-        let venv = Venv::under(Path::new("/cache/target"));
+        let venv = venv(Path::new("/cache/target"));
         assert_eq!(venv.dir, PathBuf::from("/cache/target/moto-venv"));
         assert_eq!(venv.python(), PathBuf::from("/cache/target/moto-venv/bin/python"));
         assert_eq!(
-            venv.moto_server(),
+            moto_server(&venv),
             PathBuf::from("/cache/target/moto-venv/bin/moto_server")
         );
     }
@@ -314,8 +243,7 @@ mod tests {
     #[test]
     fn a_venv_without_moto_is_not_reused() {
         let dir = std::env::temp_dir().join(format!("xtask-moto-{}", std::process::id()));
-        let venv = Venv::under(&dir);
-        assert_eq!(venv.working_moto_version(), None);
+        assert_eq!(working_moto_version(&venv(&dir)), None);
     }
 
     #[test]
@@ -390,10 +318,10 @@ mod tests {
     fn fake_venv(name: &str, script: &str) -> Venv {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = std::env::temp_dir().join(format!("xtask-moto-{name}-{}", std::process::id()));
-        let venv = Venv::under(&dir);
+        let venv = venv(&dir);
         std::fs::create_dir_all(venv.dir.join("bin")).unwrap();
-        std::fs::write(venv.moto_server(), format!("#!/bin/sh\n{script}\n")).unwrap();
-        std::fs::set_permissions(venv.moto_server(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(moto_server(&venv), format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(moto_server(&venv), std::fs::Permissions::from_mode(0o755)).unwrap();
         venv
     }
 

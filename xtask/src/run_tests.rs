@@ -7,9 +7,11 @@ use anyhow::{Context as _, Result, bail};
 use custodian_test_db::{DATABASE_URL_ENV, POSTGRES_MODE_ENV};
 
 use crate::chromium::{self, CHROMIUM_ENV};
-use crate::moto::{self, MOTO_URL_ENV, MotoServer, Venv};
+use crate::moto::{self, MOTO_URL_ENV, MotoServer};
 use crate::postgres::{self, AdminUrl};
 use crate::schemathesis::{self, SCHEMATHESIS_ENV};
+use crate::truefoundry::{self, TRUEFOUNDRY_PYTHON_ENV};
+use crate::venv::{given_path, target_dir};
 use crate::{cargo, is_ci, workspace_root};
 
 /// The `cargo test` runs, in order; each gets the extra arguments.
@@ -71,7 +73,18 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         }
     }
 
-    // Step 5: say what runs.
+    // Step 5: TrueFoundry's SDK for the test that drives `/api/svc/v1` with it, from a venv
+    // under the target directory.
+    let sdk_check = prepare_truefoundry(ci, &root)?;
+    match &sdk_check {
+        SdkCheck::Run { path, .. } | SdkCheck::Given { path } => env.set(TRUEFOUNDRY_PYTHON_ENV, path),
+        SdkCheck::Skipped { banner } => {
+            eprintln!("{banner}");
+            env.remove(TRUEFOUNDRY_PYTHON_ENV);
+        }
+    }
+
+    // Step 6: say what runs.
     eprintln!("xtask: backends for this run:");
     match &postgres {
         Postgres::Run => eprintln!("  postgres: {} (reachable)", postgres::redact(&admin.url)),
@@ -96,8 +109,13 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         OpenApiCheck::Given { path } => eprintln!("  schemathesis (OpenAPI check): {path} (from {SCHEMATHESIS_ENV})"),
         OpenApiCheck::Skipped { .. } => eprintln!("  schemathesis (OpenAPI check): NOT SET UP: OpenAPI check SKIPPED"),
     }
+    match &sdk_check {
+        SdkCheck::Run { path, version } => eprintln!("  truefoundry-sdk (SDK test): {path} ({version})"),
+        SdkCheck::Given { path } => eprintln!("  truefoundry-sdk (SDK test): {path} (from {TRUEFOUNDRY_PYTHON_ENV})"),
+        SdkCheck::Skipped { .. } => eprintln!("  truefoundry-sdk (SDK test): NOT SET UP: SDK test SKIPPED"),
+    }
 
-    // Step 6: the tests.
+    // Step 7: the tests.
     let mut code = ExitCode::SUCCESS;
     for args in CARGO_TEST_RUNS {
         let shown = format!(
@@ -134,7 +152,58 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
     if let OpenApiCheck::Skipped { banner } = &openapi_check {
         eprintln!("{banner}");
     }
+    if let SdkCheck::Skipped { banner } = &sdk_check {
+        eprintln!("{banner}");
+    }
     Ok(code)
+}
+
+/// Whether `/api/svc/v1` is driven with TrueFoundry's SDK, and with which Python.
+#[derive(Debug)]
+enum SdkCheck {
+    /// The python of the venv under the target directory (installed when missing).
+    Run {
+        path: String,
+        version: String,
+    },
+    /// `CUSTODIAN_TEST_TRUEFOUNDRY_PYTHON` was already set: that python is used as it is.
+    Given {
+        path: String,
+    },
+    Skipped {
+        banner: String,
+    },
+}
+
+fn prepare_truefoundry(ci: bool, root: &Path) -> Result<SdkCheck> {
+    if let Some(path) = given_path(std::env::var(TRUEFOUNDRY_PYTHON_ENV).ok().as_deref()) {
+        return Ok(SdkCheck::Given { path });
+    }
+    let venv = truefoundry::venv(&target_dir(root, std::env::var_os("CARGO_TARGET_DIR")));
+    match truefoundry::ensure(&venv) {
+        Ok(version) => Ok(SdkCheck::Run {
+            path: venv.python().display().to_string(),
+            version: format!("truefoundry-sdk {version}"),
+        }),
+        Err(e) => truefoundry_not_set_up(ci, &e),
+    }
+}
+
+/// The TrueFoundry SDK could not be set up: an error under CI, a loud skip elsewhere.
+fn truefoundry_not_set_up(ci: bool, e: &anyhow::Error) -> Result<SdkCheck> {
+    if ci {
+        bail!(
+            "the TrueFoundry SDK could not be set up, and CI (CI=true) drives /api/svc/v1 with it; that test is \
+             never skipped there.\n\
+             {e:#}\n\
+             fix: make `python3 -m venv` work (Debian: apt-get install python3-venv) and PyPI reachable, or \
+             install truefoundry-sdk {} and set {TRUEFOUNDRY_PYTHON_ENV} to that python.",
+            truefoundry::VERSION
+        );
+    }
+    Ok(SdkCheck::Skipped {
+        banner: truefoundry::skip_banner(&format!("{e:#}")),
+    })
 }
 
 /// Whether the OpenAPI document is checked against the server, and with which
@@ -156,14 +225,13 @@ enum OpenApiCheck {
 }
 
 fn prepare_schemathesis(ci: bool, root: &Path) -> Result<OpenApiCheck> {
-    if let Some(path) = schemathesis::given_path(std::env::var(SCHEMATHESIS_ENV).ok().as_deref()) {
+    if let Some(path) = given_path(std::env::var(SCHEMATHESIS_ENV).ok().as_deref()) {
         return Ok(OpenApiCheck::Given { path });
     }
-    let target = moto::target_dir(root, std::env::var_os("CARGO_TARGET_DIR"));
-    let venv = schemathesis::Venv::under(&target);
-    match venv.ensure() {
+    let venv = schemathesis::venv(&target_dir(root, std::env::var_os("CARGO_TARGET_DIR")));
+    match schemathesis::ensure(&venv) {
         Ok(version) => Ok(OpenApiCheck::Run {
-            path: venv.program().display().to_string(),
+            path: schemathesis::program(&venv).display().to_string(),
             version: format!("schemathesis {version}"),
         }),
         Err(e) => schemathesis_not_set_up(ci, &e),
@@ -258,9 +326,9 @@ fn prepare_moto(ci: bool, root: &Path) -> Result<Moto> {
     if let Some(url) = given_moto_url(std::env::var(MOTO_URL_ENV).ok().as_deref()) {
         return Ok(Moto::Given { url });
     }
-    let target = moto::target_dir(root, std::env::var_os("CARGO_TARGET_DIR"));
-    let venv = Venv::under(&target);
-    let started = venv.ensure().and_then(|version| {
+    let target = target_dir(root, std::env::var_os("CARGO_TARGET_DIR"));
+    let venv = moto::venv(&target);
+    let started = moto::ensure(&venv).and_then(|version| {
         let server = MotoServer::start(&venv, &target.join("moto-server.log"))?;
         Ok((version, server))
     });
@@ -511,6 +579,22 @@ mod tests {
         match schemathesis_not_set_up(false, &cause).unwrap() {
             OpenApiCheck::Skipped { banner } => {
                 assert!(banner.contains("OPENAPI CHECK IS SKIPPED"), "{banner}");
+                assert!(banner.contains("ensurepip is not available"), "{banner}");
+            }
+            other => panic!("expected a skip, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_truefoundry_sdk_failing_to_set_up_fails_ci_and_is_skipped_loudly_elsewhere() {
+        let cause = anyhow::anyhow!("`python3 -m venv` failed: ensurepip is not available");
+        let error = truefoundry_not_set_up(true, &cause).unwrap_err().to_string();
+        assert!(error.contains("CI=true"), "{error}");
+        assert!(error.contains("ensurepip is not available"), "{error}");
+        assert!(error.contains(TRUEFOUNDRY_PYTHON_ENV), "{error}");
+        match truefoundry_not_set_up(false, &cause).unwrap() {
+            SdkCheck::Skipped { banner } => {
+                assert!(banner.contains("TRUEFOUNDRY SDK TEST IS SKIPPED"), "{banner}");
                 assert!(banner.contains("ensurepip is not available"), "{banner}");
             }
             other => panic!("expected a skip, got {other:?}"),

@@ -2,13 +2,11 @@
 //! environment under the target directory with one pinned schemathesis release (made once,
 //! reused while it holds that release).
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::Result;
 
-use crate::run_quietly;
+use crate::venv::{Contents, Venv};
 
 /// The `schemathesis` program the document check runs (the server's
 /// `tests/it/schemathesis.rs` names it too).
@@ -24,86 +22,32 @@ fn requirement() -> String {
     format!("schemathesis=={VERSION}")
 }
 
-/// The venv's paths.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Venv {
-    pub(crate) dir: PathBuf,
+/// The schemathesis venv under the target directory.
+pub(crate) fn venv(target_dir: &Path) -> Venv {
+    Venv::under(target_dir, VENV_DIR)
 }
 
-impl Venv {
-    pub(crate) fn under(target_dir: &Path) -> Venv {
-        Venv {
-            dir: target_dir.join(VENV_DIR),
-        }
-    }
+/// The venv's `schemathesis` program.
+pub(crate) fn program(venv: &Venv) -> PathBuf {
+    venv.bin("schemathesis")
+}
 
-    pub(crate) fn python(&self) -> PathBuf {
-        self.dir.join("bin").join("python")
-    }
+/// The installed version when the venv's `schemathesis --version` runs.
+fn installed_version(venv: &Venv) -> Option<String> {
+    version_of(&venv.output_of(&program(venv), &["--version"])?)
+}
 
-    pub(crate) fn program(&self) -> PathBuf {
-        self.dir.join("bin").join("schemathesis")
-    }
-
-    /// The installed version when the venv's `schemathesis --version` runs.
-    fn installed_version(&self) -> Option<String> {
-        if !self.program().is_file() {
-            return None;
-        }
-        let output = Command::new(self.program())
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-            .ok()?;
-        if !output.status.success() {
-            return None;
-        }
-        version_of(&String::from_utf8_lossy(&output.stdout))
-    }
-
-    /// Reuses a venv holding the pinned release, or (re)creates it with
-    /// `python3 -m venv --clear` and installs that release with pip. Returns the version.
-    pub(crate) fn ensure(&self) -> Result<String> {
-        if let Some(version) = self.installed_version().filter(|v| v == VERSION) {
-            return Ok(version);
-        }
-        let requirement = requirement();
-        eprintln!(
-            "xtask: creating the schemathesis venv at {} (python3 -m venv; pip install \"{requirement}\")",
-            self.dir.display()
-        );
-        if let Some(parent) = self.dir.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        let python3 = std::env::var_os("PYTHON").unwrap_or_else(|| OsString::from("python3"));
-        run_quietly(
-            Command::new(&python3)
-                .arg("-m")
-                .arg("venv")
-                .arg("--clear")
-                .arg(&self.dir),
-            &format!("{} -m venv --clear {}", python3.to_string_lossy(), self.dir.display()),
-        )?;
-        run_quietly(
-            Command::new(self.python()).args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                &requirement,
-            ]),
-            &format!("{} -m pip install \"{requirement}\"", self.python().display()),
-        )?;
-        match self.installed_version() {
-            Some(version) if version == VERSION => Ok(version),
-            other => Err(anyhow!(
-                "the venv at {} was created and {requirement} installed, but `{} --version` says {other:?}",
-                self.dir.display(),
-                self.program().display()
-            )),
-        }
-    }
+/// Reuses a venv holding the pinned release, or (re)creates it with
+/// `python3 -m venv --clear` and installs that release with pip. Returns the version.
+pub(crate) fn ensure(venv: &Venv) -> Result<String> {
+    let requirement = requirement();
+    let contents = Contents {
+        tool: "schemathesis",
+        requirement: &requirement,
+        pinned: Some(VERSION),
+        check: "`schemathesis --version`",
+    };
+    venv.ensure(&contents, installed_version)
 }
 
 /// The version in `schemathesis --version`'s output (`schemathesis, version 4.32.5`).
@@ -113,11 +57,6 @@ fn version_of(output: &str) -> Option<String> {
         .find_map(|line| line.trim().rsplit_once("version "))
         .map(|(_, version)| version.trim().to_owned())
         .filter(|version| !version.is_empty())
-}
-
-/// A schemathesis path given in the environment (blank counts as unset).
-pub(crate) fn given_path(value: Option<&str>) -> Option<String> {
-    value.map(str::trim).filter(|path| !path.is_empty()).map(str::to_owned)
 }
 
 /// The banner printed before and after a run whose document check is skipped.
@@ -149,14 +88,14 @@ mod tests {
 
     #[test]
     fn the_venv_lives_under_the_target_dir() {
-        let venv = Venv::under(Path::new("/cache/target"));
+        let venv = venv(Path::new("/cache/target"));
         assert_eq!(venv.dir, PathBuf::from("/cache/target/schemathesis-venv"));
         assert_eq!(
             venv.python(),
             PathBuf::from("/cache/target/schemathesis-venv/bin/python")
         );
         assert_eq!(
-            venv.program(),
+            program(&venv),
             PathBuf::from("/cache/target/schemathesis-venv/bin/schemathesis")
         );
     }
@@ -177,22 +116,22 @@ mod tests {
     #[test]
     fn a_venv_without_schemathesis_is_not_reused() {
         let dir = std::env::temp_dir().join(format!("xtask-schemathesis-{}", std::process::id()));
-        assert_eq!(Venv::under(&dir).installed_version(), None);
+        assert_eq!(installed_version(&venv(&dir)), None);
     }
 
     #[test]
     fn a_venv_with_another_release_is_not_reused() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = std::env::temp_dir().join(format!("xtask-schemathesis-old-{}", std::process::id()));
-        let venv = Venv::under(&dir);
+        let venv = venv(&dir);
         std::fs::create_dir_all(venv.dir.join("bin")).unwrap();
-        std::fs::write(venv.program(), "#!/bin/sh\necho 'schemathesis, version 3.0.0'\n").unwrap();
-        std::fs::set_permissions(venv.program(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(program(&venv), "#!/bin/sh\necho 'schemathesis, version 3.0.0'\n").unwrap();
+        std::fs::set_permissions(program(&venv), std::fs::Permissions::from_mode(0o755)).unwrap();
         // Linux refuses to run a file another test's child may still hold open for writing
         // ("Text file busy"); try again briefly.
         let mut installed = None;
         for _ in 0..20 {
-            installed = venv.installed_version();
+            installed = installed_version(&venv);
             if installed.is_some() {
                 break;
             }
@@ -201,16 +140,6 @@ mod tests {
         assert_eq!(installed.as_deref(), Some("3.0.0"));
         assert_ne!(installed.as_deref(), Some(VERSION), "ensure() would reinstall");
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_given_path_is_used_unless_blank() {
-        assert_eq!(
-            given_path(Some(" /opt/st/bin/schemathesis ")).as_deref(),
-            Some("/opt/st/bin/schemathesis")
-        );
-        assert_eq!(given_path(Some("  ")), None);
-        assert_eq!(given_path(None), None);
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl LoggedServer {
 }
 
 /// A value no run of any test has used: `CANARY` and the time and process.
-fn canary(label: &str) -> String {
+pub(crate) fn canary(label: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")

@@ -19,3 +19,4 @@ mod schemathesis;
 mod ssm;
 mod store_migration;
 mod support;
+mod truefoundry_sdk;
