@@ -23,7 +23,7 @@ pub enum RepoError {
 /// Which rule a conflicting write broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ConflictKind {
-    #[error("the name is already used in this team")]
+    #[error("the name is already taken")]
     DuplicateName,
     #[error("the email is already registered")]
     DuplicateEmail,
@@ -35,7 +35,7 @@ pub enum ConflictKind {
     VaultConnectionInUse,
     #[error("the team must keep at least one owner")]
     LastOwner,
-    #[error("the team still holds secrets, locations or vault connections")]
+    #[error("the team still holds secrets, locations, vault connections or secret groups")]
     TeamNotEmpty,
     /// An optimistic-concurrency check failed: the record changed since it was read.
     #[error("the record changed since it was read")]
