@@ -11,7 +11,7 @@ use custodian_domain::{
     AuditAction, Credentials, Outcome, RequestContext, ResourceType, SecretId, SecretStorage, StorageSecret, Subject,
     TeamId, VaultConnection, VaultConnectionId, VaultReference, VaultSecret, VaultType,
 };
-use custodian_ports::{RepoError, VaultAccess, VaultError, VaultProvider};
+use custodian_ports::{Freshness, RepoError, VaultAccess, VaultError, VaultProvider};
 use secrecy::SecretString;
 
 use crate::authz::Action;
@@ -86,7 +86,7 @@ impl Custodian {
         secret: &StorageSecret,
         resource: (ResourceType, Option<uuid::Uuid>, Option<&str>),
     ) -> Result<Verification, CoreError> {
-        let loaded = self.load_credentials(secret).await;
+        let loaded = self.load_credentials(secret, Freshness::Fresh).await;
         let checked_at = self.now();
         let verification = match loaded {
             Ok(credentials) => Verification {
@@ -175,7 +175,7 @@ impl Custodian {
             return Err(error);
         }
         let secret = self.ports.repos.secrets.get(team, secret_id).await?;
-        let resolved = self.load_credentials(&secret).await;
+        let resolved = self.load_credentials(&secret, Freshness::MayRevalidate).await;
         let outcome = if resolved.is_ok() {
             Outcome::Success
         } else {
@@ -195,7 +195,7 @@ impl Custodian {
     }
 
     /// The secret's current credentials, checked against its auth method.
-    async fn load_credentials(&self, secret: &StorageSecret) -> Result<Credentials, CoreError> {
+    async fn load_credentials(&self, secret: &StorageSecret, freshness: Freshness) -> Result<Credentials, CoreError> {
         match &secret.storage {
             SecretStorage::Managed => {
                 let payload = self
@@ -217,7 +217,7 @@ impl Custodian {
                 let access = self.vault_access(&connection).await?;
                 let provider = self.vault_provider(connection.vault_type())?;
                 let references: Vec<VaultReference> = field_mappings.iter().map(|m| m.reference.clone()).collect();
-                let values = provider.fetch(&access, &references).await?;
+                let values = provider.fetch(&access, &references, freshness).await?;
                 if values.len() != references.len() {
                     return Err(CoreError::internal(format!(
                         "the {} provider answered {} values for {} references",
@@ -246,6 +246,7 @@ impl Custodian {
             .await?;
         Ok(VaultAccess {
             connection_id: connection.id,
+            revision: connection.secret_version,
             settings: connection.settings.clone(),
             secret: VaultSecret::from_stored(secret),
         })

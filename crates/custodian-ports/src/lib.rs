@@ -33,7 +33,7 @@ pub use repositories::{
 };
 pub use secret_groups::{DeletedGroup, GroupFilter, GroupKeyDetails, KeyFilter, SecretGroupRepository, TeamScope};
 pub use system::{Clock, IdGenerator, SystemClock, TokenIssuer, UuidV7Ids};
-pub use vault::{VaultAccess, VaultError, VaultProvider};
+pub use vault::{Freshness, VaultAccess, VaultError, VaultProvider};
 
 #[cfg(feature = "mock")]
 pub use cleanup::MockCleanupQueue;

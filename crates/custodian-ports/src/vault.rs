@@ -8,6 +8,10 @@ use secrecy::SecretString;
 #[derive(Debug, Clone)]
 pub struct VaultAccess {
     pub connection_id: VaultConnectionId,
+    /// The connection's secret version: it changes whenever the connection is rotated, so
+    /// what was read with an older secret is never taken for what the new one reads (a
+    /// cache keys on it, an adapter may key its own revalidation state on it).
+    pub revision: i64,
     pub settings: VaultSettings,
     pub secret: VaultSecret,
 }
@@ -28,6 +32,16 @@ pub enum VaultError {
     },
 }
 
+/// Whether a fetch may be answered from what an adapter keeps between calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Freshness {
+    /// The adapter may revalidate what it read before (Doppler's `ETag`: an unchanged
+    /// config answers `304` and the values read last time are used).
+    MayRevalidate,
+    /// Read everything from the provider now (a verification): nothing kept is used.
+    Fresh,
+}
+
 /// A team's external vault (1Password, Doppler, Infisical).
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -38,8 +52,12 @@ pub trait VaultProvider: Send + Sync {
     /// `AuthFailed` when refused; `Unavailable`/`RateLimited` on transient failures.
     async fn verify(&self, access: &VaultAccess) -> Result<(), VaultError>;
 
-    /// The values at `references`, in the same order.
-    /// `ReferenceNotFound` names the first reference that does not exist.
-    async fn fetch(&self, access: &VaultAccess, references: &[VaultReference])
-    -> Result<Vec<SecretString>, VaultError>;
+    /// The values at `references`, in the same order, read in as few provider calls as the
+    /// provider allows. `ReferenceNotFound` names the first reference that does not exist.
+    async fn fetch(
+        &self,
+        access: &VaultAccess,
+        references: &[VaultReference],
+        freshness: Freshness,
+    ) -> Result<Vec<SecretString>, VaultError>;
 }

@@ -134,8 +134,9 @@ async fn verify_fetches_every_mapped_reference_of_an_external_secret() {
     let mut provider = doppler_provider();
     provider
         .expect_fetch()
-        .withf(|access, references| {
-            access.connection_id == vault_id()
+        .withf(|access, references, freshness| {
+            *freshness == custodian_ports::Freshness::Fresh
+                && access.connection_id == vault_id()
                 && access.secret.expose().expose_secret() == "dp.st.prd.token-secret-value"
                 && references
                     .iter()
@@ -143,7 +144,7 @@ async fn verify_fetches_every_mapped_reference_of_an_external_secret() {
                     .eq(["S3_KEY_ID", "S3_SECRET"])
         })
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Err(VaultError::ReferenceNotFound {
                 provider: VaultType::Doppler,
                 reference: "S3_SECRET".into(),
@@ -170,7 +171,7 @@ async fn verify_fetches_every_mapped_reference_of_an_external_secret() {
 #[tokio::test]
 async fn resolve_builds_external_credentials_from_the_mapped_fields() {
     let mut provider = doppler_provider();
-    provider.expect_fetch().times(1).returning(|_, references| {
+    provider.expect_fetch().times(1).returning(|_, references, _| {
         Ok(references
             .iter()
             .map(|r| SecretString::from(format!("value-of-{}", r.as_str())))
@@ -229,7 +230,7 @@ async fn resolve_returns_managed_credentials_and_records_it() {
 #[tokio::test]
 async fn a_vault_failure_fails_the_resolution_and_is_recorded() {
     let mut provider = doppler_provider();
-    provider.expect_fetch().returning(|_, _| {
+    provider.expect_fetch().returning(|_, _, _| {
         Err(VaultError::RateLimited {
             provider: VaultType::Doppler,
             retry_after: None,

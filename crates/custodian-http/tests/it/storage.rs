@@ -82,7 +82,7 @@ fn doppler() -> HashMap<VaultType, Arc<dyn VaultProvider>> {
     provider.expect_verify().returning(|_| Ok(()));
     provider
         .expect_fetch()
-        .returning(|_, references| Ok(references.iter().map(|_| SecretString::from(VAULT_VALUE)).collect()));
+        .returning(|_, references, _| Ok(references.iter().map(|_| SecretString::from(VAULT_VALUE)).collect()));
     HashMap::from([(VaultType::Doppler, Arc::new(provider) as Arc<dyn VaultProvider>)])
 }
 

@@ -135,7 +135,12 @@ impl VaultProvider for OnePassword {
         }
     }
 
-    async fn fetch(&self, _: &VaultAccess, _: &[VaultReference]) -> Result<Vec<SecretString>, VaultError> {
+    async fn fetch(
+        &self,
+        _: &VaultAccess,
+        _: &[VaultReference],
+        _: custodian_ports::Freshness,
+    ) -> Result<Vec<SecretString>, VaultError> {
         Err(VaultError::Unavailable {
             provider: VaultType::OnePassword,
             message: "this test has no vault to fetch from".into(),
