@@ -34,6 +34,7 @@ mod secret_groups;
 mod secrets;
 mod store_migration;
 mod teams;
+mod vault_cache;
 mod vault_connections;
 mod virtual_accounts;
 
@@ -67,6 +68,7 @@ pub use secret_groups::{
 };
 pub use secrets::SecretDetails;
 pub use store_migration::{MigrationError, MigrationReport, StoreMigration};
+pub use vault_cache::VaultCacheSettings;
 pub use vault_connections::VaultRotationInput;
 
 /// The deployment's settings that the use cases need.
@@ -90,6 +92,8 @@ pub struct Settings {
     /// Whether reading secret-group values is turned off for every caller (keys stay
     /// readable).
     pub disable_secret_value_view: bool,
+    /// The cache of values read from vaults for resolution.
+    pub vault_cache: VaultCacheSettings,
 }
 
 impl Default for Settings {
@@ -102,6 +106,7 @@ impl Default for Settings {
             max_token_grace_period: Duration::days(7),
             unknown_token_events_per_minute: 60,
             disable_secret_value_view: false,
+            vault_cache: VaultCacheSettings::default(),
         }
     }
 }
@@ -113,6 +118,8 @@ pub struct Custodian {
     settings: Arc<Settings>,
     /// The refused authentications of unknown tokens recorded and counted this minute.
     unknown_refusals: Arc<std::sync::Mutex<identity::RefusalWindow>>,
+    /// What resolution read from vaults.
+    vault_cache: Arc<vault_cache::VaultCache>,
 }
 
 impl Custodian {
@@ -120,6 +127,7 @@ impl Custodian {
     pub fn new(ports: Ports, settings: Settings) -> Self {
         Self {
             ports,
+            vault_cache: Arc::new(vault_cache::VaultCache::new(settings.vault_cache)),
             settings: Arc::new(settings),
             unknown_refusals: Arc::default(),
         }

@@ -217,7 +217,10 @@ impl Custodian {
                 let access = self.vault_access(&connection).await?;
                 let provider = self.vault_provider(connection.vault_type())?;
                 let references: Vec<VaultReference> = field_mappings.iter().map(|m| m.reference.clone()).collect();
-                let values = provider.fetch(&access, &references, freshness).await?;
+                let values = match freshness {
+                    Freshness::MayRevalidate => self.vault_cache.fetch(provider, &access, &references).await?,
+                    Freshness::Fresh => provider.fetch(&access, &references, Freshness::Fresh).await?,
+                };
                 if values.len() != references.len() {
                     return Err(CoreError::internal(format!(
                         "the {} provider answered {} values for {} references",

@@ -226,6 +226,14 @@ impl Custodian {
         let Some(credentials) = update.credentials else {
             let audit = self.secret_event(subject, ctx, AuditAction::Update, &next, Outcome::Success);
             self.ports.repos.secrets.update(&next, expected, &audit).await?;
+            if let SecretStorage::External {
+                vault_connection_id, ..
+            } = &next.storage
+                && next.credentials_version != expected
+            {
+                // New mappings read other references: what the old ones read goes.
+                self.vault_cache.invalidate(*vault_connection_id);
+            }
             return Ok(next);
         };
         let key = credential_key(&next);

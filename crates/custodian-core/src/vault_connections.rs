@@ -146,6 +146,7 @@ impl Custodian {
                 .vault_connections
                 .update(&next, current.secret_version, &audit)
                 .await?;
+            self.vault_cache.invalidate(id);
             Ok(next)
         })
         .await
@@ -164,10 +165,14 @@ impl Custodian {
         input: VaultRotationInput,
     ) -> Result<VaultConnection, CoreError> {
         self.authorize(subject, team, Action::WriteVaultConnections).await?;
-        self.last_writer_wins(|attempt| {
-            self.rotate_vault_connection_once(subject, ctx, team, id, input.clone(), attempt)
-        })
-        .await
+        let rotated = self
+            .last_writer_wins(|attempt| {
+                self.rotate_vault_connection_once(subject, ctx, team, id, input.clone(), attempt)
+            })
+            .await?;
+        // Other replicas see the new revision in the row; this one drops what it holds now.
+        self.vault_cache.invalidate(id);
+        Ok(rotated)
     }
 
     /// One attempt of [`Custodian::rotate_vault_connection`] over the connection as it is.
@@ -288,6 +293,7 @@ impl Custodian {
         let current = self.ports.repos.vault_connections.get(team, id).await?;
         let audit = self.connection_event(subject, ctx, AuditAction::Delete, &current, Outcome::Success);
         let deleted = self.ports.repos.vault_connections.delete(team, id, &audit).await?;
+        self.vault_cache.invalidate(id);
         let key = connection_key(&deleted);
         self.clean_up_after_commit(&key, CleanupTask::DeleteAll).await;
         Ok(())

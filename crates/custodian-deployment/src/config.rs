@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::Duration;
-use custodian_core::Settings;
+use custodian_core::{Settings, VaultCacheSettings};
 use custodian_domain::{Tier, TierLimits, TierTable};
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
@@ -112,6 +112,8 @@ pub struct Config {
     pub disable_secret_value_view: bool,
     /// Rate limits per client address and per token (`[rate_limit]`).
     pub rate_limit: RateLimitConfig,
+    /// The cache of values resolution reads from vaults (`[vault_cache]`).
+    pub vault_cache: VaultCacheConfig,
     /// `text` or `json` (`log_format`).
     pub log_format: LogFormat,
     /// Where the first start writes the tenant admin's token (`first_token_file`, mode
@@ -150,6 +152,7 @@ impl Default for Config {
             unknown_token_events_per_minute: settings.unknown_token_events_per_minute,
             disable_secret_value_view: settings.disable_secret_value_view,
             rate_limit: RateLimitConfig::default(),
+            vault_cache: VaultCacheConfig::default(),
             log_format: LogFormat::default(),
             first_token_file: None,
             credential_store: CredentialStoreKind::default(),
@@ -242,6 +245,48 @@ impl Default for RateLimitConfig {
             per_address_per_minute: 120,
             per_token_per_minute: 600,
             trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The resolution cache in front of the vault providers (`[vault_cache]`), in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VaultCacheConfig {
+    /// How long values read from a vault are served (`vault_cache.ttl`, default 300; 0
+    /// turns the cache off: every resolution asks the vault).
+    pub ttl: u64,
+    /// How long after that the last values are served while the vault fails
+    /// (`vault_cache.stale_for`, default 3600).
+    pub stale_for: u64,
+    /// How long a reference the vault does not have is remembered
+    /// (`vault_cache.negative_ttl`, default 30).
+    pub negative_ttl: u64,
+    /// Calls one vault connection may make to its provider per minute
+    /// (`vault_cache.requests_per_minute`, default 60, at least 1).
+    pub requests_per_minute: u32,
+}
+
+impl Default for VaultCacheConfig {
+    fn default() -> Self {
+        let defaults = VaultCacheSettings::default();
+        Self {
+            ttl: defaults.ttl.as_secs(),
+            stale_for: defaults.stale_for.as_secs(),
+            negative_ttl: defaults.negative_ttl.as_secs(),
+            requests_per_minute: defaults.requests_per_minute,
+        }
+    }
+}
+
+impl VaultCacheConfig {
+    /// The core's settings of this table.
+    pub fn settings(&self) -> VaultCacheSettings {
+        VaultCacheSettings {
+            ttl: std::time::Duration::from_secs(self.ttl),
+            stale_for: std::time::Duration::from_secs(self.stale_for),
+            negative_ttl: std::time::Duration::from_secs(self.negative_ttl),
+            requests_per_minute: self.requests_per_minute.max(1),
         }
     }
 }
@@ -499,6 +544,7 @@ impl Config {
             max_token_grace_period: self.max_token_grace_period,
             unknown_token_events_per_minute: self.unknown_token_events_per_minute,
             disable_secret_value_view: self.disable_secret_value_view,
+            vault_cache: self.vault_cache.settings(),
         }
     }
 

@@ -44,7 +44,7 @@ mod tokens;
 pub use bootstrap::{ADMIN_EMAIL, Bootstrap, BootstrapError, BootstrapOutcome, DEFAULT_TEAM};
 pub use config::{
     CONFIG_ENV, Config, ConfigError, CredentialStoreKind, LogFormat, RateLimitConfig, SsmConfig, UnknownVariable,
-    process_env,
+    VaultCacheConfig, process_env,
 };
 pub use deployment::Deployment;
 pub use tokens::PepperedTokens;

@@ -289,3 +289,37 @@ async fn a_resolution_that_cannot_be_audited_is_not_returned() {
     let result = mocks.build().resolve(&alice(), team_id(), secret_id()).await;
     assert!(matches!(result, Err(CoreError::Unavailable { .. })));
 }
+
+/// Resolutions share the cache: three resolves make one provider call, which may be
+/// revalidated; a verification asks the provider afresh.
+#[tokio::test]
+async fn resolves_go_through_the_cache_and_a_verification_does_not() {
+    let mut provider = doppler_provider();
+    let answer = |references: &[VaultReference]| {
+        Ok(references
+            .iter()
+            .map(|r| SecretString::from(format!("value-of-{}", r.as_str())))
+            .collect())
+    };
+    provider
+        .expect_fetch()
+        .withf(|_, _, freshness| *freshness == custodian_ports::Freshness::MayRevalidate)
+        .times(1)
+        .returning(move |_, references, _| answer(references));
+    provider
+        .expect_fetch()
+        .withf(|_, _, freshness| *freshness == custodian_ports::Freshness::Fresh)
+        .times(1)
+        .returning(move |_, references, _| answer(references));
+    let mut mocks = external_mocks(provider);
+    mocks.audit.expect_record().times(4).returning(|_| Ok(()));
+    let custodian = mocks.build();
+    for _ in 0..3 {
+        custodian.resolve(&alice(), team_id(), secret_id()).await.unwrap();
+    }
+    let verification = custodian
+        .verify_secret(&alice(), &ctx(), team_id(), secret_id())
+        .await
+        .unwrap();
+    assert!(verification.verified);
+}
