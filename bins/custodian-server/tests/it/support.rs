@@ -147,6 +147,29 @@ impl Reply {
         }
         (!problems.is_empty()).then(|| format!("{}; got {} {}", problems.join("; "), self.status, self.text))
     }
+
+    /// Panics unless the answer is an `/api/svc/v1` error of `status` and `code`.
+    #[track_caller]
+    pub(crate) fn expect_svc_error(&self, status: u16, code: &str, what: &str) -> &Self {
+        if let Some(problem) = self.svc_error_problem(status, code) {
+            panic!("{what}: {problem}");
+        }
+        self
+    }
+
+    /// Panics unless the answer is an `/api/svc/v1` 422 naming the field at `loc` (with the
+    /// rule `kind`, when given).
+    #[track_caller]
+    pub(crate) fn expect_field_error(&self, loc: &[&str], kind: Option<&str>, what: &str) -> &Self {
+        self.expect_svc_error(422, "validation_failed", what);
+        let found = self.json["details"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["loc"] == json!(loc) && kind.is_none_or(|k| d["type"] == k));
+        assert!(found, "{what}: no error at {loc:?} ({kind:?}) in {}", self.text);
+        self
+    }
 }
 
 /// A client of one server that records every answer (status line, headers and body), so
@@ -247,6 +270,10 @@ impl Api {
 
     pub(crate) async fn post(&self, path: &str, token: &str, body: &Value) -> Reply {
         self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub(crate) async fn put(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
     }
 
     pub(crate) async fn patch(&self, path: &str, token: &str, body: &Value) -> Reply {
@@ -545,4 +572,37 @@ pub(crate) fn key_id(group: &Value, key: &str) -> String {
         .and_then(|s| s["id"].as_str())
         .unwrap_or_else(|| panic!("no key {key} in {group}"))
         .to_owned()
+}
+
+/// `GET /api/svc/v1/secrets/{key_id}`, of one `version` when given.
+pub(crate) async fn read_key(api: &Api, token: &str, key_id: &str, version: Option<i64>) -> Reply {
+    let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
+    api.get(&format!("{SECRETS}/{key_id}{query}"), token).await
+}
+
+/// `GET /api/svc/v1/secrets/{id}` that must succeed: the key's current (or asked-for)
+/// value and its versions as `(version, value)`.
+pub(crate) async fn read_value(
+    api: &Api,
+    token: &str,
+    key_id: &str,
+    version: Option<i64>,
+) -> (String, Vec<(i64, String)>) {
+    let reply = read_key(api, token, key_id, version).await;
+    reply.expect_status(200, &format!("GET a key's value (version {version:?})"));
+    let data = &reply.json["data"];
+    assert_eq!(data["id"], key_id, "{}", reply.text);
+    let shown = data["secretVersions"]
+        .as_array()
+        .expect("secretVersions")
+        .iter()
+        .map(|v| {
+            assert_eq!(v["secretId"], key_id, "{}", reply.text);
+            (
+                v["version"].as_i64().expect("a version"),
+                v["value"].as_str().expect("a version's value").to_owned(),
+            )
+        })
+        .collect();
+    (data["value"].as_str().expect("a value").to_owned(), shown)
 }
