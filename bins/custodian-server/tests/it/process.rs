@@ -144,8 +144,19 @@ impl RunningServer {
         assert!(status.success());
         let exit = self.child.wait().expect("the server exits");
         assert!(exit.success(), "{exit:?}: {:#?}", self.seen);
-        self.seen.extend(self.lines.iter());
-        self.seen
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.extend(self.lines.iter());
+        seen
+    }
+}
+
+impl Drop for RunningServer {
+    /// A test that fails before [`RunningServer::terminate`] leaves no server running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
