@@ -1,8 +1,9 @@
 //! Canaries: unique values planted as credentials (at create and at rotation), as a vault
-//! connection's access token (at create and at rotation), in refused requests and as a
-//! refused bearer token, through the built binary at `RUST_LOG=trace`. Afterwards no
-//! answer, no line of the process's output and no byte of the SQLite files holds any of
-//! them; the admin's token appears only in the one bootstrap message.
+//! connection's access token (at create and at rotation), as secret-group values (at
+//! create, at update), in refused requests and as a refused bearer token, through the
+//! built binary at `RUST_LOG=trace`. Afterwards no answer (but a group value's own reads),
+//! no line of the process's output and no byte of the SQLite files holds any of them; the
+//! admin's token appears only in the one bootstrap message.
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -14,7 +15,10 @@ use reqwest::Method;
 use serde_json::json;
 use tempfile::TempDir;
 
-use crate::support::{Api, create_team, doppler_body, location_body, s3_secret_body, unique};
+use crate::support::{
+    Api, GROUPS, SECRETS, create_group, create_team, doppler_body, group_body, group_secrets, key_id, location_body,
+    read_key, s3_secret_body, unique,
+};
 
 /// A `custodian serve` writing stdout and stderr to one file.
 struct LoggedServer {
@@ -135,7 +139,7 @@ async fn no_canary_reaches_an_answer_a_log_line_or_the_database_file() {
     let refused_bearer = format!("cus_{}", canary("BEARER"));
     let client_secret = canary("CLIENTSECRET");
     let rotated_client_secret = canary("CLIENTSECRETROTATED");
-    let canaries = [
+    let mut canaries = vec![
         &created_id,
         &created_key,
         &rotated_id,
@@ -261,6 +265,11 @@ async fn no_canary_reaches_an_answer_a_log_line_or_the_database_file() {
     api.get(&connections, &token)
         .await
         .expect_status(200, "the connections");
+    // Secret-group values: their reads go through `reader`, every other request through
+    // `api`.
+    let reader = Api::new(api.base.clone());
+    let group = plant_group_canaries(&api, &reader, &token, &team).await;
+    canaries.extend(&group.planted);
     let audit = format!("/v1/teams/{team}/audit-events");
     api.get(&audit, &token).await.expect_status(200, "audit events");
     api.call_with(Method::GET, &audit, Some(&token), None, &[("accept", "text/csv")])
@@ -271,9 +280,15 @@ async fn no_canary_reaches_an_answer_a_log_line_or_the_database_file() {
     let output = server.terminate();
     let stopped_db = database_bytes(&data_dir);
 
-    // The answers.
+    // The answers: a group value only in the answers of its reads.
+    for value in &group.read {
+        assert!(
+            reader.seen().iter().any(|answer| answer.contains(value.as_str())),
+            "no read showed {value}"
+        );
+    }
     for answer in api.seen() {
-        for value in canaries {
+        for value in &canaries {
             assert!(!answer.contains(value.as_str()), "{value} in an answer:\n{answer}");
         }
         assert!(!answer.contains(&token), "the admin token in an answer:\n{answer}");
@@ -281,7 +296,7 @@ async fn no_canary_reaches_an_answer_a_log_line_or_the_database_file() {
     // The output at trace level holds none of them.
     assert!(output.contains("listening"), "the log is captured:\n{output}");
     assert!(output.contains("TRACE"), "trace logging is on:\n{output}");
-    for value in canaries {
+    for value in &canaries {
         let leaking: Vec<&str> = output.lines().filter(|l| l.contains(value.as_str())).collect();
         assert!(leaking.is_empty(), "{value} in the output: {leaking:#?}");
     }
@@ -301,9 +316,116 @@ async fn no_canary_reaches_an_answer_a_log_line_or_the_database_file() {
     // The database files, while running and after a clean stop.
     for (when, bytes) in [("running", &running_db), ("stopped", &stopped_db)] {
         assert!(contains(bytes, &marker), "{when}: the search reads the database");
-        for value in canaries {
+        for value in &canaries {
             assert!(!contains(bytes, value), "{when}: {value} in the database in plaintext");
         }
         assert!(!contains(bytes, &token), "{when}: the admin token in the database");
+    }
+}
+
+/// The secret-group values [`plant_group_canaries`] sent.
+struct GroupCanaries {
+    /// Values a read answered with.
+    read: Vec<String>,
+    /// Every value sent, those refused included.
+    planted: Vec<String>,
+}
+
+/// A group of `team` with canary values at create and at update, requests refused with
+/// canary values in them, and every other group request (get, list, search, manifest, key
+/// list, key delete) through `api`; the value reads (`GET /secrets/{id}`, `POST /secrets`
+/// with `withValue`) through `reader`.
+async fn plant_group_canaries(api: &Api, reader: &Api, token: &str, team: &str) -> GroupCanaries {
+    let [first, second, changed, added, refused, oversized] = [
+        "GROUPFIRST",
+        "GROUPSECOND",
+        "GROUPCHANGED",
+        "GROUPADDED",
+        "GROUPREFUSED",
+        "GROUPOVERSIZED",
+    ]
+    .map(canary);
+    let name = format!("canary-group-{}", unique());
+    let group = create_group(
+        api,
+        token,
+        &group_body(&name, "local", Some(team), &[("FIRST", &first), ("SECOND", &second)]),
+    )
+    .await;
+    let group_path = format!("{GROUPS}/{}", group["id"].as_str().expect("a group id"));
+    api.put(
+        &group_path,
+        token,
+        &json!({ "secrets": group_secrets(&[("FIRST", Some(&changed)), ("SECOND", None), ("THIRD", Some(&added))]) }),
+    )
+    .await
+    .expect_status(200, "update the group");
+
+    // Refused: a repeated key, an unknown integration, a value over 32 KiB.
+    api.post(
+        GROUPS,
+        token,
+        &group_body(
+            "refused-group",
+            "local",
+            Some(team),
+            &[("A", &refused), ("A", &refused)],
+        ),
+    )
+    .await
+    .expect_status(422, "a repeated key");
+    api.post(
+        GROUPS,
+        token,
+        &group_body("refused-group", "vault-9", Some(team), &[("A", &refused)]),
+    )
+    .await
+    .expect_status(422, "an unknown integration");
+    let too_long = format!("{oversized}{}", "x".repeat(32 * 1024));
+    api.put(
+        &group_path,
+        token,
+        &json!({ "secrets": group_secrets(&[("FIRST", None), ("SECOND", Some(&too_long))]) }),
+    )
+    .await
+    .expect_status(422, "a value over 32 KiB");
+
+    // Everything but value reads.
+    api.get(&group_path, token).await.expect_status(200, "get the group");
+    api.get(&format!("{GROUPS}?search={name}"), token)
+        .await
+        .expect_status(200, "search the groups");
+    api.get(GROUPS, token).await.expect_status(200, "list the groups");
+    api.put(
+        GROUPS,
+        token,
+        &json!({ "manifest": { "type": "secret-group", "name": name, "integration_fqn": "local" } }),
+    )
+    .await
+    .expect_status(200, "apply the group's manifest");
+    let group_id = group["id"].as_str().expect("a group id");
+    let keys = api.post(SECRETS, token, &json!({ "secretGroupId": group_id })).await;
+    keys.expect_status(200, "list the keys");
+
+    // Value reads: every version of FIRST, version 1 of SECOND, the current values.
+    let first_id = key_id(&group, "FIRST");
+    read_key(reader, token, &first_id, None)
+        .await
+        .expect_status(200, "read FIRST");
+    read_key(reader, token, &key_id(&group, "SECOND"), Some(1))
+        .await
+        .expect_status(200, "read SECOND");
+    reader
+        .post(SECRETS, token, &json!({ "secretGroupId": group_id, "withValue": true }))
+        .await
+        .expect_status(200, "list the keys with values");
+
+    let third = key_id(&api.get(&group_path, token).await.json["data"], "THIRD");
+    api.delete(&format!("{SECRETS}/{third}"), token)
+        .await
+        .expect_status(200, "delete a key");
+    GroupCanaries {
+        read: vec![first.clone(), second.clone(), changed.clone(), added.clone()],
+        planted: vec![first, second, changed, added, refused, oversized],
     }
 }

@@ -11,22 +11,12 @@ use custodian_test_db::TestPostgres;
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
 
-use crate::process::{RunningServer, free_port};
+use crate::process::RunningServer;
 use crate::support::{config, create_virtual_account, s3_secret_body, unique};
 
 /// `serve` on `data_dir` (and `database_url`, when given), once it prints the first token.
 fn start(data_dir: &Path, database_url: Option<&str>) -> (RunningServer, String) {
-    let mut command = crate::process::custodian(data_dir, "info");
-    if let Some(url) = database_url {
-        command.env("CUSTODIAN_DATABASE_URL", url);
-    }
-    let server = RunningServer::start(command, free_port(), "Try it:");
-    let token = server
-        .tokens()
-        .first()
-        .cloned()
-        .expect("the first start prints the admin's token");
-    (server, token)
+    RunningServer::first_start(crate::process::custodian_on(data_dir, "info", database_url, &[]))
 }
 
 /// The server makes a secret over HTTP; a service attached to the same deployment

@@ -24,14 +24,7 @@ use crate::support::{Api, config, s3_secret_body, unique};
 
 /// The binary over `data_dir` with the database at `database_url` and the extra `env`.
 fn custodian(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Command {
-    let mut command = crate::process::custodian(data_dir, "warn");
-    if let Some(url) = database_url {
-        command.env("CUSTODIAN_DATABASE_URL", url);
-    }
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command
+    crate::process::custodian_on(data_dir, "warn", database_url, env)
 }
 
 /// Run an operator command and expect success; its stdout.
@@ -67,13 +60,7 @@ fn serve(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> R
 fn first_serve(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> (RunningServer, String) {
     let mut command = custodian(data_dir, database_url, env);
     command.env("RUST_LOG", "info");
-    let server = RunningServer::start(command, free_port(), "Try it:");
-    let token = server
-        .tokens()
-        .first()
-        .cloned()
-        .expect("the first start prints the admin's token");
-    (server, token)
+    RunningServer::first_start(command)
 }
 
 /// What the clients were told was stored: each secret's last acknowledged secret key.

@@ -9,6 +9,8 @@ mod config_file;
 mod docs_page;
 mod embedding;
 mod flow;
+mod group_flow;
+mod group_matrix;
 mod hostile_input;
 mod key_rotation;
 mod master_key;

@@ -8,13 +8,13 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Backend, Cast, TestServer, add_member, create_location, create_secret, create_team, create_user,
-    create_vault_connection, create_virtual_account, doppler_body, location_body, s3_secret_body, unique,
+    Backend, Cast, TestServer, add_member, assert_no_failures, create_location, create_secret, create_team,
+    create_user, create_vault_connection, create_virtual_account, doppler_body, location_body, s3_secret_body, unique,
 };
 
 /// Team roles, lowest to highest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Role {
+pub(crate) enum Role {
     Viewer,
     Operator,
     Admin,
@@ -699,12 +699,7 @@ async fn run_matrix(backend: Backend) {
         }
     }
     assert_eq!(checked, routes().len() * CALLERS.len());
-    assert!(
-        failures.is_empty(),
-        "{backend:?}: {} of {checked} requests answered wrongly:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_failures(backend, checked, &failures);
 }
 
 #[actix_web::test]

@@ -27,6 +27,19 @@ pub(crate) fn custodian(data_dir: &Path, log: &str) -> Command {
     command
 }
 
+/// [`custodian`] on the database at `database_url` when given (SQLite in the data directory
+/// otherwise), with the extra `env`.
+pub(crate) fn custodian_on(data_dir: &Path, log: &str, database_url: Option<&str>, env: &[(&str, &str)]) -> Command {
+    let mut command = custodian(data_dir, log);
+    if let Some(url) = database_url {
+        command.env("CUSTODIAN_DATABASE_URL", url);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
 /// A loopback port nothing listens on right now.
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -50,6 +63,18 @@ impl RunningServer {
         let mut server = Self::spawn(command, &format!("127.0.0.1:{port}"));
         server.wait_for(ready_line);
         server
+    }
+
+    /// Run `command` as `serve` on a free port until it prints the first start's token;
+    /// the server and that token (the tenant admin's).
+    pub(crate) fn first_start(command: Command) -> (Self, String) {
+        let server = Self::start(command, free_port(), "Try it:");
+        let token = server
+            .tokens()
+            .into_iter()
+            .next()
+            .expect("the first start prints the admin's token");
+        (server, token)
     }
 
     /// Run `command` as `serve` listening on `listen`, without waiting for anything. With
@@ -119,8 +144,19 @@ impl RunningServer {
         assert!(status.success());
         let exit = self.child.wait().expect("the server exits");
         assert!(exit.success(), "{exit:?}: {:#?}", self.seen);
-        self.seen.extend(self.lines.iter());
-        self.seen
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.extend(self.lines.iter());
+        seen
+    }
+}
+
+impl Drop for RunningServer {
+    /// A test that fails before [`RunningServer::terminate`] leaves no server running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

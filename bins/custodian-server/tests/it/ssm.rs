@@ -6,7 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +23,10 @@ use serde_json::json;
 use tempfile::TempDir;
 
 use crate::process::{RunningServer, free_port};
-use crate::support::{Api, create_team, s3_secret_body, unique};
+use crate::support::{
+    Api, GROUPS, SECRETS, create_group, create_team, group_body, group_secrets, key_id, read_value, s3_secret_body,
+    unique,
+};
 
 /// The URL of the `moto_server` the SSM tests use (`cargo xtask test` sets it).
 const MOTO_URL_ENV: &str = "CUSTODIAN_TEST_MOTO_URL";
@@ -113,15 +116,7 @@ impl SsmServer {
     pub(crate) fn launch(data_dir: &Path, store: &str, endpoint: &str, prefix: &str, start: Start) -> Self {
         let command = custodian(data_dir, store, endpoint, prefix);
         let (server, token) = match start {
-            Start::First => {
-                let server = RunningServer::start(command, free_port(), "Try it:");
-                let token = server
-                    .tokens()
-                    .into_iter()
-                    .next()
-                    .expect("the first start prints the admin's token");
-                (server, token)
-            }
+            Start::First => RunningServer::first_start(command),
             Start::Again(token) => (RunningServer::start(command, free_port(), "listening"), token),
         };
         SsmServer {
@@ -135,6 +130,16 @@ impl SsmServer {
     pub(crate) fn terminate(self) -> Vec<String> {
         self.server.terminate()
     }
+}
+
+/// What one test against moto works in: a data directory of its own (removed when the
+/// `TempDir` is dropped), an SSM prefix `/custodian-<label>-<random>` no other run uses,
+/// and an SDK client to look at what the server wrote.
+pub(crate) async fn moto_place(moto: &str, label: &str) -> (TempDir, PathBuf, String, aws_sdk_ssm::Client) {
+    let dir = TempDir::new().expect("a temporary directory");
+    let data_dir = dir.path().join("data");
+    let prefix = format!("/custodian-{label}-{}", uuid::Uuid::new_v4().simple());
+    (dir, data_dir, prefix, sdk_client(moto).await)
 }
 
 /// An SDK client on `endpoint` with the test credentials, to look at what the server wrote.
@@ -187,6 +192,29 @@ pub(crate) async fn parameters_under(client: &aws_sdk_ssm::Client, path: &str) -
     found
 }
 
+/// Panics unless the parameters under `path` are exactly `expected` (`(name, value)`, in
+/// any order), each a SecureString; the message names parameters, never values.
+pub(crate) async fn assert_parameters(client: &aws_sdk_ssm::Client, path: &str, mut expected: Vec<(String, &str)>) {
+    expected.sort();
+    let stored = parameters_under(client, path).await;
+    let found: Vec<(String, &str)> = stored.iter().map(|p| (p.name.clone(), p.value.as_str())).collect();
+    let names = |list: &[(String, &str)]| list.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert!(
+        found == expected,
+        "under {path}: parameters {:?}, expected {:?} (or their values differ)",
+        names(&found),
+        names(&expected)
+    );
+    let kinds: Vec<(&str, Option<&ParameterType>)> =
+        stored.iter().map(|p| (p.name.as_str(), p.kind.as_ref())).collect();
+    assert!(
+        kinds
+            .iter()
+            .all(|(_, kind)| *kind == Some(&ParameterType::SecureString)),
+        "{kinds:?}"
+    );
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
@@ -229,12 +257,9 @@ async fn the_binary_keeps_a_secrets_credentials_in_ssm_through_its_whole_life() 
     let Some(moto) = moto_url("ssm::the_binary_keeps_a_secrets_credentials_in_ssm_through_its_whole_life") else {
         return;
     };
-    let dir = TempDir::new().expect("a temporary directory");
-    let data_dir = dir.path().join("data");
-    let prefix = format!("/custodian-e2e-{}", uuid::Uuid::new_v4().simple());
+    let (_dir, data_dir, prefix, ssm) = moto_place(&moto, "e2e").await;
     let server = SsmServer::start(&data_dir, &moto, &prefix);
     let (api, token) = (server.api.clone(), server.token.clone());
-    let ssm = sdk_client(&moto).await;
 
     let team = create_team(&api, &token, &format!("ssm-{}", unique())).await;
     let team_path = format!("{prefix}/default/{team}");
@@ -322,6 +347,210 @@ async fn the_binary_keeps_a_secrets_credentials_in_ssm_through_its_whole_life() 
         );
     }
     assert_eq!(credential_blob_rows(&data_dir), 0);
+}
+
+/// The names of every parameter under `path`.
+async fn parameter_names(client: &aws_sdk_ssm::Client, path: &str) -> Vec<String> {
+    parameters_under(client, path)
+        .await
+        .into_iter()
+        .map(|p| p.name)
+        .collect()
+}
+
+/// With the server on `aws-ssm`, a secret group's values are SecureString parameters, one
+/// per version (8 KiB fits), and never in the database file; a value over 8 KiB is refused
+/// at its field with nothing written: at create no group and no parameter, at update (the
+/// values before it in the request already written) no new version and no parameter left.
+#[tokio::test]
+async fn a_groups_values_are_one_ssm_parameter_per_version_and_an_oversized_one_writes_nothing() {
+    let Some(moto) =
+        moto_url("ssm::a_groups_values_are_one_ssm_parameter_per_version_and_an_oversized_one_writes_nothing")
+    else {
+        return;
+    };
+    let (_dir, data_dir, prefix, ssm) = moto_place(&moto, "groups").await;
+    let server = SsmServer::start(&data_dir, &moto, &prefix);
+    let (api, token) = (server.api.clone(), server.token.clone());
+    let team = create_team(&api, &token, &format!("ssm-groups-{}", unique())).await;
+    let base = format!("{prefix}/default/{team}/group-secret");
+
+    let integrations = api.get("/api/svc/v1/integrations", &token).await;
+    integrations.expect_status(200, "GET the integrations");
+    assert_eq!(
+        integrations.json["data"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        integrations.text
+    );
+    assert_eq!(integrations.json["data"][0]["id"], "aws-ssm", "{}", integrations.text);
+    assert_eq!(integrations.json["data"][0]["type"], "aws-ssm", "{}", integrations.text);
+
+    // Three keys at version 1 (one of exactly 8 KiB), then a second version of FIRST.
+    let (first, second, steady) = (canary("GROUPFIRST"), canary("GROUPSECOND"), canary("GROUPSTEADY"));
+    let mut largest = canary("GROUPLARGEST");
+    largest.push_str(&"L".repeat(8 * 1024 - largest.len()));
+    let name = format!("ssm-group-{}", unique());
+    let group = create_group(
+        &api,
+        &token,
+        &group_body(
+            &name,
+            "aws-ssm",
+            Some(&team),
+            &[("FIRST", &first), ("STEADY", &steady), ("LARGEST", &largest)],
+        ),
+    )
+    .await;
+    assert_eq!(group["integrationId"], "aws-ssm", "{group}");
+    let group_path = format!("{GROUPS}/{}", group["id"].as_str().expect("a group id"));
+    let (first_id, steady_id, largest_id) = (
+        key_id(&group, "FIRST"),
+        key_id(&group, "STEADY"),
+        key_id(&group, "LARGEST"),
+    );
+    api.put(
+        &group_path,
+        &token,
+        &json!({ "secrets": group_secrets(&[("FIRST", Some(&second)), ("STEADY", None), ("LARGEST", None)]) }),
+    )
+    .await
+    .expect_status(200, "PUT a second version of FIRST");
+    assert_parameters(
+        &ssm,
+        &base,
+        vec![
+            (format!("{base}/{first_id}/v1"), first.as_str()),
+            (format!("{base}/{first_id}/v2"), second.as_str()),
+            (format!("{base}/{steady_id}/v1"), steady.as_str()),
+            (format!("{base}/{largest_id}/v1"), largest.as_str()),
+        ],
+    )
+    .await;
+    for (version, value) in [(Some(1), &first), (Some(2), &second), (None, &second)] {
+        assert!(
+            read_value(&api, &token, &first_id, version).await.0 == *value,
+            "FIRST {version:?}"
+        );
+    }
+    assert!(
+        read_value(&api, &token, &largest_id, None).await.0 == largest,
+        "LARGEST"
+    );
+    let written = parameter_names(&ssm, &prefix).await;
+
+    // 8 KiB + 1 at create, after a value that fits: 422 at its field, no group, no parameter.
+    let small = canary("GROUPSMALL");
+    let refused = format!("ssm-refused-{}", unique());
+    api.post(
+        GROUPS,
+        &token,
+        &group_body(
+            &refused,
+            "aws-ssm",
+            Some(&team),
+            &[("SMALL", &small), ("BIG", &"B".repeat(8 * 1024 + 1))],
+        ),
+    )
+    .await
+    .expect_field_error(&["body", "secrets", "1", "value"], None, "POST a value over 8 KiB");
+    let search = api.get(&format!("{GROUPS}?search={refused}"), &token).await;
+    search.expect_status(200, "GET groups by name");
+    assert_eq!(
+        search.json["data"],
+        json!([]),
+        "a refused group exists: {}",
+        search.text
+    );
+    assert_eq!(
+        parameter_names(&ssm, &prefix).await,
+        written,
+        "a refused create left parameters"
+    );
+
+    // An update whose second value is over 8 KiB, after a changed and a new key: 422 at
+    // that value, the group as it was, no parameter left behind.
+    let (next, third) = (canary("GROUPNEXT"), canary("GROUPTHIRD"));
+    let too_big = "S".repeat(8 * 1024 + 1);
+    api.put(
+        &group_path,
+        &token,
+        &json!({ "secrets": group_secrets(&[
+            ("FIRST", Some(&next)),
+            ("STEADY", Some(&too_big)),
+            ("LARGEST", None),
+            ("THIRD", Some(&third)),
+        ]) }),
+    )
+    .await
+    .expect_field_error(&["body", "secrets", "1", "value"], None, "PUT a value over 8 KiB");
+    let unchanged = api.get(&group_path, &token).await;
+    unchanged.expect_status(200, "GET the group after the refused update");
+    let keys = unchanged.json["data"]["associatedSecrets"]
+        .as_array()
+        .expect("keys")
+        .clone();
+    let shape: Vec<(String, usize)> = keys
+        .iter()
+        .map(|k| {
+            (
+                k["name"].as_str().unwrap_or_default().to_owned(),
+                k["secretVersions"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("FIRST".to_owned(), 2),
+            ("LARGEST".to_owned(), 1),
+            ("STEADY".to_owned(), 1)
+        ],
+        "{}",
+        unchanged.text
+    );
+    assert_eq!(
+        parameter_names(&ssm, &prefix).await,
+        written,
+        "a refused update left parameters"
+    );
+    assert!(
+        read_value(&api, &token, &first_id, None).await.0 == second,
+        "FIRST changed"
+    );
+
+    // The database never held a value.
+    assert_eq!(credential_blob_rows(&data_dir), 0);
+    let values = [&first, &second, &steady, &largest, &small, &next, &third];
+    let bytes = database_bytes(&data_dir);
+    for value in values {
+        assert!(!holds(&bytes, value), "a group value is in the SQLite files");
+    }
+
+    // A key's delete takes every version's parameter with it; the group's delete, the rest.
+    api.delete(&format!("{SECRETS}/{first_id}"), &token)
+        .await
+        .expect_status(200, "DELETE the key FIRST");
+    let mut left = vec![format!("{base}/{largest_id}/v1"), format!("{base}/{steady_id}/v1")];
+    left.sort();
+    assert_eq!(
+        parameter_names(&ssm, &base).await,
+        left,
+        "a deleted key's parameters are left"
+    );
+    api.delete(&group_path, &token)
+        .await
+        .expect_status(200, "DELETE the group");
+    assert_eq!(parameter_names(&ssm, &base).await, Vec::<String>::new());
+    let output = server.terminate();
+    let bytes = database_bytes(&data_dir);
+    for value in values {
+        assert!(!holds(&bytes, value), "a group value is in the SQLite files");
+        assert!(
+            output.iter().all(|l| !l.contains(value.as_str())),
+            "a group value was logged"
+        );
+    }
 }
 
 /// A loopback SSM endpoint that answers every request with `ThrottlingException`, and

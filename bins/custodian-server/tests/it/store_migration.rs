@@ -9,14 +9,16 @@ use std::process::Output;
 use diesel::prelude::*;
 use reqwest::Method;
 use serde_json::json;
-use tempfile::TempDir;
 
 use crate::process::{free_port, refused_start};
 use crate::ssm::{
-    SsmServer, Start, canary, credential_blob_rows, custodian, database_bytes, holds, moto_url, parameters_under,
-    sdk_client,
+    SsmServer, Start, assert_parameters, canary, credential_blob_rows, custodian, database_bytes, holds, moto_place,
+    moto_url, parameters_under,
 };
-use crate::support::{Api, create_team, doppler_body, s3_secret_body, unique};
+use crate::support::{
+    Api, GROUPS, Reply, create_group, create_team, doppler_body, group_body, group_secrets, key_id, read_value,
+    s3_secret_body, unique,
+};
 
 /// What the deployment holds, to check after each move.
 struct Deployment {
@@ -67,10 +69,7 @@ async fn a_deployment_moves_its_credentials_to_ssm_and_back_with_one_command() {
     else {
         return;
     };
-    let dir = TempDir::new().expect("a temporary directory");
-    let data_dir = dir.path().join("data");
-    let prefix = format!("/custodian-move-{}", uuid::Uuid::new_v4().simple());
-    let ssm = sdk_client(&moto).await;
+    let (_dir, data_dir, prefix, ssm) = moto_place(&moto, "move").await;
     let mut outputs: Vec<String> = Vec::new();
 
     // A deployment on the local store: three secrets (one rotated) and a vault connection.
@@ -216,14 +215,165 @@ async fn a_deployment_moves_its_credentials_to_ssm_and_back_with_one_command() {
     }
 }
 
+/// The values of a group key: `(key id, version or the current one, value)`.
+type GroupValues = Vec<(String, Option<i64>, String)>;
+
+/// Every group value reads back through the API, each version as asked.
+async fn check_group_values(api: &Api, token: &str, values: &GroupValues) {
+    for (key, version, expected) in values {
+        let (value, _) = read_value(api, token, key, *version).await;
+        assert!(value == *expected, "{key} version {version:?} reads back another value");
+    }
+}
+
+/// The group's `integrationId`, and the ids `GET /api/svc/v1/integrations` lists.
+async fn integration_ids(api: &Api, token: &str, group_id: &str) -> (String, Vec<String>) {
+    let group = api.get(&format!("{GROUPS}/{group_id}"), token).await;
+    group.expect_status(200, "GET the group");
+    let listed = api.get("/api/svc/v1/integrations", token).await;
+    listed.expect_status(200, "GET the integrations");
+    let ids = listed.json["data"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|i| i["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let integration = group.json["data"]["integrationId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (integration, ids)
+}
+
+/// `PUT /api/svc/v1/secret-groups`: the manifest of the group `name` in `integration`, as
+/// the SDK applies it.
+async fn apply_manifest(api: &Api, token: &str, name: &str, integration: &str) -> Reply {
+    let manifest = json!({ "manifest": { "type": "secret-group", "name": name, "integration_fqn": integration } });
+    api.put(GROUPS, token, &manifest).await
+}
+
+/// `custodian store migrate` moves every version of a secret-group key to SSM (one
+/// parameter per version) and back; each version reads back through the API after each
+/// move, and no value reaches an output.
+#[tokio::test]
+async fn group_values_move_to_ssm_and_back_with_every_version_readable() {
+    let Some(moto) = moto_url("store_migration::group_values_move_to_ssm_and_back_with_every_version_readable") else {
+        return;
+    };
+    let (_dir, data_dir, prefix, ssm) = moto_place(&moto, "groups").await;
+    let mut outputs: Vec<String> = Vec::new();
+
+    // On the local store: ROTATED at versions 1 and 2, STEADY at version 1.
+    let server = SsmServer::launch(&data_dir, "local", &moto, &prefix, Start::First);
+    let (api, token) = (server.api.clone(), server.token.clone());
+    let team = create_team(&api, &token, &format!("groups-{}", unique())).await;
+    let (first, second, steady) = (canary("GROUPV1"), canary("GROUPV2"), canary("GROUPSTEADY"));
+    let group_name = format!("moving-{}", unique());
+    let group = create_group(
+        &api,
+        &token,
+        &group_body(
+            &group_name,
+            "local",
+            Some(&team),
+            &[("ROTATED", &first), ("STEADY", &steady)],
+        ),
+    )
+    .await;
+    let group_id = group["id"].as_str().expect("a group id").to_owned();
+    api.put(
+        &format!("{GROUPS}/{group_id}"),
+        &token,
+        &json!({ "secrets": group_secrets(&[("ROTATED", Some(&second)), ("STEADY", None)]) }),
+    )
+    .await
+    .expect_status(200, "PUT a second version of ROTATED");
+    let (rotated_id, steady_id) = (key_id(&group, "ROTATED"), key_id(&group, "STEADY"));
+    let values: GroupValues = vec![
+        (rotated_id.clone(), Some(1), first.clone()),
+        (rotated_id.clone(), Some(2), second.clone()),
+        (rotated_id.clone(), None, second.clone()),
+        (steady_id.clone(), None, steady.clone()),
+    ];
+    check_group_values(&api, &token, &values).await;
+    assert_eq!(
+        integration_ids(&api, &token, &group_id).await,
+        ("local".to_owned(), vec!["local".to_owned()])
+    );
+    outputs.extend(server.terminate());
+    let local_rows = credential_blob_rows(&data_dir);
+
+    // To SSM: three values, one parameter per version.
+    let moved = migrate(&data_dir, "local", &moto, &prefix, "aws-ssm");
+    let stdout = text(&moved.stdout);
+    outputs.extend([stdout.clone(), text(&moved.stderr)]);
+    assert!(moved.status.success(), "{}", text(&moved.stderr));
+    assert!(stdout.contains("copied: 3\n"), "{stdout}");
+    assert!(stdout.contains("missing: 0\n"), "{stdout}");
+    assert_eq!(credential_blob_rows(&data_dir), 0);
+    let base = format!("{prefix}/default/{team}/group-secret");
+    assert_parameters(
+        &ssm,
+        &base,
+        vec![
+            (format!("{base}/{rotated_id}/v1"), first.as_str()),
+            (format!("{base}/{rotated_id}/v2"), second.as_str()),
+            (format!("{base}/{steady_id}/v1"), steady.as_str()),
+        ],
+    )
+    .await;
+
+    let server = SsmServer::launch(&data_dir, "aws-ssm", &moto, &prefix, Start::Again(token.clone()));
+    check_group_values(&server.api, &token, &values).await;
+    // The SDK applies a group's manifest naming an integration the deployment lists: the
+    // moved group must take the one there is. (The group's `integrationId` is recorded when
+    // it is created.)
+    let (on_ssm, listed) = integration_ids(&server.api, &token, &group_id).await;
+    assert_eq!(listed, ["aws-ssm"]);
+    let manifest = apply_manifest(&server.api, &token, &group_name, "aws-ssm").await;
+    let manifest_problem = (manifest.status.as_u16() != 200).then(|| {
+        format!(
+            "after the move to aws-ssm the group's integrationId is {on_ssm:?}, and its manifest naming the one \
+             listed integration (aws-ssm) answers {} {}",
+            manifest.status, manifest.text
+        )
+    });
+    outputs.extend(server.terminate());
+
+    // And back: the same three values, nothing left in SSM.
+    let back = migrate(&data_dir, "aws-ssm", &moto, &prefix, "local");
+    let stdout = text(&back.stdout);
+    outputs.extend([stdout.clone(), text(&back.stderr)]);
+    assert!(back.status.success(), "{}", text(&back.stderr));
+    assert!(stdout.contains("copied: 3\n"), "{stdout}");
+    assert!(parameters_under(&ssm, &base).await.is_empty(), "parameters left in SSM");
+    assert_eq!(credential_blob_rows(&data_dir), local_rows);
+    let server = SsmServer::launch(&data_dir, "local", &moto, &prefix, Start::Again(token.clone()));
+    check_group_values(&server.api, &token, &values).await;
+    assert_eq!(
+        integration_ids(&server.api, &token, &group_id).await,
+        ("local".to_owned(), vec!["local".to_owned()])
+    );
+    apply_manifest(&server.api, &token, &group_name, "local")
+        .await
+        .expect_status(200, "PUT the group's manifest back on the local store");
+    outputs.extend(server.terminate());
+
+    for value in [&first, &second, &steady] {
+        assert!(
+            outputs.iter().all(|o| !o.contains(value.as_str())),
+            "a group value reached an output"
+        );
+    }
+    assert!(manifest_problem.is_none(), "{}", manifest_problem.unwrap_or_default());
+}
+
 #[tokio::test]
 async fn a_migration_not_yet_switched_can_be_given_up() {
     let Some(moto) = moto_url("store_migration::a_migration_not_yet_switched_can_be_given_up") else {
         return;
     };
-    let dir = TempDir::new().expect("a temporary directory");
-    let data_dir = dir.path().join("data");
-    let prefix = format!("/custodian-undo-{}", uuid::Uuid::new_v4().simple());
+    let (_dir, data_dir, prefix, ssm) = moto_place(&moto, "undo").await;
     let server = SsmServer::launch(&data_dir, "local", &moto, &prefix, Start::First);
     let (api, token) = (server.api.clone(), server.token.clone());
     let team = create_team(&api, &token, &format!("undo-{}", unique())).await;
@@ -250,7 +400,7 @@ async fn a_migration_not_yet_switched_can_be_given_up() {
     assert!(given_up.status.success(), "{}", text(&given_up.stderr));
     assert!(stdout.contains("gave up the migration to aws-ssm"), "{stdout}");
     assert!(!stdout.contains(&key) && !text(&given_up.stderr).contains(&key));
-    assert!(parameters_under(&sdk_client(&moto).await, &prefix).await.is_empty());
+    assert!(parameters_under(&ssm, &prefix).await.is_empty());
 
     let server = SsmServer::launch(&data_dir, "local", &moto, &prefix, Start::Again(token.clone()));
     let verified = server
@@ -272,9 +422,7 @@ async fn a_database_from_before_the_binding_keeps_its_local_credentials() {
     let Some(moto) = moto_url("store_migration::a_database_from_before_the_binding_keeps_its_local_credentials") else {
         return;
     };
-    let dir = TempDir::new().expect("a temporary directory");
-    let data_dir = dir.path().join("data");
-    let prefix = format!("/custodian-old-{}", uuid::Uuid::new_v4().simple());
+    let (_dir, data_dir, prefix, _) = moto_place(&moto, "old").await;
     let server = SsmServer::launch(&data_dir, "local", &moto, &prefix, Start::First);
     let (api, token) = (server.api.clone(), server.token.clone());
     let team = create_team(&api, &token, &format!("old-{}", unique())).await;

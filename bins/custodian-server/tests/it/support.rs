@@ -123,6 +123,53 @@ impl Reply {
         );
         self
     }
+
+    /// What is wrong with this answer as an `/api/svc/v1` error of `status` and `code`:
+    /// `{"statusCode","message","code","details"}` with the status repeated, a sentence, and
+    /// with a 401 the `WWW-Authenticate: Bearer` challenge. `None` when it is one.
+    pub(crate) fn svc_error_problem(&self, status: u16, code: &str) -> Option<String> {
+        let body = &self.json;
+        let mut problems = Vec::new();
+        if self.status.as_u16() != status || body["code"] != code {
+            problems.push(format!("expected {status} {code}"));
+        }
+        if body["statusCode"] != status {
+            problems.push("statusCode does not repeat the status".to_owned());
+        }
+        if body["message"].as_str().is_none_or(str::is_empty) {
+            problems.push("no message sentence".to_owned());
+        }
+        if !body["details"].is_array() {
+            problems.push("no details list".to_owned());
+        }
+        if status == 401 && self.headers.get("www-authenticate").is_none_or(|v| v != "Bearer") {
+            problems.push("no `WWW-Authenticate: Bearer`".to_owned());
+        }
+        (!problems.is_empty()).then(|| format!("{}; got {} {}", problems.join("; "), self.status, self.text))
+    }
+
+    /// Panics unless the answer is an `/api/svc/v1` error of `status` and `code`.
+    #[track_caller]
+    pub(crate) fn expect_svc_error(&self, status: u16, code: &str, what: &str) -> &Self {
+        if let Some(problem) = self.svc_error_problem(status, code) {
+            panic!("{what}: {problem}");
+        }
+        self
+    }
+
+    /// Panics unless the answer is an `/api/svc/v1` 422 naming the field at `loc` (with the
+    /// rule `kind`, when given).
+    #[track_caller]
+    pub(crate) fn expect_field_error(&self, loc: &[&str], kind: Option<&str>, what: &str) -> &Self {
+        self.expect_svc_error(422, "validation_failed", what);
+        let found = self.json["details"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["loc"] == json!(loc) && kind.is_none_or(|k| d["type"] == k));
+        assert!(found, "{what}: no error at {loc:?} ({kind:?}) in {}", self.text);
+        self
+    }
 }
 
 /// A client of one server that records every answer (status line, headers and body), so
@@ -225,6 +272,10 @@ impl Api {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    pub(crate) async fn put(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
     pub(crate) async fn patch(&self, path: &str, token: &str, body: &Value) -> Reply {
         self.call(Method::PATCH, path, Some(token), Some(body)).await
     }
@@ -237,6 +288,17 @@ impl Api {
     pub(crate) fn seen(&self) -> Vec<String> {
         self.seen.lock().expect("the record is not poisoned").clone()
     }
+}
+
+/// Panics listing the `failures` among the `checked` requests a matrix sent on `backend`.
+#[track_caller]
+pub(crate) fn assert_no_failures(backend: Backend, checked: usize, failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{backend:?}: {} of {checked} requests answered wrongly:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// A user of the cast: id, email and bearer token.
@@ -254,6 +316,7 @@ pub(crate) struct Person {
 pub(crate) struct Cast {
     pub(crate) tenant_admin: Person,
     pub(crate) team_id: String,
+    pub(crate) team_name: String,
     pub(crate) owner: Person,
     pub(crate) admin: Person,
     pub(crate) operator: Person,
@@ -269,8 +332,11 @@ impl Cast {
     pub(crate) const ACCOUNT_ROLE: &'static str = "admin";
 
     pub(crate) async fn create(server: &TestServer) -> Self {
-        let api = &server.api;
-        let admin_token = server.admin_token.as_str();
+        Self::create_on(&server.api, &server.admin_token).await
+    }
+
+    /// The cast on the server `api` reaches, made by the tenant admin holding `admin_token`.
+    pub(crate) async fn create_on(api: &Api, admin_token: &str) -> Self {
         let me = api.get("/v1/me", admin_token).await;
         me.expect_status(200, "GET /v1/me as the tenant admin");
         let tenant_admin = Person {
@@ -279,7 +345,8 @@ impl Cast {
             token: admin_token.to_owned(),
         };
 
-        let team_id = create_team(api, admin_token, &format!("cast-{}", unique())).await;
+        let team_name = format!("cast-{}", unique());
+        let team_id = create_team(api, admin_token, &team_name).await;
         let mut members = Vec::new();
         for role in ["owner", "admin", "operator", "viewer"] {
             let person = create_user(api, admin_token, role).await;
@@ -296,6 +363,7 @@ impl Cast {
         Self {
             tenant_admin,
             team_id,
+            team_name,
             owner: next(),
             admin: next(),
             operator: next(),
@@ -457,4 +525,84 @@ pub(crate) fn program_from_env(env: &str, label: &str, test: &str, what: &str, i
          SKIPPED ({label}): to run it: `cargo xtask test`, or {install} and set {env}"
     );
     None
+}
+
+/// The secret groups of `/api/svc/v1`.
+pub(crate) const GROUPS: &str = "/api/svc/v1/secret-groups";
+/// The keys of secret groups: `POST` lists them, `GET /{id}` reads one with its value.
+pub(crate) const SECRETS: &str = "/api/svc/v1/secrets";
+
+/// The `secrets` of a group's create or update: `{key, value}` each, without `value` where
+/// none is given (an update keeps that key's value).
+pub(crate) fn group_secrets(entries: &[(&str, Option<&str>)]) -> Value {
+    entries
+        .iter()
+        .map(|(key, value)| match value {
+            Some(value) => json!({ "key": key, "value": value }),
+            None => json!({ "key": key }),
+        })
+        .collect()
+}
+
+/// A group's create body: `name` in the integration `integration`, its keys at version 1,
+/// and the owning team when given.
+pub(crate) fn group_body(name: &str, integration: &str, team_id: Option<&str>, secrets: &[(&str, &str)]) -> Value {
+    let entries: Vec<(&str, Option<&str>)> = secrets.iter().map(|(k, v)| (*k, Some(*v))).collect();
+    let mut body = json!({ "name": name, "integrationId": integration, "secrets": group_secrets(&entries) });
+    if let Some(team) = team_id {
+        body["teamId"] = json!(team);
+    }
+    body
+}
+
+/// `POST /api/svc/v1/secret-groups` with `body`, which must succeed; the group (`data`).
+pub(crate) async fn create_group(api: &Api, token: &str, body: &Value) -> Value {
+    let reply = api.post(GROUPS, token, body).await;
+    reply.expect_status(200, "POST /api/svc/v1/secret-groups");
+    reply.json["data"].clone()
+}
+
+/// The id of the key `key` of `group` (a group's `data`).
+pub(crate) fn key_id(group: &Value, key: &str) -> String {
+    group["associatedSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["name"] == key)
+        .and_then(|s| s["id"].as_str())
+        .unwrap_or_else(|| panic!("no key {key} in {group}"))
+        .to_owned()
+}
+
+/// `GET /api/svc/v1/secrets/{key_id}`, of one `version` when given.
+pub(crate) async fn read_key(api: &Api, token: &str, key_id: &str, version: Option<i64>) -> Reply {
+    let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
+    api.get(&format!("{SECRETS}/{key_id}{query}"), token).await
+}
+
+/// `GET /api/svc/v1/secrets/{id}` that must succeed: the key's current (or asked-for)
+/// value and its versions as `(version, value)`.
+pub(crate) async fn read_value(
+    api: &Api,
+    token: &str,
+    key_id: &str,
+    version: Option<i64>,
+) -> (String, Vec<(i64, String)>) {
+    let reply = read_key(api, token, key_id, version).await;
+    reply.expect_status(200, &format!("GET a key's value (version {version:?})"));
+    let data = &reply.json["data"];
+    assert_eq!(data["id"], key_id, "{}", reply.text);
+    let shown = data["secretVersions"]
+        .as_array()
+        .expect("secretVersions")
+        .iter()
+        .map(|v| {
+            assert_eq!(v["secretId"], key_id, "{}", reply.text);
+            (
+                v["version"].as_i64().expect("a version"),
+                v["value"].as_str().expect("a version's value").to_owned(),
+            )
+        })
+        .collect();
+    (data["value"].as_str().expect("a value").to_owned(), shown)
 }
