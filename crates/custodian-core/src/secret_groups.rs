@@ -907,10 +907,11 @@ impl Custodian {
         key: &GroupKeyDetails,
         versions: &[i64],
     ) -> Result<(), CoreError> {
+        let name = format!("{}:{}", key.group_name, key.secret.key);
         let detail = match versions {
-            [one] => format!("value of version {one} read"),
+            [one] => format!("value of {name} version {one} read"),
             many => format!(
-                "values of versions {} read",
+                "values of {name} versions {} read",
                 many.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
             ),
         };

@@ -410,7 +410,10 @@ async fn reads_and_changes_are_audited_and_reads_by_accounts_are_counted() {
     assert!(reads.iter().all(|e| e.resource_type == ResourceType::GroupSecret
         && e.resource_id == Some(id.as_uuid())
         && e.resource_name.as_deref() == Some("payments:TOKEN")));
-    assert_eq!(reads[0].detail.as_deref(), Some("value of version 1 read"));
+    assert_eq!(
+        reads[0].detail.as_deref(),
+        Some("value of payments:TOKEN version 1 read")
+    );
     assert!(!format!("{trail:?}").contains("secret-canary"));
     assert!(
         trail
