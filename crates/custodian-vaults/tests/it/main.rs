@@ -1,0 +1,1 @@
+//! The adapters against local fakes of each provider.
