@@ -41,17 +41,18 @@ struct Invocation {
 
 impl FakeOp {
     fn new(mode: &str, secrets: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("a temp dir for the fake");
         let secrets: serde_json::Map<String, serde_json::Value> =
             secrets.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
         let state = serde_json::json!({ "token": TOKEN, "mode": mode, "secrets": secrets });
-        std::fs::write(dir.path().join("state.json"), state.to_string()).unwrap();
+        std::fs::write(dir.path().join("state.json"), state.to_string()).expect("the fake's state");
         let script = include_str!("fake_op.py")
             .replace("@@PYTHON@@", &python().display().to_string())
             .replace("@@STATE_DIR@@", &dir.path().display().to_string());
         let path = dir.path().join("op");
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::write(&path, script).expect("the fake op");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod the fake op");
         Self { dir }
     }
 
@@ -72,7 +73,10 @@ impl FakeOp {
 
     fn invocations(&self) -> Vec<Invocation> {
         match std::fs::read_to_string(self.dir.path().join("invocations.jsonl")) {
-            Ok(log) => log.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
+            Ok(log) => log
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("an invocation line"))
+                .collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -84,12 +88,12 @@ fn python() -> PathBuf {
         .args(["-c", "import sys; print(sys.executable)"])
         .output()
         .expect("the tests need python3");
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    PathBuf::from(String::from_utf8(out.stdout).expect("a UTF-8 path").trim())
 }
 
 fn access(token: &str) -> VaultAccess {
     VaultAccess {
-        connection_id: "00000000-0000-0000-0000-000000000001".parse().unwrap(),
+        connection_id: "00000000-0000-0000-0000-000000000001".parse().expect("a UUID"),
         revision: 1,
         settings: VaultSettings::OnePassword,
         secret: VaultSecret::from_stored(SecretString::from(token)),
@@ -99,7 +103,7 @@ fn access(token: &str) -> VaultAccess {
 fn refs(references: &[&str]) -> Vec<VaultReference> {
     references
         .iter()
-        .map(|r| VaultReference::parse(VaultType::OnePassword, r).unwrap())
+        .map(|r| VaultReference::parse(VaultType::OnePassword, r).expect("a valid reference"))
         .collect()
 }
 
