@@ -373,9 +373,11 @@ impl Failure {
     }
 }
 
-/// Classify a failed run by its stderr (`[ERROR] <date> <time> <message>`).
+/// Classify a failed run by its stderr (`[ERROR] <date> <time> <message>`). Quoted text
+/// (the reference, a vault, item or field name) is left out first: a team's item called
+/// "rate limit" must not make a missing item look rate limited.
 fn classify(status: ExitStatus, stderr: &str) -> OpFailure {
-    let lower = stderr.to_ascii_lowercase();
+    let lower = unquoted(stderr).to_ascii_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
     if has(&["(429)", "too many requests", "rate limit", "rate-limit"]) {
         OpFailure::RateLimited(retry_after(&lower))
@@ -410,6 +412,40 @@ fn classify(status: ExitStatus, stderr: &str) -> OpFailure {
             stderr: first_line(stderr),
         }
     }
+}
+
+/// `text` without its quoted parts: a `'` or `"` that starts the text or follows
+/// whitespace opens a quote, the same character followed by the end, whitespace or
+/// `:.,;)` closes it (so the apostrophes of "isn't" and "You've" are not quotes).
+fn unquoted(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let opens = matches!(c, '\'' | '"') && (i == 0 || chars[i - 1].is_whitespace());
+        let close = opens
+            .then(|| {
+                (i + 1..chars.len()).find(|&j| {
+                    chars[j] == c
+                        && chars
+                            .get(j + 1)
+                            .is_none_or(|n| n.is_whitespace() || matches!(n, ':' | '.' | ',' | ';' | ')'))
+                })
+            })
+            .flatten();
+        match close {
+            Some(j) => {
+                out.push_str("\"…\"");
+                i = j + 1;
+            }
+            None => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// "Please retry in 58 minutes" / "try again in 10 seconds" → the duration.
@@ -502,6 +538,11 @@ mod tests {
         let missing = "[ERROR] 2024/07/02 10:00:00 could not read secret 'op://v/nope/f': \"nope\" isn't an \
                        item in the \"v\" vault. Specify the item with its UUID, name, or domain.";
         assert_eq!(classify(failed(), missing), OpFailure::NotFound);
+        let named_like_errors = "[ERROR] 2024/07/02 10:00:00 could not read secret 'op://v/rate limit/f': \
+                                 \"rate limit\" isn't an item in the \"unauthorized\" vault.";
+        assert_eq!(classify(failed(), named_like_errors), OpFailure::NotFound);
+        let field = "[ERROR] 2024/07/02 10:00:00 item 'v/too many requests' does not have a field 'x'";
+        assert_eq!(classify(failed(), field), OpFailure::NotFound);
         assert_eq!(
             classify(failed(), "[ERROR] 2024/07/02 10:00:00 something broke\nmore"),
             OpFailure::Other {

@@ -293,7 +293,8 @@ async fn wrong_token_is_auth_failed() {
 }
 
 /// A reference to a missing item, vault or field is `ReferenceNotFound` naming the first
-/// missing reference of the call, even though `op inject` does not say which one failed.
+/// missing reference of the call, even though `op inject` does not say which one failed,
+/// and even when the missing name reads like another error ("rate limit").
 #[tokio::test]
 async fn unknown_reference_is_named() {
     let fake = FakeOp::new("ok", &[("op://prod/s3/a", CANARY_VALUE), ("op://prod/s3/b", "2")]);
@@ -304,6 +305,9 @@ async fn unknown_reference_is_named() {
         "op://staging/s3/a",
         "op://prod/s3/c",
         "op://prod/no such item/a",
+        // Names that read like other errors: op quotes them, the adapter looks past quotes.
+        "op://prod/rate limit/a",
+        "op://prod/s3/Unauthorized",
     ] {
         let references = refs(&["op://prod/s3/a", missing, "op://prod/s3/b", "op://prod/s3/zzz"]);
         let error = provider
