@@ -34,6 +34,8 @@ const DOWNLOAD_SEGMENTS: [&str; 5] = ["v3", "configs", "config", "secrets", "dow
 const MAX_KEPT: usize = 1024;
 /// How many characters of Doppler's own message an error carries at most.
 const MAX_MESSAGE_CHARS: usize = 300;
+/// The largest answer read (a config's download is a few KiB).
+const MAX_BODY_BYTES: usize = 8 << 20;
 /// Same-host redirects followed at most.
 const MAX_REDIRECTS: usize = 3;
 
@@ -135,7 +137,7 @@ impl DopplerProvider {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
-        let body = response.bytes().await.map_err(|e| self.transport_error(&e))?.to_vec();
+        let body = self.read_body(response).await?;
         if status.is_success() {
             return Ok(Downloaded::Body { body, etag });
         }
@@ -143,6 +145,21 @@ impl DopplerProvider {
             .then(|| doppler_messages(&body, token.expose_secret()))
             .flatten();
         Err(status_error(status, retry_after.as_ref(), messages, body.len()))
+    }
+
+    /// The answer's body, at most [`MAX_BODY_BYTES`].
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, VaultError> {
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(&e))? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(unavailable(format!(
+                    "Doppler's answer is larger than {} MiB",
+                    MAX_BODY_BYTES >> 20
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// A reqwest failure as a short message: no URL, no header, no body.
@@ -273,7 +290,13 @@ impl Kept {
             .map(|kept| kept.etag.clone())
     }
 
-    fn keep(&mut self, key: (VaultConnectionId, i64), download: KeptDownload) {
+    fn keep(
+        &mut self,
+        key: (VaultConnectionId, i64),
+        request: Request,
+        etag: String,
+        values: HashMap<String, SecretString>,
+    ) {
         // An older revision of the connection is never read again.
         self.entries.retain(|(id, _), _| *id != key.0);
         if self.entries.len() >= MAX_KEPT
@@ -282,11 +305,14 @@ impl Kept {
             self.entries.remove(&oldest);
         }
         self.clock += 1;
+        let stamp = self.clock;
         self.entries.insert(
             key,
             KeptDownload {
-                stamp: self.clock,
-                ..download
+                request,
+                etag,
+                values,
+                stamp,
             },
         );
     }
@@ -436,15 +462,7 @@ impl VaultProvider for DopplerProvider {
                 let values = parse_values(&body)?;
                 let picked = pick(&values, references);
                 if let Some(etag) = etag {
-                    self.kept().keep(
-                        key,
-                        KeptDownload {
-                            request,
-                            etag,
-                            values,
-                            stamp: 0,
-                        },
-                    );
+                    self.kept().keep(key, request, etag, values);
                 }
                 picked
             }
@@ -501,6 +519,46 @@ mod tests {
             all.url(&Url::parse("https://api.doppler.com/").unwrap()).as_str(),
             "https://api.doppler.com/v3/configs/config/secrets/download?format=json&project=backend"
         );
+    }
+
+    fn connection(n: u64) -> VaultConnectionId {
+        format!("00000000-0000-4000-8000-{n:012x}").parse().expect("a UUID")
+    }
+
+    fn request() -> Request {
+        Request {
+            project: None,
+            config: None,
+            names: Some(["A".to_owned()].into()),
+        }
+    }
+
+    #[test]
+    fn what_is_kept_is_bounded_and_holds_one_revision_per_connection() {
+        let mut kept = Kept::default();
+        kept.keep((connection(1), 1), request(), "\"r1\"".into(), HashMap::new());
+        kept.keep((connection(1), 2), request(), "\"r2\"".into(), HashMap::new());
+        assert_eq!(kept.entries.len(), 1, "the older revision is dropped");
+        assert_eq!(kept.etag_for(&(connection(1), 1), &request()), None);
+        assert_eq!(
+            kept.etag_for(&(connection(1), 2), &request()).as_deref(),
+            Some("\"r2\"")
+        );
+        let other_names = Request {
+            names: Some(["B".to_owned()].into()),
+            ..request()
+        };
+        assert_eq!(kept.etag_for(&(connection(1), 2), &other_names), None);
+
+        for n in 2..=(MAX_KEPT as u64 + 1) {
+            kept.keep((connection(n), 1), request(), "\"e\"".into(), HashMap::new());
+        }
+        assert_eq!(kept.entries.len(), MAX_KEPT);
+        assert!(
+            !kept.entries.contains_key(&(connection(1), 2)),
+            "the oldest entry made room"
+        );
+        assert!(kept.entries.contains_key(&(connection(MAX_KEPT as u64 + 1), 1)));
     }
 
     #[test]
