@@ -63,8 +63,14 @@ fn fake() -> FakeDoppler {
 /// unless `args` says otherwise.
 fn run(cli: &str, fake: &FakeDoppler, home: &Path, token: &str, args: &[&str]) -> Output {
     let config_dir = home.join(".doppler");
+    let attempts: &[&str] = if args.contains(&"--attempts") {
+        &[]
+    } else {
+        &["--attempts", "1"]
+    };
     Command::new(cli)
         .args(args)
+        .args(attempts)
         .args(["--token", token, "--api-host", fake.url()])
         .args(["--no-check-version", "--no-read-env", "--timeout", "10s"])
         .arg("--config-dir")
@@ -155,7 +161,7 @@ fn the_cli_reports_the_fakes_auth_error() {
         &fake,
         home.path(),
         "dp.st.prd.wrongTOKEN0123456789abcdefghijklmnopqrstu",
-        &["secrets", "download", "--no-file", "--no-fallback", "--attempts", "1"],
+        &["secrets", "download", "--no-file", "--no-fallback"],
     );
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
