@@ -23,6 +23,7 @@ use custodian_domain::{VaultConnectionId, VaultReference, VaultSettings, VaultTy
 use custodian_ports::{Freshness, VaultAccess, VaultError, VaultProvider};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, redirect};
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use url::Url;
@@ -104,7 +105,8 @@ impl DopplerProvider {
         let token = access.secret.expose();
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+        let bearer = Zeroizing::new(format!("Bearer {}", token.expose_secret()));
+        let mut authorization = HeaderValue::from_str(&bearer)
             .map_err(|_| unavailable("the connection's access token cannot be sent in an HTTP header"))?;
         authorization.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, authorization);
@@ -447,17 +449,22 @@ impl VaultProvider for DopplerProvider {
             Freshness::MayRevalidate => self.kept().etag_for(&key, &request),
             Freshness::Fresh => None,
         };
-        match self.download(access, &request, etag.as_deref()).await? {
-            Downloaded::NotModified => {
+        let mut downloaded = self.download(access, &request, etag.as_deref()).await?;
+        if let Downloaded::NotModified = downloaded {
+            let reused = {
                 let kept = self.kept();
-                let values = kept
-                    .entries
+                kept.entries
                     .get(&key)
                     .filter(|entry| entry.request == request)
-                    .map(|entry| &entry.values)
-                    .ok_or_else(|| unavailable("Doppler answered 304 but the values it confirms are no longer kept"))?;
-                pick(values, references)
+                    .map(|entry| pick(&entry.values, references))
+            };
+            if let Some(picked) = reused {
+                return picked;
             }
+            // Evicted while the request was out: read it again, without revalidating.
+            downloaded = self.download(access, &request, None).await?;
+        }
+        match downloaded {
             Downloaded::Body { body, etag } => {
                 let values = parse_values(&body)?;
                 let picked = pick(&values, references);
@@ -466,6 +473,7 @@ impl VaultProvider for DopplerProvider {
                 }
                 picked
             }
+            Downloaded::NotModified => Err(unavailable("Doppler answered 304 to a fresh request")),
         }
     }
 }
