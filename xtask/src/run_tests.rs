@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use custodian_test_db::{DATABASE_URL_ENV, POSTGRES_MODE_ENV};
 
 use crate::chromium::{self, CHROMIUM_ENV};
+use crate::doppler_cli::{self, DOPPLER_CLI_ENV};
 use crate::moto::{self, MOTO_URL_ENV, MotoServer};
 use crate::postgres::{self, AdminUrl};
 use crate::schemathesis::{self, SCHEMATHESIS_ENV};
@@ -84,6 +85,17 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         }
     }
 
+    // Step 5b: Doppler's CLI for the test that runs it against the fake Doppler, from a
+    // venv under the target directory.
+    let doppler = doppler_cli::prepare(ci, &root)?;
+    match doppler.path() {
+        Some(path) => env.set(DOPPLER_CLI_ENV, path),
+        None => env.remove(DOPPLER_CLI_ENV),
+    }
+    if let doppler_cli::CliCheck::Skipped { banner } = &doppler {
+        eprintln!("{banner}");
+    }
+
     // Step 6: say what runs.
     eprintln!("xtask: backends for this run:");
     match &postgres {
@@ -114,6 +126,8 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         SdkCheck::Given { path } => eprintln!("  truefoundry-sdk (SDK test): {path} (from {TRUEFOUNDRY_PYTHON_ENV})"),
         SdkCheck::Skipped { .. } => eprintln!("  truefoundry-sdk (SDK test): NOT SET UP: SDK test SKIPPED"),
     }
+
+    eprintln!("{}", doppler.summary());
 
     // Step 7: the tests.
     let mut code = ExitCode::SUCCESS;
@@ -153,6 +167,9 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         eprintln!("{banner}");
     }
     if let SdkCheck::Skipped { banner } = &sdk_check {
+        eprintln!("{banner}");
+    }
+    if let doppler_cli::CliCheck::Skipped { banner } = &doppler {
         eprintln!("{banner}");
     }
     Ok(code)

@@ -1,3 +1,5 @@
 //! The adapters against local fakes of each provider.
 
+mod doppler;
+mod doppler_cli;
 mod onepassword;
