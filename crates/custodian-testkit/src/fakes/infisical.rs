@@ -274,7 +274,9 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
                 StatusCode::TOO_MANY_REQUESTS,
                 &req_id,
                 "RateLimitExceeded",
-                json!(format!("Rate limit exceeded. Please try again in {retry_after_secs} seconds")),
+                json!(format!(
+                    "Rate limit exceeded. Please try again in {retry_after_secs} seconds"
+                )),
             );
             let headers = answer.headers_mut();
             for (name, value) in [
@@ -298,9 +300,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
             );
         }
         Some(Fault::Redirect(location)) => {
-            return HttpResponse::Found()
-                .insert_header(("location", location))
-                .finish();
+            return HttpResponse::Found().insert_header(("location", location)).finish();
         }
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         None => {}
@@ -336,7 +336,8 @@ fn body_field(body: &[u8], field: &str) -> Option<String> {
 }
 
 fn login(shared: &Shared, req_id: &str, body: &[u8]) -> HttpResponse {
-    let (Some(client_id), Some(client_secret)) = (body_field(body, "clientId"), body_field(body, "clientSecret")) else {
+    let (Some(client_id), Some(client_secret)) = (body_field(body, "clientId"), body_field(body, "clientSecret"))
+    else {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             req_id,
@@ -414,7 +415,10 @@ fn renew(shared: &Shared, req_id: &str, body: &[u8]) -> HttpResponse {
 }
 
 fn secret_json(project_id: &str, environment: &str, path: &str, key: &str, value: &str) -> Value {
-    let id = uuid::Uuid::new_v5(&uuid::Uuid::nil(), format!("{project_id}/{environment}{path}/{key}").as_bytes());
+    let id = uuid::Uuid::new_v5(
+        &uuid::Uuid::nil(),
+        format!("{project_id}/{environment}{path}/{key}").as_bytes(),
+    );
     json!({
         "id": id, "_id": id,
         "workspace": project_id,
@@ -474,7 +478,12 @@ fn read(shared: &Shared, req_id: &str, req: &HttpRequest, name: Option<&str>, v4
         }
     }
     // Booleans are a strict zod enum: only the literals `true` and `false`.
-    for flag in ["expandSecretReferences", "include_imports", "recursive", "viewSecretValue"] {
+    for flag in [
+        "expandSecretReferences",
+        "include_imports",
+        "recursive",
+        "viewSecretValue",
+    ] {
         if let Some(v) = query.get(flag)
             && v != "true"
             && v != "false"
@@ -508,7 +517,9 @@ fn read(shared: &Shared, req_id: &str, req: &HttpRequest, name: Option<&str>, v4
             StatusCode::NOT_FOUND,
             req_id,
             "NotFound",
-            json!(format!("Environment with slug '{environment}' in project '{project}' not found")),
+            json!(format!(
+                "Environment with slug '{environment}' in project '{project}' not found"
+            )),
         );
     }
     let path = normalise_path(query.get("secretPath").map_or("/", String::as_str));

@@ -1,1 +1,3 @@
 //! The adapters against local fakes of each provider.
+
+mod infisical;
