@@ -47,7 +47,7 @@ fn new_connection_id() -> VaultConnectionId {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("00000000-0000-4000-8000-{:012x}", NEXT.fetch_add(1, Ordering::Relaxed))
         .parse()
-        .unwrap()
+        .expect("a valid UUID")
 }
 
 fn access_with(connection_id: VaultConnectionId, revision: i64, secret: &str, secret_path: &str) -> VaultAccess {
@@ -71,7 +71,7 @@ fn access() -> VaultAccess {
 fn refs(values: &[&str]) -> Vec<VaultReference> {
     values
         .iter()
-        .map(|v| VaultReference::parse(VaultType::Infisical, v).unwrap())
+        .map(|v| VaultReference::parse(VaultType::Infisical, v).expect("a valid Infisical reference"))
         .collect()
 }
 
