@@ -279,30 +279,34 @@ impl InfisicalProvider {
     ) -> Result<Vec<SecretString>, VaultError> {
         let (project_id, environment, secret_path) = infisical_settings(&access.settings)?;
         let slot = self.slot(site, access);
-        let mut kept = slot.lock().await;
-        // A fresh fetch (a verification) uses nothing kept: it logs in anew.
-        let mut fresh_token = freshness == Freshness::Fresh || kept.is_none();
-        self.ready_token(site, access, &mut kept, fresh_token).await?;
+        // A fresh fetch (a verification) uses nothing kept: it logs in anew. The slot is
+        // locked only while a token is made ready, not during the reads.
+        let (mut token, mut from_login) = {
+            let mut kept = slot.lock().await;
+            let logged_in = self
+                .ready_token(site, access, &mut kept, freshness == Freshness::Fresh)
+                .await?;
+            (current(&kept)?, logged_in)
+        };
         let mut values = Vec::with_capacity(references.len());
         for reference in references {
             let (folder, key) = split_reference(reference);
             let path = join_path(secret_path, folder);
             let read =
                 |token: SecretString| self.read_secret(site, token, project_id, environment, &path, key, reference);
-            let token = current(&kept)?;
-            let value = match read(token).await {
-                Err(Read::TokenRefused) if !fresh_token => {
+            let value = match read(token.clone()).await {
+                Err(Read::TokenRefused) if !from_login => {
                     tracing::debug!(connection_id = %access.connection_id, "Infisical refused a kept token; logging in again");
-                    self.ready_token(site, access, &mut kept, true).await?;
-                    fresh_token = true;
-                    read(current(&kept)?).await
+                    token = self.replace_token(site, access, &slot, &token).await?;
+                    from_login = true;
+                    read(token.clone()).await
                 }
                 other => other,
             };
             match value {
                 Ok(v) => values.push(v),
                 Err(Read::TokenRefused) => {
-                    *kept = None;
+                    forget_token(&slot, &token).await;
                     return Err(VaultError::AuthFailed { provider: PROVIDER });
                 }
                 Err(Read::Failed(e)) => return Err(e),
@@ -311,45 +315,68 @@ impl InfisicalProvider {
         Ok(values)
     }
 
+    /// A new login in place of `refused`, unless another fetch already replaced it.
+    async fn replace_token(
+        &self,
+        site: &Site,
+        access: &VaultAccess,
+        slot: &TokenSlot,
+        refused: &SecretString,
+    ) -> Result<SecretString, VaultError> {
+        let mut kept = slot.lock().await;
+        let replaced = kept
+            .as_ref()
+            .is_some_and(|t| t.token.expose_secret() != refused.expose_secret());
+        if !replaced {
+            self.ready_token(site, access, &mut kept, true).await?;
+        }
+        current(&kept)
+    }
+
     /// Leaves a usable token in `kept`: a new login when `login` or nothing is kept,
-    /// else the kept one, renewed or replaced when its lifetime says so.
+    /// else the kept one, renewed or replaced when its lifetime says so. True when the
+    /// token comes from a login just made.
     async fn ready_token(
         &self,
         site: &Site,
         access: &VaultAccess,
         kept: &mut Option<KeptToken>,
         login: bool,
-    ) -> Result<(), VaultError> {
+    ) -> Result<bool, VaultError> {
         let step = match kept.as_ref() {
             Some(_) if login => TokenStep::Login,
             None => TokenStep::Login,
             Some(token) => token.next_step(Instant::now()),
         };
         match step {
-            TokenStep::Use => {}
+            TokenStep::Use => Ok(false),
             TokenStep::Login => {
                 *kept = None;
                 *kept = Some(self.login(site, access).await?);
+                Ok(true)
             }
             TokenStep::Renew => {
                 let Some(token) = kept.take() else {
-                    return Ok(());
+                    return Ok(false);
                 };
                 match self.renew(site, &token).await {
-                    Ok(renewed) => *kept = Some(renewed),
+                    Ok(renewed) => {
+                        *kept = Some(renewed);
+                        Ok(false)
+                    }
                     Err(e @ VaultError::RateLimited { .. }) => {
                         // The kept token may still be good for a while.
                         *kept = Some(token);
-                        return Err(e);
+                        Err(e)
                     }
                     Err(_) => {
                         tracing::debug!(connection_id = %access.connection_id, "Infisical token renewal failed; logging in again");
                         *kept = Some(self.login(site, access).await?);
+                        Ok(true)
                     }
                 }
             }
         }
-        Ok(())
     }
 
     async fn login(&self, site: &Site, access: &VaultAccess) -> Result<KeptToken, VaultError> {
@@ -471,6 +498,17 @@ enum Read {
 impl From<VaultError> for Read {
     fn from(e: VaultError) -> Self {
         Read::Failed(e)
+    }
+}
+
+/// Drops the kept token if it is still `refused`.
+async fn forget_token(slot: &TokenSlot, refused: &SecretString) {
+    let mut kept = slot.lock().await;
+    if kept
+        .as_ref()
+        .is_some_and(|t| t.token.expose_secret() == refused.expose_secret())
+    {
+        *kept = None;
     }
 }
 

@@ -495,3 +495,80 @@ async fn no_secret_token_or_value_in_debug_or_errors() {
         assert_clean(error);
     }
 }
+
+/// Concurrent fetches of one connection revision share one login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_fetches_share_one_login() {
+    let fake = fake();
+    let provider = provider(&fake);
+    let access = access();
+    let (a, b, c, d) = tokio::join!(
+        fetch(&provider, &access, &["DB_PASSWORD"]),
+        fetch(&provider, &access, &["aws/ACCESS_KEY"]),
+        fetch(&provider, &access, &["DB_PASSWORD", "aws/prod/SECRET_KEY"]),
+        fetch(&provider, &access, &["/aws/prod/SECRET_KEY"]),
+    );
+    assert_eq!(a.unwrap(), [CANARY_VALUE]);
+    assert_eq!(b.unwrap(), ["AKIAEXAMPLE"]);
+    assert_eq!(c.unwrap(), [CANARY_VALUE, "aws-secret"]);
+    assert_eq!(d.unwrap(), ["aws-secret"]);
+    assert_eq!(fake.count(Endpoint::Login), 1);
+}
+
+/// The fake answers as Infisical does to malformed reads: `422` for a boolean that is not
+/// the literal `true`/`false`, `400` without an environment, `401` without a token — each
+/// in Infisical's error envelope — and serves the v3 raw endpoint with `workspaceId`.
+#[tokio::test]
+async fn the_fake_answers_malformed_reads_as_infisical_does() {
+    let fake = fake();
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{}api/v1/auth/universal-auth/login", fake.url()))
+        .json(&serde_json::json!({"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(login["tokenType"], "Bearer");
+    assert_eq!(login["expiresIn"], 2_592_000);
+    let token = login["accessToken"].as_str().unwrap().to_owned();
+    let get = |query: &str, bearer: bool| {
+        let mut request = client.get(format!("{}api/{query}", fake.url()));
+        if bearer {
+            request = request.bearer_auth(&token);
+        }
+        request.send()
+    };
+    let answer = get(
+        "v4/secrets/DB_PASSWORD?projectId=proj-1&environment=prod&expandSecretReferences=1",
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 422);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error"], "ValidationFailure");
+    assert!(body["message"].is_array(), "{body}");
+    assert!(body["reqId"].is_string(), "{body}");
+    let answer = get("v4/secrets/DB_PASSWORD?projectId=proj-1", true).await.unwrap();
+    assert_eq!(answer.status(), 400);
+    let answer = get("v4/secrets/DB_PASSWORD?projectId=proj-1&environment=prod", false)
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["statusCode"], 401);
+    let body: serde_json::Value = get(
+        "v3/secrets/raw/ACCESS_KEY?workspaceId=proj-1&environment=prod&secretPath=/aws/",
+        true,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(body["secret"]["secretValue"], "AKIAEXAMPLE");
+    assert_eq!(body["secret"]["secretPath"], "/aws");
+}
