@@ -85,7 +85,7 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         }
     }
 
-    // Step 5b: Infisical's Node SDK for the test that drives the fake Infisical with it,
+    // Step 5c: Infisical's Node SDK for the test that drives the fake Infisical with it,
     // from an npm prefix under the target directory.
     let infisical_node = infisical_sdk::prepare(ci, &root)?;
     match &infisical_node {

@@ -1,4 +1,4 @@
-//! Local fakes of the external services the adapters talk to, each answering as
-//! `PROVIDERS.md` documents the real one.
+//! Local fakes of the vault providers' HTTP APIs, answering as `PROVIDERS.md` documents,
+//! for the adapters' tests and any other test that needs a provider on `127.0.0.1`.
 
 pub mod infisical;
