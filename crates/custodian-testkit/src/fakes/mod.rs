@@ -2,3 +2,4 @@
 //! for the adapters' tests and any other test that needs a provider on `127.0.0.1`.
 
 pub mod doppler;
+pub mod infisical;

@@ -2,4 +2,6 @@
 
 mod doppler;
 mod doppler_cli;
+mod infisical;
+mod infisical_sdk;
 mod onepassword;
