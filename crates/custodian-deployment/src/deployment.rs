@@ -169,7 +169,10 @@ impl Deployment {
         };
         let repos = custodian_store_sql::repositories(&db);
         let token_issuer = Arc::new(PepperedTokens::new(keyring.current().token_hasher()));
-        let ports = Ports::new(repos, credential_store.clone(), token_issuer);
+        let mut ports = Ports::new(repos, credential_store.clone(), token_issuer);
+        for provider in custodian_vaults::providers(&config.vaults.adapters()?) {
+            ports = ports.with_vault_provider(provider);
+        }
         let custodian = Custodian::new(ports, config.settings());
         Ok(Self {
             config: config.clone(),

@@ -43,8 +43,8 @@ mod tokens;
 
 pub use bootstrap::{ADMIN_EMAIL, Bootstrap, BootstrapError, BootstrapOutcome, DEFAULT_TEAM};
 pub use config::{
-    CONFIG_ENV, Config, ConfigError, CredentialStoreKind, LogFormat, RateLimitConfig, SsmConfig, UnknownVariable,
-    VaultCacheConfig, process_env,
+    CONFIG_ENV, Config, ConfigError, CredentialStoreKind, DopplerConfig, InfisicalConfig, LogFormat, OnePasswordConfig,
+    RateLimitConfig, SsmConfig, UnknownVariable, VaultCacheConfig, VaultsConfig, process_env,
 };
 pub use deployment::Deployment;
 pub use tokens::PepperedTokens;

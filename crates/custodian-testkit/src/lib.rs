@@ -6,11 +6,13 @@
 //! - [`contract`]: one suite per storage port. A suite is a list of named [`Case`]s; an
 //!   adapter's test runs every case on a fresh, empty store with [`run_cases`]. The same
 //!   suites run against the in-memory fakes, SQLite and PostgreSQL.
+//! - [`fakes`]: local fakes of the vault providers' HTTP APIs (Doppler, Infisical).
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub mod contract;
+pub mod fakes;
 pub mod memory;
 pub mod memory_cleanup;
 pub mod memory_groups;

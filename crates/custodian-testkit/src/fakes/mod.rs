@@ -1,0 +1,5 @@
+//! Local fakes of the vault providers' HTTP APIs, answering as `PROVIDERS.md` documents,
+//! for the adapters' tests and any other test that needs a provider on `127.0.0.1`.
+
+pub mod doppler;
+pub mod infisical;
