@@ -300,7 +300,7 @@ impl Default for OnePasswordConfig {
 }
 
 fn vault_url(setting: &str, value: &str) -> Result<url::Url, ConfigError> {
-    let url = url::Url::parse(value).map_err(|e| invalid(setting, &format!("must be a URL: {e}")))?;
+    let url = url::Url::parse(value).map_err(|e| invalid(setting, format!("must be a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid(setting, "must be an http:// or https:// URL"));
     }

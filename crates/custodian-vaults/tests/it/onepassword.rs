@@ -1,6 +1,4 @@
-//! The 1Password adapter against a fake `op` (`fake_op.py`), written per test into a temp
-//! directory with its state directory baked in: the adapter clears `op`'s environment, so
-//! the fake cannot be told anything through it.
+//! The 1Password adapter against the test kit's fake `op`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -8,6 +6,7 @@ use std::time::Duration;
 
 use custodian_domain::{VaultReference, VaultSecret, VaultSettings, VaultType};
 use custodian_ports::{Freshness, VaultAccess, VaultError, VaultProvider};
+use custodian_testkit::fakes::onepassword::FakeOp;
 use custodian_vaults::{OnePasswordConfig, OnePasswordProvider};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -24,71 +23,21 @@ const ALLOWED_ENV: [&str; 5] = [
     "OP_SERVICE_ACCOUNT_TOKEN",
 ];
 
-/// A fake `op` and the state it reads and writes.
-struct FakeOp {
-    dir: tempfile::TempDir,
+/// The adapter over `fake`, with a 10-second timeout.
+fn provider(fake: &FakeOp) -> OnePasswordProvider {
+    provider_with_timeout(fake, Duration::from_secs(10))
 }
 
-/// One recorded run of the fake.
-#[derive(Debug, serde::Deserialize)]
-struct Invocation {
-    argv: Vec<String>,
-    pid: u32,
-    env_names: Vec<String>,
-    env: std::collections::BTreeMap<String, String>,
-    token_matched: bool,
+fn provider_with_timeout(fake: &FakeOp, timeout: Duration) -> OnePasswordProvider {
+    OnePasswordProvider::new(OnePasswordConfig {
+        op_path: fake.path(),
+        timeout,
+    })
 }
 
-impl FakeOp {
-    fn new(mode: &str, secrets: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir for the fake");
-        let secrets: serde_json::Map<String, serde_json::Value> =
-            secrets.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
-        let state = serde_json::json!({ "token": TOKEN, "mode": mode, "secrets": secrets });
-        std::fs::write(dir.path().join("state.json"), state.to_string()).expect("the fake's state");
-        let script = include_str!("fake_op.py")
-            .replace("@@PYTHON@@", &python().display().to_string())
-            .replace("@@STATE_DIR@@", &dir.path().display().to_string());
-        let path = dir.path().join("op");
-        std::fs::write(&path, script).expect("the fake op");
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod the fake op");
-        Self { dir }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("op")
-    }
-
-    fn provider(&self) -> OnePasswordProvider {
-        self.provider_with_timeout(Duration::from_secs(10))
-    }
-
-    fn provider_with_timeout(&self, timeout: Duration) -> OnePasswordProvider {
-        OnePasswordProvider::new(OnePasswordConfig {
-            op_path: self.path(),
-            timeout,
-        })
-    }
-
-    fn invocations(&self) -> Vec<Invocation> {
-        match std::fs::read_to_string(self.dir.path().join("invocations.jsonl")) {
-            Ok(log) => log
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("an invocation line"))
-                .collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-}
-
-/// The real interpreter behind `python3` (not a shell shim: the fake runs with no `PATH`).
-fn python() -> PathBuf {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("the tests need python3");
-    PathBuf::from(String::from_utf8(out.stdout).expect("a UTF-8 path").trim())
+/// A fake accepting [`TOKEN`].
+fn fake_op(mode: &str, secrets: &[(&str, &str)]) -> FakeOp {
+    FakeOp::start(TOKEN, mode, secrets)
 }
 
 fn access(token: &str) -> VaultAccess {
@@ -129,7 +78,7 @@ fn alive(pid: u32) -> bool {
 /// order from a single `op inject` process.
 #[tokio::test]
 async fn fetch_reads_every_reference_in_order_in_one_process() {
-    let fake = FakeOp::new(
+    let fake = fake_op(
         "ok",
         &[
             ("op://prod/s3/access_key_id", "AKIAIOSFODNN7EXAMPLE"),
@@ -143,8 +92,7 @@ async fn fetch_reads_every_reference_in_order_in_one_process() {
         "op://PROD/S3/access_key_id",
     ]);
 
-    let values = fake
-        .provider()
+    let values = provider(&fake)
         .fetch(&access(TOKEN), &references, Freshness::MayRevalidate)
         .await
         .unwrap();
@@ -164,7 +112,7 @@ async fn fetch_reads_every_reference_in_order_in_one_process() {
 /// a value's own trailing newline survives.
 #[tokio::test]
 async fn fetch_reads_references_outside_the_template_syntax_one_by_one() {
-    let fake = FakeOp::new(
+    let fake = fake_op(
         "ok",
         &[
             ("op://prod/s3/access_key_id", "AKIAIOSFODNN7EXAMPLE"),
@@ -183,8 +131,7 @@ async fn fetch_reads_references_outside_the_template_syntax_one_by_one() {
         "op://prod/s3/otp?attribute=otp",
     ]);
 
-    let values = fake
-        .provider()
+    let values = provider(&fake)
         .fetch(&access(TOKEN), &references, Freshness::Fresh)
         .await
         .unwrap();
@@ -216,8 +163,8 @@ async fn op_sees_only_the_allowed_environment() {
         .map(|(k, _)| k.to_string_lossy().into_owned())
         .collect();
     assert!(own.contains("CARGO_PKG_NAME"), "cargo sets CARGO_PKG_NAME for tests");
-    let fake = FakeOp::new("ok", &[("op://prod/s3/a", "1"), ("op://prod/s3/b", "2")]);
-    let provider = fake.provider();
+    let fake = fake_op("ok", &[("op://prod/s3/a", "1"), ("op://prod/s3/b", "2")]);
+    let provider = provider(&fake);
 
     provider
         .fetch(
@@ -251,9 +198,9 @@ async fn op_sees_only_the_allowed_environment() {
 /// `verify` is one `op vault list --format json`, and succeeds with a valid token.
 #[tokio::test]
 async fn verify_lists_vaults_once() {
-    let fake = FakeOp::new("ok", &[("op://prod/s3/a", "1")]);
+    let fake = fake_op("ok", &[("op://prod/s3/a", "1")]);
 
-    fake.provider().verify(&access(TOKEN)).await.unwrap();
+    provider(&fake).verify(&access(TOKEN)).await.unwrap();
 
     let argv: Vec<Vec<String>> = fake.invocations().into_iter().map(|i| i.argv).collect();
     assert_eq!(argv, [["vault", "list", "--format", "json"]]);
@@ -263,8 +210,8 @@ async fn verify_lists_vaults_once() {
 /// (batched and single) and from `verify`, and no error quotes it.
 #[tokio::test]
 async fn wrong_token_is_auth_failed() {
-    let fake = FakeOp::new("ok", &[("op://prod/s3/a", "1"), ("op://prod/s3/b", CANARY_VALUE)]);
-    let provider = fake.provider();
+    let fake = fake_op("ok", &[("op://prod/s3/a", "1"), ("op://prod/s3/b", CANARY_VALUE)]);
+    let provider = provider(&fake);
     let both = refs(&["op://prod/s3/a", "op://prod/s3/b"]);
 
     for token in [OTHER_TOKEN, "not-a-service-account-token"] {
@@ -297,8 +244,8 @@ async fn wrong_token_is_auth_failed() {
 /// and even when the missing name reads like another error ("rate limit").
 #[tokio::test]
 async fn unknown_reference_is_named() {
-    let fake = FakeOp::new("ok", &[("op://prod/s3/a", CANARY_VALUE), ("op://prod/s3/b", "2")]);
-    let provider = fake.provider();
+    let fake = fake_op("ok", &[("op://prod/s3/a", CANARY_VALUE), ("op://prod/s3/b", "2")]);
+    let provider = provider(&fake);
 
     for missing in [
         "op://prod/nope/a",
@@ -329,8 +276,8 @@ async fn unknown_reference_is_named() {
 /// `retry_after`, from `fetch` and `verify`.
 #[tokio::test]
 async fn rate_limit_is_rate_limited() {
-    let fake = FakeOp::new("rate_limit", &[("op://prod/s3/a", "1"), ("op://prod/s3/b", "2")]);
-    let provider = fake.provider();
+    let fake = fake_op("rate_limit", &[("op://prod/s3/a", "1"), ("op://prod/s3/b", "2")]);
+    let provider = provider(&fake);
     let expected = VaultError::RateLimited {
         provider: VaultType::OnePassword,
         retry_after: Some(Duration::from_secs(58 * 60)),
@@ -360,8 +307,8 @@ async fn rate_limit_is_rate_limited() {
 /// reaped: it no longer exists when the call returns.
 #[tokio::test]
 async fn hang_past_timeout_is_unavailable_and_killed() {
-    let fake = FakeOp::new("hang", &[("op://prod/s3/a", "1"), ("op://prod/s3/b", "2")]);
-    let provider = fake.provider_with_timeout(Duration::from_millis(1500));
+    let fake = fake_op("hang", &[("op://prod/s3/a", "1"), ("op://prod/s3/b", "2")]);
+    let provider = provider_with_timeout(&fake, Duration::from_millis(1500));
 
     // A hang guard only: the adapter's own timeout must end the call long before.
     let error = tokio::time::timeout(
@@ -419,11 +366,11 @@ async fn missing_op_is_unavailable() {
 /// printed to stdout before failing nor the token it echoed to stderr.
 #[tokio::test]
 async fn unknown_failure_quotes_neither_token_nor_value() {
-    let fake = FakeOp::new(
+    let fake = fake_op(
         "broken",
         &[("op://prod/s3/a", CANARY_VALUE), ("op://prod/s3/b", CANARY_VALUE)],
     );
-    let provider = fake.provider();
+    let provider = provider(&fake);
 
     let errors = [
         provider
