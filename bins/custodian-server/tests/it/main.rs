@@ -22,3 +22,4 @@ mod ssm;
 mod store_migration;
 mod support;
 mod truefoundry_sdk;
+mod vaults;

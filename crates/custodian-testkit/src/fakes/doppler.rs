@@ -200,6 +200,11 @@ impl FakeDoppler {
             .insert(token.to_owned(), (project.to_owned(), config.to_owned()));
     }
 
+    /// Revokes `token`: from now on it is refused as an invalid token.
+    pub fn remove_token(&self, token: &str) {
+        self.shared.state().tokens.remove(token);
+    }
+
     /// The next `count` requests get `failure` (queued after any already queued).
     pub fn fail_next(&self, count: usize, failure: Failure) {
         let mut state = self.shared.state();

@@ -152,6 +152,11 @@ impl FakeInfisical {
             .insert(client_id.to_owned(), client_secret.to_owned());
     }
 
+    /// Refuses `client_id`'s logins from now on (a revoked client secret).
+    pub fn remove_identity(&self, client_id: &str) {
+        self.shared.lock().identities.remove(client_id);
+    }
+
     /// A secret `key` = `value` in `project_id`/`environment` under folder `path` (`/`,
     /// `/aws`, `/aws/prod`). The project and environment come into being with it.
     pub fn add_secret(&self, project_id: &str, environment: &str, path: &str, key: &str, value: &str) {
