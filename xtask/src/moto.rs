@@ -43,10 +43,25 @@ pub(crate) fn moto_server(venv: &Venv) -> PathBuf {
     venv.bin("moto_server")
 }
 
+/// Whether `script`'s `#!` line names an interpreter that exists: a venv moved or copied
+/// from elsewhere keeps scripts whose interpreter is gone.
+fn interpreter_exists(script: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(script) else {
+        return false;
+    };
+    match text.lines().next().and_then(|line| line.strip_prefix("#!")) {
+        Some(line) => line
+            .split_whitespace()
+            .next()
+            .is_some_and(|interpreter| Path::new(interpreter).is_file()),
+        None => true,
+    }
+}
+
 /// The installed moto version when the venv works (its python imports moto's server and
-/// the `moto_server` script exists).
+/// the `moto_server` script exists and can run).
 fn working_moto_version(venv: &Venv) -> Option<String> {
-    if !moto_server(venv).is_file() {
+    if !moto_server(venv).is_file() || !interpreter_exists(&moto_server(venv)) {
         return None;
     }
     venv.output_of(
@@ -367,5 +382,19 @@ mod tests {
         assert!(banner.contains(MOTO_URL_ENV));
         assert!(banner.contains("moto[server]"));
         assert!(banner.contains("CI=true"));
+    }
+
+    #[test]
+    fn a_script_whose_interpreter_is_gone_does_not_count_as_working() {
+        let dir = std::env::temp_dir().join(format!("xtask-moto-shebang-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gone = dir.join("gone");
+        std::fs::write(&gone, "#!/nonexistent/venv/bin/python\nprint(1)\n").unwrap();
+        assert!(!interpreter_exists(&gone));
+        let here = dir.join("here");
+        std::fs::write(&here, "#!/bin/sh\necho 1\n").unwrap();
+        assert!(interpreter_exists(&here));
+        assert!(!interpreter_exists(&dir.join("missing")));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
