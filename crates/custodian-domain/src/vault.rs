@@ -214,6 +214,8 @@ pub struct VaultConnectionInput {
     pub project_id: Option<String>,
     pub environment: Option<String>,
     pub secret_path: Option<String>,
+    /// Infisical only: a self-hosted instance's URL instead of the deployment's.
+    pub api_url: Option<String>,
 }
 
 /// The settings of a vault connection that are not secret (returned by the API).
@@ -229,6 +231,8 @@ pub enum VaultSettings {
         project_id: String,
         environment: String,
         secret_path: String,
+        /// A self-hosted instance (`https://…`); `None`: the deployment's Infisical.
+        api_url: Option<String>,
     },
 }
 
@@ -336,7 +340,7 @@ impl NewVaultConnection {
             return Err(errors);
         };
 
-        let present: [(&str, bool); 8] = [
+        let present: [(&str, bool); 9] = [
             ("access_token", input.access_token.is_some()),
             ("client_id", input.client_id.is_some()),
             ("client_secret", input.client_secret.is_some()),
@@ -345,11 +349,19 @@ impl NewVaultConnection {
             ("project_id", input.project_id.is_some()),
             ("environment", input.environment.is_some()),
             ("secret_path", input.secret_path.is_some()),
+            ("api_url", input.api_url.is_some()),
         ];
         let allowed: &[&str] = match vault_type {
             VaultType::OnePassword => &["access_token"],
             VaultType::Doppler => &["access_token", "project", "config"],
-            VaultType::Infisical => &["client_id", "client_secret", "project_id", "environment", "secret_path"],
+            VaultType::Infisical => &[
+                "client_id",
+                "client_secret",
+                "project_id",
+                "environment",
+                "secret_path",
+                "api_url",
+            ],
         };
         for (field, is_present) in present {
             if is_present && !allowed.contains(&field) {
@@ -402,13 +414,25 @@ impl NewVaultConnection {
                 let project_id = required_text(&mut errors, "project_id", input.project_id.as_ref(), 255);
                 let environment = required_text(&mut errors, "environment", input.environment.as_ref(), 100);
                 let secret_path = errors.check(parse_secret_path(input.secret_path.as_deref()));
-                match (client_id, secret, project_id, environment, secret_path) {
-                    (Some(client_id), Some(s), Some(project_id), Some(environment), Some(secret_path)) => Some((
+                let api_url = match input.api_url.as_deref() {
+                    None => Some(None),
+                    Some(url) => errors.check(parse_instance_url(url)).map(Some),
+                };
+                match (client_id, secret, project_id, environment, secret_path, api_url) {
+                    (
+                        Some(client_id),
+                        Some(s),
+                        Some(project_id),
+                        Some(environment),
+                        Some(secret_path),
+                        Some(api_url),
+                    ) => Some((
                         VaultSettings::Infisical {
                             client_id,
                             project_id,
                             environment,
                             secret_path,
+                            api_url,
                         },
                         s,
                     )),
@@ -426,6 +450,33 @@ impl NewVaultConnection {
             _ => Err(errors),
         }
     }
+}
+
+/// A self-hosted Infisical's URL: an absolute `https://` URL (plain `http://` too, for an
+/// instance inside the network; whether the server may call it is the Infisical adapter's
+/// check), at most 2048 characters, with no user name, password, query or fragment.
+/// Whether it points at a loopback, private or link-local address is checked when it is
+/// called, against what the deployment allows.
+fn parse_instance_url(value: &str) -> Result<String, FieldError> {
+    let loc = "api_url";
+    bounded(loc, value, 1, 2048)?;
+    let url = url::Url::parse(value)
+        .map_err(|e| FieldError::new(&[loc], kind::INVALID_FORMAT, format!("must be a URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(FieldError::new(
+            &[loc],
+            kind::INVALID_FORMAT,
+            "must be an https:// URL of an Infisical instance",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err(FieldError::new(
+            &[loc],
+            kind::INVALID_FORMAT,
+            "must hold no user name, password, query or fragment",
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 /// Infisical `secret_path`: at most 500 characters, starts with `/`, default `/`.

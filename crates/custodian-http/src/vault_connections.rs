@@ -57,8 +57,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A new vault connection. 1Password: `access_token` (`ops_…`). Doppler:
 /// `access_token` (`dp.st.…`), `project`, `config`. Infisical: `client_id`,
-/// `client_secret`, `project_id`, `environment`, optional `secret_path` (default `/`).
-/// A field of another vault type is refused.
+/// `client_secret`, `project_id`, `environment`, optional `secret_path` (default `/`),
+/// optional `api_url` (a self-hosted instance). A field of another vault type is refused.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateVaultConnectionBody {
@@ -95,6 +95,11 @@ pub(crate) struct CreateVaultConnectionBody {
     /// Infisical folder of the secrets, starting with `/` (default `/`).
     #[schema(max_length = 500)]
     secret_path: Option<String>,
+    /// A self-hosted Infisical's URL (`https://…`); absent: the deployment's Infisical.
+    /// Loopback, private and link-local addresses are refused unless the deployment
+    /// allows them.
+    #[schema(min_length = 1, max_length = 2048)]
+    api_url: Option<String>,
 }
 
 impl From<CreateVaultConnectionBody> for VaultConnectionInput {
@@ -111,6 +116,7 @@ impl From<CreateVaultConnectionBody> for VaultConnectionInput {
             project_id: body.project_id,
             environment: body.environment,
             secret_path: body.secret_path,
+            api_url: body.api_url,
         }
     }
 }
@@ -200,6 +206,9 @@ pub(crate) struct VaultConnectionResponse {
     /// Infisical.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret_path: Option<String>,
+    /// Infisical: the self-hosted instance, when the connection names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_url: Option<String>,
 }
 
 impl From<&VaultConnection> for VaultConnectionResponse {
@@ -218,6 +227,7 @@ impl From<&VaultConnection> for VaultConnectionResponse {
             project_id: None,
             environment: None,
             secret_path: None,
+            api_url: None,
         };
         match &c.settings {
             VaultSettings::OnePassword => {}
@@ -230,11 +240,13 @@ impl From<&VaultConnection> for VaultConnectionResponse {
                 project_id,
                 environment,
                 secret_path,
+                api_url,
             } => {
                 body.client_id = Some(client_id.clone());
                 body.project_id = Some(project_id.clone());
                 body.environment = Some(environment.clone());
                 body.secret_path = Some(secret_path.clone());
+                body.api_url = api_url.clone();
             }
         }
         body

@@ -62,11 +62,13 @@ fn settings_json(settings: &VaultSettings) -> String {
             project_id,
             environment,
             secret_path,
+            api_url,
         } => serde_json::json!({
             "client_id": client_id,
             "project_id": project_id,
             "environment": environment,
             "secret_path": secret_path,
+            "api_url": api_url,
         }),
     }
     .to_string()
@@ -92,6 +94,11 @@ fn parse_settings(vault_type: VaultType, json: &str) -> Result<VaultSettings, Db
             project_id: text("project_id")?,
             environment: text("environment")?,
             secret_path: text("secret_path")?,
+            // Absent in rows written before connections could name their own instance.
+            api_url: doc
+                .get("api_url")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
         },
     })
 }

@@ -524,9 +524,13 @@ impl VaultProvider for InfisicalProvider {
         PROVIDER
     }
 
-    /// A fresh login with the connection's client id and secret (never a kept token).
+    /// A fresh login with the connection's client id and secret (never a kept token), at
+    /// the connection's own instance when it names one.
     async fn verify(&self, access: &VaultAccess) -> Result<(), VaultError> {
-        self.login(&self.operator_site(), access).await.map(drop)
+        match own_instance(access)? {
+            Some(url) => self.verify_at(&url, access).await,
+            None => self.login(&self.operator_site(), access).await.map(drop),
+        }
     }
 
     async fn fetch(
@@ -535,8 +539,23 @@ impl VaultProvider for InfisicalProvider {
         references: &[VaultReference],
         freshness: Freshness,
     ) -> Result<Vec<SecretString>, VaultError> {
-        self.fetch_at(&self.operator_site(), access, references, freshness)
-            .await
+        match own_instance(access)? {
+            Some(url) => self.fetch_from(&url, access, references, freshness).await,
+            None => {
+                self.fetch_at(&self.operator_site(), access, references, freshness)
+                    .await
+            }
+        }
+    }
+}
+
+/// The connection's own Infisical instance, when it names one (behind the SSRF guard).
+fn own_instance(access: &VaultAccess) -> Result<Option<Url>, VaultError> {
+    match &access.settings {
+        VaultSettings::Infisical { api_url: Some(url), .. } => Url::parse(url)
+            .map(Some)
+            .map_err(|_| unavailable("the connection's Infisical URL is not a URL".into())),
+        _ => Ok(None),
     }
 }
 

@@ -220,6 +220,39 @@ async fn a_connection_of_each_vault_type_lives_through_the_binary() {
         made.push(connect(&api, &admin, &team, vault).await);
     }
 
+    // A connection may name its own Infisical; one on a loopback address is refused when
+    // it is called (this deployment does not allow private addresses), before any request.
+    let mut own = infisical_vault.connection.clone();
+    own["name"] = json!("infisical-own");
+    own["api_url"] = json!(infisical_url);
+    let created = api
+        .post(&format!("/v1/teams/{team}/vault-connections"), &admin, &own)
+        .await;
+    created.expect_status(201, "POST an Infisical connection naming its own instance");
+    assert_eq!(created.json["api_url"], json!(infisical_url), "{}", created.text);
+    let asked = infisical.total_requests();
+    let refused = api
+        .post(
+            &format!("/v1/teams/{team}/vault-connections/{}/verify", created.str("id")),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    refused.expect_status(200, "verify a connection to a loopback instance");
+    assert_eq!(refused.json["verified"], false, "{}", refused.text);
+    assert_eq!(refused.json["error"]["code"], "vault_unavailable", "{}", refused.text);
+    assert_eq!(
+        infisical.total_requests(),
+        asked,
+        "the loopback instance was not called"
+    );
+    api.delete(
+        &format!("/v1/teams/{team}/vault-connections/{}", created.str("id")),
+        &admin,
+    )
+    .await
+    .expect_status(204, "delete the connection");
+
     let mut server_config: Config = config(&data_dir, None);
     server_config.vaults.doppler.api_url = doppler.url().to_owned();
     server_config.vaults.infisical.api_url = infisical_url.clone();

@@ -241,6 +241,7 @@ proptest! {
             project_id: s(4),
             environment: s(6),
             secret_path: s(7),
+            api_url: s(1),
         };
         let _ = NewVaultConnection::parse(connection);
         let _ = VaultRotation::parse(vt, s(9).map(SecretString::from), s(10), s(11).map(SecretString::from));

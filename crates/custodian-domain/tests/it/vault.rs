@@ -90,6 +90,7 @@ fn the_seed_examples_are_accepted() {
             project_id: "f1e2d3c4-b5a6-7890-abcd-ef1234567890".to_owned(),
             environment: "prod".to_owned(),
             secret_path: "/aws".to_owned(),
+            api_url: None,
         }
     );
     assert_eq!(c.secret.expose().expose_secret(), "st.abc123xyz0123456789");
@@ -514,4 +515,35 @@ fn vault_connection_tier_limits_default_to_seed_002() {
     assert_eq!(table.limit(Tier::Free, LimitKind::Members), Some(1));
     assert_eq!(table.limit(Tier::Pro, LimitKind::Members), Some(20));
     assert_eq!(table.limit(Tier::Enterprise, LimitKind::Members), None);
+}
+
+/// An Infisical connection may name its own instance: an http(s) URL with a host and
+/// nothing else in it; no other vault type takes one.
+#[test]
+fn an_infisical_connection_may_name_its_own_instance() {
+    let own = |url: &str| VaultConnectionInput {
+        api_url: text(url),
+        ..infisical()
+    };
+    let c = accepted(own("https://infisical.internal.example.com"));
+    assert!(matches!(
+        c.settings,
+        VaultSettings::Infisical { api_url: Some(ref u), .. } if u == "https://infisical.internal.example.com"
+    ));
+    for bad in [
+        "ftp://infisical.example.com",
+        "infisical.example.com",
+        "https://user:pass@infisical.example.com",
+        "https://infisical.example.com/?next=x",
+        "",
+    ] {
+        let errors = refused(own(bad));
+        assert_eq!(errors.errors()[0].loc, ["api_url"], "{bad}: {errors}");
+    }
+    let errors = refused(VaultConnectionInput {
+        api_url: text("https://doppler.example.com"),
+        ..doppler()
+    });
+    assert_eq!(errors.errors()[0].loc, ["api_url"]);
+    assert_eq!(errors.errors()[0].kind, "not_allowed");
 }

@@ -72,6 +72,7 @@ async fn create_then_get_returns_every_vault_type(repos: RepoSet) {
             project_id: "6f1c2a".into(),
             environment: "prod".into(),
             secret_path: "/storage/keys".into(),
+            api_url: Some("https://infisical.example.com".into()),
         },
         secret_version: 3,
         ..vault_connection(owned, "infisical")

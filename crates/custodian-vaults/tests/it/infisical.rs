@@ -59,6 +59,7 @@ fn access_with(connection_id: VaultConnectionId, revision: i64, secret: &str, se
             project_id: PROJECT.to_owned(),
             environment: ENV.to_owned(),
             secret_path: secret_path.to_owned(),
+            api_url: None,
         },
         secret: VaultSecret::from_stored(SecretString::from(secret.to_owned())),
     }
@@ -469,6 +470,50 @@ async fn allow_private_urls_lets_a_local_instance_through_without_redirects() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
     assert_eq!(elsewhere.total_requests(), 0);
+}
+
+/// A connection that names its own instance in its settings is read there, through the
+/// port's `fetch` and `verify`, and only when the deployment allows a local address; the
+/// deployment's own Infisical is not asked.
+#[tokio::test]
+async fn a_connection_naming_its_own_instance_is_read_there_behind_the_guard() {
+    let own = fake();
+    let deployment_wide = FakeInfisical::start();
+    let mut access = access();
+    if let VaultSettings::Infisical { api_url, .. } = &mut access.settings {
+        *api_url = Some(own.url().to_string());
+    }
+    let guarded = InfisicalProvider::new(config(deployment_wide.url()));
+    for refused in [
+        guarded.verify(&access).await.unwrap_err(),
+        guarded
+            .fetch(&access, &refs(&["aws/ACCESS_KEY"]), Freshness::Fresh)
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(refused, VaultError::Unavailable { .. }), "{refused:?}");
+    }
+    assert_eq!(own.total_requests(), 0, "a loopback instance is not called by default");
+
+    let allowed = InfisicalProvider::new(InfisicalConfig {
+        allow_private_urls: true,
+        ..config(deployment_wide.url())
+    });
+    allowed
+        .verify(&access)
+        .await
+        .expect("verified at the connection's instance");
+    let values = allowed
+        .fetch(&access, &refs(&["aws/ACCESS_KEY"]), Freshness::MayRevalidate)
+        .await
+        .expect("read at the connection's instance");
+    assert_eq!(values[0].expose_secret(), "AKIAEXAMPLE");
+    assert!(own.total_requests() > 0);
+    assert_eq!(
+        deployment_wide.total_requests(),
+        0,
+        "the deployment's Infisical is not asked"
+    );
 }
 
 /// Neither the provider's `Debug` nor any error of a failing run shows a secret, a token or
