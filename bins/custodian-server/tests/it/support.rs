@@ -191,7 +191,13 @@ impl Api {
     pub(crate) fn new(base: String) -> Self {
         Self {
             base,
-            client: reqwest::Client::new(),
+            // Idle connections are dropped well before the server's keep-alive (5 s) closes
+            // them, so a request after a pause never goes out on a connection the server is
+            // closing (that fails with "error sending request", a race, not an answer).
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .expect("an HTTP client"),
             seen: Arc::default(),
         }
     }
