@@ -59,6 +59,31 @@ pub struct SubjectSummary {
     pub display_name: Option<String>,
 }
 
+impl SubjectSummary {
+    /// An authenticated caller, as `createdBySubject` shows it.
+    pub fn of(subject: &Subject) -> Self {
+        match subject {
+            Subject::User {
+                id,
+                email,
+                display_name,
+                ..
+            } => SubjectSummary {
+                id: (*id).into(),
+                kind: Some(SubjectKind::User),
+                slug: Some(email.as_str().to_owned()),
+                display_name: Some(display_name.as_str().to_owned()),
+            },
+            Subject::VirtualAccount { id, name, .. } => SubjectSummary {
+                id: (*id).into(),
+                kind: Some(SubjectKind::VirtualAccount),
+                slug: Some(name.as_str().to_owned()),
+                display_name: Some(name.as_str().to_owned()),
+            },
+        }
+    }
+}
+
 /// One version of a key, with its value when the caller asked for values and may see them.
 #[derive(Clone)]
 pub struct VersionView {
@@ -162,10 +187,6 @@ fn value_key(team: TeamId, id: GroupSecretId) -> CredentialKey {
     }
 }
 
-fn field(loc: &[&str], rule: &'static str, msg: impl Into<String>) -> CoreError {
-    CoreError::Validation(ValidationErrors::single(FieldError::new(loc, rule, msg)))
-}
-
 impl Custodian {
     /// The integrations a group's values can live in: the deployment's credential store.
     pub fn integrations(&self) -> Vec<Integration> {
@@ -214,19 +235,19 @@ impl Custodian {
                 let teams = self.ports.repos.memberships.list_for_user(*id).await?;
                 match teams.as_slice() {
                     [one] => Ok(one.team_id),
-                    [] => Err(field(
+                    [] => Err(CoreError::from(FieldError::new(
                         loc,
                         kind::MISSING,
                         "is required: the caller belongs to no team, so the team that owns the group must be named",
-                    )),
-                    _ => Err(field(
+                    ))),
+                    _ => Err(CoreError::from(FieldError::new(
                         loc,
                         kind::MISSING,
                         format!(
                             "is required: the caller belongs to {} teams, so the team that owns the group must be named",
                             teams.len()
                         ),
-                    )),
+                    ))),
                 }
             }
         }
@@ -840,21 +861,21 @@ impl Custodian {
             self.authorize(subject, group.team_id, Action::WriteSecretGroups)
                 .await?;
             if group.integration_id != integration_id {
-                return Err(field(
+                return Err(CoreError::from(FieldError::new(
                     &["manifest", "integration_fqn"],
                     kind::NOT_ALLOWED,
                     format!(
                         "cannot change: the group's values are in the integration {}",
                         group.integration_id
                     ),
-                ));
+                )));
             }
             if owner.is_some_and(|team| team != group.team_id) {
-                return Err(field(
+                return Err(CoreError::from(FieldError::new(
                     &["manifest", "owned_by", "account"],
                     kind::NOT_ALLOWED,
                     "cannot change: a group stays in the team that created it",
-                ));
+                )));
             }
             // Nothing else in a manifest describes a group: it is up to date.
             return self.group_view(group, &mut HashMap::new()).await;
@@ -864,25 +885,22 @@ impl Custodian {
             integration_id: Some(integration_id),
             secrets: Some(Vec::new()),
         };
-        if dry_run {
-            let team = self
-                .owning_team(subject, owner, &["manifest", "owned_by", "account"])
-                .await?;
-            self.authorize(subject, team, Action::WriteSecretGroups).await?;
-            let ids: Vec<&str> = integrations.iter().map(|i| i.id.as_str()).collect();
-            let new = NewSecretGroup::parse(input, &ids)?;
-            let draft = new.into_draft(team, subject.id(), self.now(), &mut || self.ports.ids.new_id());
-            let created_by = self.subject_summary(subject.id(), &mut HashMap::new()).await?;
-            return Ok(GroupView {
-                group: draft.group,
-                created_by,
-                keys: Vec::new(),
-            });
-        }
         let team = self
             .owning_team(subject, owner, &["manifest", "owned_by", "account"])
             .await?;
-        self.create_group(subject, ctx, Some(team), input).await
+        if !dry_run {
+            return self.create_group(subject, ctx, Some(team), input).await;
+        }
+        // The checks of a create, and the group it would make; nothing is written.
+        self.authorize(subject, team, Action::WriteSecretGroups).await?;
+        let ids: Vec<&str> = integrations.iter().map(|i| i.id.as_str()).collect();
+        let new = NewSecretGroup::parse(input, &ids)?;
+        let draft = new.into_draft(team, subject.id(), self.now(), &mut || self.ports.ids.new_id());
+        Ok(GroupView {
+            group: draft.group,
+            created_by: SubjectSummary::of(subject),
+            keys: Vec::new(),
+        })
     }
 
     /// Read `subject`'s permission to see values in `team`: operator, and the deployment
@@ -941,21 +959,20 @@ impl Custodian {
     ) -> Result<KeyView, CoreError> {
         let scope = self.group_scope(subject).await?;
         let details = self.ports.repos.secret_groups.get_key(&scope, id).await?;
-        self.authorize(subject, details.team_id, Action::ReadGroupKeys).await?;
         self.authorize_value_read(subject, details.team_id).await?;
         let wanted: Vec<GroupSecretVersion> = match version {
             None => details.versions.clone(),
             Some(n) => match details.versions.iter().find(|v| v.version == n) {
                 Some(v) => vec![v.clone()],
                 None => {
-                    return Err(field(
+                    return Err(CoreError::from(FieldError::new(
                         &["version"],
                         kind::NOT_FOUND,
                         format!(
                             "names no version of this key; it has versions 1 to {}",
                             details.secret.version
                         ),
-                    ));
+                    )));
                 }
             },
         };
@@ -1083,10 +1100,5 @@ impl Custodian {
             .await?;
         self.remove_values(deleted.team_id, [deleted.secret.id]).await;
         Ok(1)
-    }
-
-    /// Who `subject` is, for the secret-group API's `createdBySubject` of what it creates.
-    pub async fn describe_subject(&self, id: SubjectId) -> Result<SubjectSummary, CoreError> {
-        self.subject_summary(id, &mut HashMap::new()).await
     }
 }

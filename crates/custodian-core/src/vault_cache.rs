@@ -84,12 +84,6 @@ enum Found {
     Missing(VaultError),
 }
 
-/// The last values read for a key.
-#[derive(Clone)]
-struct LastGood {
-    values: Vec<SecretString>,
-}
-
 /// Values live for the TTL, a miss for the negative TTL.
 struct FoundExpiry {
     ttl: Duration,
@@ -109,7 +103,8 @@ impl Expiry<Key, Arc<Found>> for FoundExpiry {
 pub(crate) struct VaultCache {
     settings: VaultCacheSettings,
     found: Cache<Key, Arc<Found>>,
-    last_good: Cache<Key, LastGood>,
+    /// The last values read for each key, kept through the stale window.
+    last_good: Cache<Key, Vec<SecretString>>,
     budget: DefaultKeyedRateLimiter<VaultConnectionId>,
 }
 
@@ -183,7 +178,7 @@ impl VaultCache {
                         %error,
                         "the vault is failing; serving the values read last"
                     );
-                    Ok(last.values)
+                    Ok(last)
                 }
                 None => Err((*error).clone()),
             },
@@ -201,8 +196,7 @@ impl VaultCache {
     ) -> Result<Arc<Found>, VaultError> {
         match self.call(provider, access, references, Freshness::MayRevalidate).await {
             Ok(values) => {
-                let last = LastGood { values: values.clone() };
-                self.last_good.insert(key.clone(), last).await;
+                self.last_good.insert(key.clone(), values.clone()).await;
                 Ok(Arc::new(Found::Values(values)))
             }
             Err(missing @ VaultError::ReferenceNotFound { .. }) => Ok(Arc::new(Found::Missing(missing))),

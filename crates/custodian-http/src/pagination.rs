@@ -20,19 +20,31 @@ pub(crate) const MAX_OFFSET: u64 = (1 << 53) - 1;
 /// The page a list asks for; 422 under `["query","limit"]` when `limit` is out of 1–200,
 /// and under `["query","offset"]` when `offset` is over [`MAX_OFFSET`] (both when both are).
 pub(crate) fn page(limit: Option<u32>, offset: Option<u64>) -> Result<Page, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    page_in("query", limit, offset, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// The page a list asks for in `part` (`query`, or `body` for a list that is a POST), with
+/// its own default and largest `limit`; 422 under `[part, "limit"]` or `[part, "offset"]`.
+pub(crate) fn page_in(
+    part: &str,
+    limit: Option<u32>,
+    offset: Option<u64>,
+    default_limit: u32,
+    max_limit: u32,
+) -> Result<Page, ApiError> {
+    let limit = limit.unwrap_or(default_limit);
     let offset = offset.unwrap_or(0);
     let mut errors = ValidationErrors::new();
-    if !(1..=MAX_LIMIT).contains(&limit) {
+    if !(1..=max_limit).contains(&limit) {
         errors.push(FieldError::new(
-            &["query", "limit"],
+            &[part, "limit"],
             "out_of_range",
-            format!("must be between 1 and {MAX_LIMIT}"),
+            format!("must be between 1 and {max_limit}"),
         ));
     }
     if offset > MAX_OFFSET {
         errors.push(FieldError::new(
-            &["query", "offset"],
+            &[part, "offset"],
             "out_of_range",
             format!("must be between 0 and {MAX_OFFSET}"),
         ));

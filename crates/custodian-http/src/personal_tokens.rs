@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use custodian_core::SubjectSummary;
-use custodian_domain::{Subject, SubjectKind, TokenId, TokenRecord};
+use custodian_domain::{TokenId, TokenRecord};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -90,29 +90,6 @@ impl PersonalToken {
     }
 }
 
-/// The holder of the caller's tokens, as `createdBySubject` shows it.
-fn holder(subject: &Subject) -> SubjectSummary {
-    match subject {
-        Subject::User {
-            id,
-            email,
-            display_name,
-            ..
-        } => SubjectSummary {
-            id: (*id).into(),
-            kind: Some(SubjectKind::User),
-            slug: Some(email.as_str().to_owned()),
-            display_name: Some(display_name.as_str().to_owned()),
-        },
-        Subject::VirtualAccount { id, name, .. } => SubjectSummary {
-            id: (*id).into(),
-            kind: Some(SubjectKind::VirtualAccount),
-            slug: Some(name.as_str().to_owned()),
-            display_name: Some(name.as_str().to_owned()),
-        },
-    }
-}
-
 /// A created token: its record under `data` and the token itself, shown this once.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct CreatedToken {
@@ -170,7 +147,7 @@ async fn create_token(
         token: issued.token.expose_secret().to_owned(),
         data: PersonalToken::of(
             issued.record,
-            &holder(&caller.subject),
+            &SubjectSummary::of(&caller.subject),
             &state.custodian.settings().tenant_name,
             chrono::Utc::now(),
         ),
@@ -210,7 +187,7 @@ async fn list_tokens(
                 .is_none_or(|q| t.name.as_ref().is_some_and(|n| n.as_str().to_lowercase().contains(q)))
         })
         .collect();
-    let holder = holder(&caller.subject);
+    let holder = SubjectSummary::of(&caller.subject);
     let tenant = &state.custodian.settings().tenant_name;
     let now = chrono::Utc::now();
     Ok(HttpResponse::Ok().json(ListData::slice_of(live, page, |t| {

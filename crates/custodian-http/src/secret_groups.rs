@@ -716,30 +716,6 @@ pub(crate) struct SecretListBody {
     with_value: Option<bool>,
 }
 
-/// The page a `POST /api/svc/v1/secrets` asks for, or a 422 under `body`.
-fn secrets_page(limit: Option<u32>, offset: Option<u64>) -> Result<Page, SvcError> {
-    let limit = limit.unwrap_or(DEFAULT_SECRETS_LIMIT);
-    let offset = offset.unwrap_or(0);
-    let mut errors = ValidationErrors::new();
-    if !(1..=MAX_SECRETS_LIMIT).contains(&limit) {
-        errors.push(FieldError::new(
-            &["body", "limit"],
-            "out_of_range",
-            format!("must be between 1 and {MAX_SECRETS_LIMIT}"),
-        ));
-    }
-    if offset > pagination::MAX_OFFSET {
-        errors.push(FieldError::new(
-            &["body", "offset"],
-            "out_of_range",
-            format!("must be between 0 and {}", pagination::MAX_OFFSET),
-        ));
-    }
-    errors
-        .finish(|| Page { limit, offset })
-        .map_err(|e| SvcError::from(CoreError::Validation(e)))
-}
-
 /// The keys of the caller's teams, ordered by group and key; values only with `withValue`.
 #[utoipa::path(
     post,
@@ -765,7 +741,13 @@ async fn list_secrets(
 ) -> Result<HttpResponse, SvcError> {
     let SvcCaller(Authenticated { subject, context }) = caller;
     let body = body.0;
-    let page = secrets_page(body.limit, body.offset)?;
+    let page = pagination::page_in(
+        "body",
+        body.limit,
+        body.offset,
+        DEFAULT_SECRETS_LIMIT,
+        MAX_SECRETS_LIMIT,
+    )?;
     let group = match body.secret_group_id.as_deref() {
         None => None,
         Some(raw) => Some(raw.parse::<SecretGroupId>().map_err(|_| {
@@ -809,12 +791,12 @@ async fn delete_secret(
     state: web::Data<ApiState>,
     caller: SvcCaller,
     id: web::Path<String>,
-    query: SvcQuery<DeleteQuery>,
+    // Read so that `forceDelete` is accepted; the values go after the commit either way,
+    // so it changes nothing for one key.
+    _query: SvcQuery<DeleteQuery>,
 ) -> Result<HttpResponse, SvcError> {
     let SvcCaller(Authenticated { subject, context }) = caller;
     let id: GroupSecretId = svc_envelope::parse_id(&id)?;
-    // The values go after the commit either way; `forceDelete` changes nothing for one key.
-    let _ = query.0.force_delete;
     let deleted = state.custodian.delete_group_key(&subject, &context, id).await?;
     Ok(HttpResponse::Ok().json(deleted))
 }
@@ -830,8 +812,7 @@ async fn delete_secret(
         (status = 401, description = "No valid bearer token", body = SvcErrorBody),
     )
 )]
-async fn list_integrations(state: web::Data<ApiState>, caller: SvcCaller) -> Result<HttpResponse, SvcError> {
-    let _ = caller;
+async fn list_integrations(state: web::Data<ApiState>, _caller: SvcCaller) -> Result<HttpResponse, SvcError> {
     let integrations: Vec<IntegrationBody> = state.custodian.integrations().into_iter().map(Into::into).collect();
     let total = integrations.len() as u64;
     Ok(HttpResponse::Ok().json(ListData {
