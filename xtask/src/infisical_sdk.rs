@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::venv::{given_path, target_dir};
+use crate::tool::{self, Program, Tool};
 
 /// The directory, holding `node_modules/@infisical/sdk`, that the test runs its script
 /// with (the test names it too).
@@ -21,50 +21,26 @@ const NODE_DIR: &str = "infisical-node";
 /// The oldest Node.js the release runs on (`@infisical/sdk` v5 needs Node 20).
 const MIN_NODE_MAJOR: u32 = 20;
 
-/// Whether the fake Infisical is driven with the Node SDK, and from which directory.
-#[derive(Debug)]
-pub(crate) enum NodeSdk {
-    /// The npm prefix under the target directory (installed when missing).
-    Run {
-        path: String,
-        version: String,
-    },
-    /// `CUSTODIAN_TEST_INFISICAL_NODE_DIR` was already set: that directory is used as it is.
-    Given {
-        path: String,
-    },
-    Skipped {
-        banner: String,
-    },
-}
-
-impl NodeSdk {
-    /// The line of the run's summary.
-    pub(crate) fn summary(&self) -> String {
-        match self {
-            NodeSdk::Run { path, version } => format!("  infisical-sdk (Node SDK test): {path} ({version})"),
-            NodeSdk::Given { path } => {
-                format!("  infisical-sdk (Node SDK test): {path} (from {INFISICAL_NODE_DIR_ENV})")
-            }
-            NodeSdk::Skipped { .. } => "  infisical-sdk (Node SDK test): NOT SET UP: Node SDK test SKIPPED".to_owned(),
-        }
-    }
-}
+/// How the run names the SDK.
+pub(crate) const TOOL: Tool = Tool {
+    label: "infisical-sdk (Node SDK test)",
+    check: "Node SDK test",
+    env: INFISICAL_NODE_DIR_ENV,
+};
 
 /// The directory given in the environment, or the pinned release under the target
 /// directory (installed when missing); a failure is an error under CI, a loud skip elsewhere.
-pub(crate) fn prepare(ci: bool, root: &Path) -> Result<NodeSdk> {
-    if let Some(path) = given_path(std::env::var(INFISICAL_NODE_DIR_ENV).ok().as_deref()) {
-        return Ok(NodeSdk::Given { path });
-    }
-    let dir = node_dir(&target_dir(root, std::env::var_os("CARGO_TARGET_DIR")));
-    match ensure(&dir) {
-        Ok(version) => Ok(NodeSdk::Run {
-            path: dir.display().to_string(),
-            version: format!("@infisical/sdk {version}"),
-        }),
-        Err(e) => not_set_up(ci, &e),
-    }
+pub(crate) fn prepare(ci: bool, root: &Path) -> Result<Program> {
+    Program::prepare(
+        &TOOL,
+        root,
+        |target| {
+            let dir = node_dir(target);
+            let version = ensure(&dir)?;
+            Ok((dir.display().to_string(), format!("@infisical/sdk {version}")))
+        },
+        |e| not_set_up(ci, e),
+    )
 }
 
 /// The npm prefix under the target directory.
@@ -133,43 +109,37 @@ fn ensure(dir: &Path) -> Result<String> {
 }
 
 /// The Node SDK could not be set up: an error under CI, a loud skip elsewhere.
-fn not_set_up(ci: bool, e: &anyhow::Error) -> Result<NodeSdk> {
-    if ci {
-        bail!(
+fn not_set_up(ci: bool, e: &anyhow::Error) -> Result<Program> {
+    tool::not_set_up(
+        ci,
+        format!(
             "Infisical's Node SDK could not be set up, and CI (CI=true) drives the fake Infisical with it; that \
              test is never skipped there.\n\
              {e:#}\n\
              fix: install Node.js {MIN_NODE_MAJOR}+ with npm (Debian: apt-get install nodejs npm) and make the npm \
              registry reachable, or run `npm install --prefix DIR {}` and set {INFISICAL_NODE_DIR_ENV}=DIR.",
             requirement()
-        );
-    }
-    Ok(NodeSdk::Skipped {
-        banner: skip_banner(&format!("{e:#}")),
-    })
+        ),
+        skip_banner(&format!("{e:#}")),
+    )
 }
 
 /// The banner printed before and after a run whose Node SDK test is skipped.
 fn skip_banner(reason: &str) -> String {
-    let rule = "!".repeat(88);
-    [
-        rule.clone(),
-        "!!  INFISICAL NODE SDK TEST IS SKIPPED: the fake Infisical is NOT checked with Infisical's SDK.".to_owned(),
-        format!(
-            "!!  @infisical/sdk could not be set up: {}",
-            reason.lines().next().unwrap_or(reason)
-        ),
-        "!!  Skipped: custodian-vaults' infisical_sdk test; it prints `SKIPPED (infisical-sdk): <test>`".to_owned(),
-        "!!    and passes without testing anything.".to_owned(),
-        format!(
-            "!!  To run it: install Node.js {MIN_NODE_MAJOR}+ and npm, or `npm install --prefix DIR {}`",
-            requirement()
-        ),
-        format!("!!    and set {INFISICAL_NODE_DIR_ENV}=DIR, then run `cargo xtask test` again."),
-        "!!    In CI (CI=true) this is an error, not a skip.".to_owned(),
-        rule,
-    ]
-    .join("\n")
+    tool::skip_banner(
+        "INFISICAL NODE SDK TEST IS SKIPPED: the fake Infisical is NOT checked with Infisical's SDK.",
+        "@infisical/sdk could not be set up",
+        reason,
+        &[
+            "Skipped: custodian-vaults' infisical_sdk test; it prints `SKIPPED (infisical-sdk): <test>`".to_owned(),
+            "  and passes without testing anything.".to_owned(),
+            format!(
+                "To run it: install Node.js {MIN_NODE_MAJOR}+ and npm, or `npm install --prefix DIR {}`",
+                requirement()
+            ),
+            format!("  and set {INFISICAL_NODE_DIR_ENV}=DIR, then run `cargo xtask test` again."),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -216,7 +186,7 @@ mod tests {
         assert!(error.contains("CI=true"), "{error}");
         assert!(error.contains(INFISICAL_NODE_DIR_ENV), "{error}");
         match not_set_up(false, &cause).unwrap() {
-            NodeSdk::Skipped { banner } => {
+            Program::Skipped { banner } => {
                 assert!(banner.contains("INFISICAL NODE SDK TEST IS SKIPPED"), "{banner}");
                 assert!(banner.contains("npm: command not found"), "{banner}");
                 assert!(!banner.contains("second-line-detail"), "{banner}");
@@ -226,6 +196,10 @@ mod tests {
             }
             other => panic!("expected a skip, got {other:?}"),
         }
-        assert!(NodeSdk::Skipped { banner: String::new() }.summary().contains("SKIPPED"));
+        assert!(
+            Program::Skipped { banner: String::new() }
+                .summary(&TOOL)
+                .contains("SKIPPED")
+        );
     }
 }

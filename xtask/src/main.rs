@@ -25,6 +25,7 @@ mod postgres;
 mod run_tests;
 mod schemathesis;
 mod tidy;
+mod tool;
 mod truefoundry;
 mod venv;
 

@@ -7,13 +7,13 @@ use anyhow::{Context as _, Result, bail};
 use custodian_test_db::{DATABASE_URL_ENV, POSTGRES_MODE_ENV};
 
 use crate::chromium::{self, CHROMIUM_ENV};
-use crate::doppler_cli::{self, DOPPLER_CLI_ENV};
-use crate::infisical_sdk::{self, INFISICAL_NODE_DIR_ENV, NodeSdk};
+use crate::doppler_cli;
+use crate::infisical_sdk;
 use crate::moto::{self, MOTO_URL_ENV, MotoServer};
 use crate::postgres::{self, AdminUrl};
-use crate::schemathesis::{self, SCHEMATHESIS_ENV};
-use crate::truefoundry::{self, TRUEFOUNDRY_PYTHON_ENV};
-use crate::venv::{given_path, target_dir};
+use crate::schemathesis;
+use crate::truefoundry;
+use crate::venv::target_dir;
 use crate::{cargo, is_ci, workspace_root};
 
 /// The `cargo test` runs, in order; each gets the extra arguments.
@@ -64,50 +64,27 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         }
     }
 
-    // Step 4: schemathesis for the check of the OpenAPI document, from a venv under the
-    // target directory.
-    let openapi_check = prepare_schemathesis(ci, &root)?;
-    match &openapi_check {
-        OpenApiCheck::Run { path, .. } | OpenApiCheck::Given { path } => env.set(SCHEMATHESIS_ENV, path),
-        OpenApiCheck::Skipped { banner } => {
+    // Steps 4 to 7: the programs some tests drive, each from the variable naming it or set
+    // up under the target directory: schemathesis for the check of the OpenAPI document,
+    // TrueFoundry's SDK (`/api/svc/v1`), Doppler's CLI and Infisical's Node SDK (against
+    // the fakes).
+    let programs = [
+        (&schemathesis::TOOL, schemathesis::prepare(ci, &root)?),
+        (&truefoundry::TOOL, truefoundry::prepare(ci, &root)?),
+        (&doppler_cli::TOOL, doppler_cli::prepare(ci, &root)?),
+        (&infisical_sdk::TOOL, infisical_sdk::prepare(ci, &root)?),
+    ];
+    for (tool, program) in &programs {
+        match program.path() {
+            Some(path) => env.set(tool.env, path),
+            None => env.remove(tool.env),
+        }
+        if let Some(banner) = program.banner() {
             eprintln!("{banner}");
-            env.remove(SCHEMATHESIS_ENV);
         }
     }
 
-    // Step 5: TrueFoundry's SDK for the test that drives `/api/svc/v1` with it, from a venv
-    // under the target directory.
-    let sdk_check = prepare_truefoundry(ci, &root)?;
-    match &sdk_check {
-        SdkCheck::Run { path, .. } | SdkCheck::Given { path } => env.set(TRUEFOUNDRY_PYTHON_ENV, path),
-        SdkCheck::Skipped { banner } => {
-            eprintln!("{banner}");
-            env.remove(TRUEFOUNDRY_PYTHON_ENV);
-        }
-    }
-
-    // Step 5b: Doppler's CLI for the test that runs it against the fake Doppler, from a
-    // venv under the target directory.
-    let doppler = doppler_cli::prepare(ci, &root)?;
-    match doppler.path() {
-        Some(path) => env.set(DOPPLER_CLI_ENV, path),
-        None => env.remove(DOPPLER_CLI_ENV),
-    }
-    if let doppler_cli::CliCheck::Skipped { banner } = &doppler {
-        eprintln!("{banner}");
-    }
-    // Step 5c: Infisical's Node SDK for the test that drives the fake Infisical with it,
-    // from an npm prefix under the target directory.
-    let infisical_node = infisical_sdk::prepare(ci, &root)?;
-    match &infisical_node {
-        NodeSdk::Run { path, .. } | NodeSdk::Given { path } => env.set(INFISICAL_NODE_DIR_ENV, path),
-        NodeSdk::Skipped { banner } => {
-            eprintln!("{banner}");
-            env.remove(INFISICAL_NODE_DIR_ENV);
-        }
-    }
-
-    // Step 6: say what runs.
+    // Step 8: say what runs.
     eprintln!("xtask: backends for this run:");
     match &postgres {
         Postgres::Run => eprintln!("  postgres: {} (reachable)", postgres::redact(&admin.url)),
@@ -127,20 +104,11 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
         Browser::Given { path } => eprintln!("  chromium (browser tests): {path} (from {CHROMIUM_ENV})"),
         Browser::Skipped { .. } => eprintln!("  chromium (browser tests): NOT SET UP: browser tests SKIPPED"),
     }
-    match &openapi_check {
-        OpenApiCheck::Run { path, version } => eprintln!("  schemathesis (OpenAPI check): {path} ({version})"),
-        OpenApiCheck::Given { path } => eprintln!("  schemathesis (OpenAPI check): {path} (from {SCHEMATHESIS_ENV})"),
-        OpenApiCheck::Skipped { .. } => eprintln!("  schemathesis (OpenAPI check): NOT SET UP: OpenAPI check SKIPPED"),
+    for (tool, program) in &programs {
+        eprintln!("{}", program.summary(tool));
     }
-    match &sdk_check {
-        SdkCheck::Run { path, version } => eprintln!("  truefoundry-sdk (SDK test): {path} ({version})"),
-        SdkCheck::Given { path } => eprintln!("  truefoundry-sdk (SDK test): {path} (from {TRUEFOUNDRY_PYTHON_ENV})"),
-        SdkCheck::Skipped { .. } => eprintln!("  truefoundry-sdk (SDK test): NOT SET UP: SDK test SKIPPED"),
-    }
-    eprintln!("{}", doppler.summary());
-    eprintln!("{}", infisical_node.summary());
 
-    // Step 7: the tests.
+    // Step 9: the tests.
     let mut code = ExitCode::SUCCESS;
     for args in CARGO_TEST_RUNS {
         let shown = format!(
@@ -174,116 +142,12 @@ pub(crate) fn run(extra_args: &[String]) -> Result<ExitCode> {
     if let Browser::Skipped { banner } = &browser {
         eprintln!("{banner}");
     }
-    if let OpenApiCheck::Skipped { banner } = &openapi_check {
-        eprintln!("{banner}");
-    }
-    if let SdkCheck::Skipped { banner } = &sdk_check {
-        eprintln!("{banner}");
-    }
-    if let doppler_cli::CliCheck::Skipped { banner } = &doppler {
-        eprintln!("{banner}");
-    }
-    if let NodeSdk::Skipped { banner } = &infisical_node {
-        eprintln!("{banner}");
+    for (_, program) in &programs {
+        if let Some(banner) = program.banner() {
+            eprintln!("{banner}");
+        }
     }
     Ok(code)
-}
-
-/// Whether `/api/svc/v1` is driven with TrueFoundry's SDK, and with which Python.
-#[derive(Debug)]
-enum SdkCheck {
-    /// The python of the venv under the target directory (installed when missing).
-    Run {
-        path: String,
-        version: String,
-    },
-    /// `CUSTODIAN_TEST_TRUEFOUNDRY_PYTHON` was already set: that python is used as it is.
-    Given {
-        path: String,
-    },
-    Skipped {
-        banner: String,
-    },
-}
-
-fn prepare_truefoundry(ci: bool, root: &Path) -> Result<SdkCheck> {
-    if let Some(path) = given_path(std::env::var(TRUEFOUNDRY_PYTHON_ENV).ok().as_deref()) {
-        return Ok(SdkCheck::Given { path });
-    }
-    let venv = truefoundry::venv(&target_dir(root, std::env::var_os("CARGO_TARGET_DIR")));
-    match truefoundry::ensure(&venv) {
-        Ok(version) => Ok(SdkCheck::Run {
-            path: venv.python().display().to_string(),
-            version: format!("truefoundry-sdk {version}"),
-        }),
-        Err(e) => truefoundry_not_set_up(ci, &e),
-    }
-}
-
-/// The TrueFoundry SDK could not be set up: an error under CI, a loud skip elsewhere.
-fn truefoundry_not_set_up(ci: bool, e: &anyhow::Error) -> Result<SdkCheck> {
-    if ci {
-        bail!(
-            "the TrueFoundry SDK could not be set up, and CI (CI=true) drives /api/svc/v1 with it; that test is \
-             never skipped there.\n\
-             {e:#}\n\
-             fix: make `python3 -m venv` work (Debian: apt-get install python3-venv) and PyPI reachable, or \
-             install truefoundry-sdk {} and set {TRUEFOUNDRY_PYTHON_ENV} to that python.",
-            truefoundry::VERSION
-        );
-    }
-    Ok(SdkCheck::Skipped {
-        banner: truefoundry::skip_banner(&format!("{e:#}")),
-    })
-}
-
-/// Whether the OpenAPI document is checked against the server, and with which
-/// schemathesis.
-#[derive(Debug)]
-enum OpenApiCheck {
-    /// From the venv under the target directory (installed when missing).
-    Run {
-        path: String,
-        version: String,
-    },
-    /// `CUSTODIAN_TEST_SCHEMATHESIS` was already set: that program is used as it is.
-    Given {
-        path: String,
-    },
-    Skipped {
-        banner: String,
-    },
-}
-
-fn prepare_schemathesis(ci: bool, root: &Path) -> Result<OpenApiCheck> {
-    if let Some(path) = given_path(std::env::var(SCHEMATHESIS_ENV).ok().as_deref()) {
-        return Ok(OpenApiCheck::Given { path });
-    }
-    let venv = schemathesis::venv(&target_dir(root, std::env::var_os("CARGO_TARGET_DIR")));
-    match schemathesis::ensure(&venv) {
-        Ok(version) => Ok(OpenApiCheck::Run {
-            path: schemathesis::program(&venv).display().to_string(),
-            version: format!("schemathesis {version}"),
-        }),
-        Err(e) => schemathesis_not_set_up(ci, &e),
-    }
-}
-
-/// schemathesis could not be set up: an error under CI, a loud skip elsewhere.
-fn schemathesis_not_set_up(ci: bool, e: &anyhow::Error) -> Result<OpenApiCheck> {
-    if ci {
-        bail!(
-            "schemathesis could not be set up, and CI (CI=true) checks the server against its OpenAPI document; \
-             that check is never skipped there.\n\
-             {e:#}\n\
-             fix: make `python3 -m venv` work (Debian: apt-get install python3-venv) and PyPI reachable, or \
-             install schemathesis {} and set {SCHEMATHESIS_ENV} to its program.",
-            schemathesis::VERSION
-        );
-    }
-    Ok(OpenApiCheck::Skipped {
-        banner: schemathesis::skip_banner(&format!("{e:#}")),
-    })
 }
 
 /// Whether the browser tests run, and with which Chromium.
@@ -595,38 +459,6 @@ mod tests {
             Browser::Skipped { banner } => {
                 assert!(banner.contains("BROWSER TESTS ARE SKIPPED"), "{banner}");
                 assert!(banner.contains("uid 1000"), "{banner}");
-            }
-            other => panic!("expected a skip, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn schemathesis_failing_to_set_up_fails_ci_and_is_skipped_loudly_elsewhere() {
-        let cause = anyhow::anyhow!("`python3 -m venv` failed: ensurepip is not available");
-        let error = schemathesis_not_set_up(true, &cause).unwrap_err().to_string();
-        assert!(error.contains("CI=true"), "{error}");
-        assert!(error.contains("ensurepip is not available"), "{error}");
-        assert!(error.contains(SCHEMATHESIS_ENV), "{error}");
-        match schemathesis_not_set_up(false, &cause).unwrap() {
-            OpenApiCheck::Skipped { banner } => {
-                assert!(banner.contains("OPENAPI CHECK IS SKIPPED"), "{banner}");
-                assert!(banner.contains("ensurepip is not available"), "{banner}");
-            }
-            other => panic!("expected a skip, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn the_truefoundry_sdk_failing_to_set_up_fails_ci_and_is_skipped_loudly_elsewhere() {
-        let cause = anyhow::anyhow!("`python3 -m venv` failed: ensurepip is not available");
-        let error = truefoundry_not_set_up(true, &cause).unwrap_err().to_string();
-        assert!(error.contains("CI=true"), "{error}");
-        assert!(error.contains("ensurepip is not available"), "{error}");
-        assert!(error.contains(TRUEFOUNDRY_PYTHON_ENV), "{error}");
-        match truefoundry_not_set_up(false, &cause).unwrap() {
-            SdkCheck::Skipped { banner } => {
-                assert!(banner.contains("TRUEFOUNDRY SDK TEST IS SKIPPED"), "{banner}");
-                assert!(banner.contains("ensurepip is not available"), "{banner}");
             }
             other => panic!("expected a skip, got {other:?}"),
         }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::tool::{self, Program, Tool};
 use crate::venv::{Contents, Venv};
 
 /// The `schemathesis` program the document check runs (the server's
@@ -59,27 +60,58 @@ fn version_of(output: &str) -> Option<String> {
         .filter(|version| !version.is_empty())
 }
 
+/// How the run names schemathesis.
+pub(crate) const TOOL: Tool = Tool {
+    label: "schemathesis (OpenAPI check)",
+    check: "OpenAPI check",
+    env: SCHEMATHESIS_ENV,
+};
+
+/// The schemathesis of the run: given, or the venv's (installed when missing).
+pub(crate) fn prepare(ci: bool, root: &Path) -> Result<Program> {
+    Program::prepare(
+        &TOOL,
+        root,
+        |target| {
+            let venv = venv(target);
+            let version = ensure(&venv)?;
+            Ok((program(&venv).display().to_string(), format!("schemathesis {version}")))
+        },
+        |e| not_set_up(ci, e),
+    )
+}
+
+/// schemathesis could not be set up: an error under CI, a loud skip elsewhere.
+fn not_set_up(ci: bool, e: &anyhow::Error) -> Result<Program> {
+    tool::not_set_up(
+        ci,
+        format!(
+            "schemathesis could not be set up, and CI (CI=true) checks the server against its OpenAPI document; \
+             that check is never skipped there.\n\
+             {e:#}\n\
+             fix: make `python3 -m venv` work (Debian: apt-get install python3-venv) and PyPI reachable, or \
+             install schemathesis {VERSION} and set {SCHEMATHESIS_ENV} to its program."
+        ),
+        skip_banner(&format!("{e:#}")),
+    )
+}
+
 /// The banner printed before and after a run whose document check is skipped.
 pub(crate) fn skip_banner(reason: &str) -> String {
-    let rule = "!".repeat(88);
-    [
-        rule.clone(),
-        "!!  OPENAPI CHECK IS SKIPPED: this run does NOT check the server against its OpenAPI document.".to_owned(),
-        format!(
-            "!!  schemathesis could not be set up: {}",
-            reason.lines().next().unwrap_or(reason)
-        ),
-        "!!  Skipped: the server's end-to-end test that runs schemathesis against /openapi.json; it".to_owned(),
-        "!!    prints `SKIPPED (schemathesis): <test>` and passes without testing anything.".to_owned(),
-        format!(
-            "!!  To run it: make `python3 -m venv` and `pip install \"{}\"` work (python3-venv),",
-            requirement()
-        ),
-        format!("!!    or set {SCHEMATHESIS_ENV} to a schemathesis program, then run `cargo xtask test` again."),
-        "!!    In CI (CI=true) this is an error, not a skip.".to_owned(),
-        rule,
-    ]
-    .join("\n")
+    tool::skip_banner(
+        "OPENAPI CHECK IS SKIPPED: this run does NOT check the server against its OpenAPI document.",
+        "schemathesis could not be set up",
+        reason,
+        &[
+            "Skipped: the server's end-to-end test that runs schemathesis against /openapi.json; it".to_owned(),
+            "  prints `SKIPPED (schemathesis): <test>` and passes without testing anything.".to_owned(),
+            format!(
+                "To run it: make `python3 -m venv` and `pip install \"{}\"` work (python3-venv),",
+                requirement()
+            ),
+            format!("  or set {SCHEMATHESIS_ENV} to a schemathesis program, then run `cargo xtask test` again."),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -154,5 +186,21 @@ mod tests {
         assert!(banner.contains(SCHEMATHESIS_ENV));
         assert!(banner.contains(&format!("schemathesis=={VERSION}")));
         assert!(banner.contains("CI=true"));
+    }
+
+    #[test]
+    fn failing_to_set_up_fails_ci_and_is_skipped_loudly_elsewhere() {
+        let cause = anyhow::anyhow!("`python3 -m venv` failed: ensurepip is not available");
+        let error = not_set_up(true, &cause).unwrap_err().to_string();
+        assert!(error.contains("CI=true"), "{error}");
+        assert!(error.contains("ensurepip is not available"), "{error}");
+        assert!(error.contains(SCHEMATHESIS_ENV), "{error}");
+        match not_set_up(false, &cause).unwrap() {
+            Program::Skipped { banner } => {
+                assert!(banner.contains("OPENAPI CHECK IS SKIPPED"), "{banner}");
+                assert!(banner.contains("ensurepip is not available"), "{banner}");
+            }
+            other => panic!("expected a skip, got {other:?}"),
+        }
     }
 }

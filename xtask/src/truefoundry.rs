@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::tool::{self, Program, Tool};
 use crate::venv::{Contents, Venv};
 
 /// The Python, holding the SDK, that the test runs its script with (the server's
@@ -60,27 +61,61 @@ fn version_of(output: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// How the run names the SDK.
+pub(crate) const TOOL: Tool = Tool {
+    label: "truefoundry-sdk (SDK test)",
+    check: "SDK test",
+    env: TRUEFOUNDRY_PYTHON_ENV,
+};
+
+/// The python with the SDK: given, or the venv's (installed when missing).
+pub(crate) fn prepare(ci: bool, root: &Path) -> Result<Program> {
+    Program::prepare(
+        &TOOL,
+        root,
+        |target| {
+            let venv = venv(target);
+            let version = ensure(&venv)?;
+            Ok((
+                venv.python().display().to_string(),
+                format!("truefoundry-sdk {version}"),
+            ))
+        },
+        |e| not_set_up(ci, e),
+    )
+}
+
+/// The TrueFoundry SDK could not be set up: an error under CI, a loud skip elsewhere.
+fn not_set_up(ci: bool, e: &anyhow::Error) -> Result<Program> {
+    tool::not_set_up(
+        ci,
+        format!(
+            "the TrueFoundry SDK could not be set up, and CI (CI=true) drives /api/svc/v1 with it; that test is \
+             never skipped there.\n\
+             {e:#}\n\
+             fix: make `python3 -m venv` work (Debian: apt-get install python3-venv) and PyPI reachable, or \
+             install truefoundry-sdk {VERSION} and set {TRUEFOUNDRY_PYTHON_ENV} to that python."
+        ),
+        skip_banner(&format!("{e:#}")),
+    )
+}
+
 /// The banner printed before and after a run whose SDK test is skipped.
 pub(crate) fn skip_banner(reason: &str) -> String {
-    let rule = "!".repeat(88);
-    [
-        rule.clone(),
-        "!!  TRUEFOUNDRY SDK TEST IS SKIPPED: this run does NOT drive /api/svc/v1 with TrueFoundry's SDK.".to_owned(),
-        format!(
-            "!!  the TrueFoundry SDK could not be set up: {}",
-            reason.lines().next().unwrap_or(reason)
-        ),
-        "!!  Skipped: the server's end-to-end test that runs the SDK against the built binary; it".to_owned(),
-        "!!    prints `SKIPPED (truefoundry-sdk): <test>` and passes without testing anything.".to_owned(),
-        format!(
-            "!!  To run it: make `python3 -m venv` and `pip install \"{}\"` work (python3-venv),",
-            requirement()
-        ),
-        format!("!!    or set {TRUEFOUNDRY_PYTHON_ENV} to a python that has it, then run `cargo xtask test` again."),
-        "!!    In CI (CI=true) this is an error, not a skip.".to_owned(),
-        rule,
-    ]
-    .join("\n")
+    tool::skip_banner(
+        "TRUEFOUNDRY SDK TEST IS SKIPPED: this run does NOT drive /api/svc/v1 with TrueFoundry's SDK.",
+        "the TrueFoundry SDK could not be set up",
+        reason,
+        &[
+            "Skipped: the server's end-to-end test that runs the SDK against the built binary; it".to_owned(),
+            "  prints `SKIPPED (truefoundry-sdk): <test>` and passes without testing anything.".to_owned(),
+            format!(
+                "To run it: make `python3 -m venv` and `pip install \"{}\"` work (python3-venv),",
+                requirement()
+            ),
+            format!("  or set {TRUEFOUNDRY_PYTHON_ENV} to a python that has it, then run `cargo xtask test` again."),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -159,5 +194,21 @@ mod tests {
         assert!(banner.contains(TRUEFOUNDRY_PYTHON_ENV));
         assert!(banner.contains(&format!("truefoundry-sdk=={VERSION}")));
         assert!(banner.contains("CI=true"));
+    }
+
+    #[test]
+    fn failing_to_set_up_fails_ci_and_is_skipped_loudly_elsewhere() {
+        let cause = anyhow::anyhow!("`python3 -m venv` failed: ensurepip is not available");
+        let error = not_set_up(true, &cause).unwrap_err().to_string();
+        assert!(error.contains("CI=true"), "{error}");
+        assert!(error.contains("ensurepip is not available"), "{error}");
+        assert!(error.contains(TRUEFOUNDRY_PYTHON_ENV), "{error}");
+        match not_set_up(false, &cause).unwrap() {
+            Program::Skipped { banner } => {
+                assert!(banner.contains("TRUEFOUNDRY SDK TEST IS SKIPPED"), "{banner}");
+                assert!(banner.contains("ensurepip is not available"), "{banner}");
+            }
+            other => panic!("expected a skip, got {other:?}"),
+        }
     }
 }
