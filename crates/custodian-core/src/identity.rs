@@ -11,7 +11,7 @@ use custodian_domain::{
 use custodian_ports::{ConflictKind, Page, Paged, RepoError};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::authz;
+use crate::{authz, subject_cache};
 use crate::{CoreError, Custodian};
 
 /// The prefix of every bearer token Custodian issues.
@@ -148,7 +148,9 @@ impl Custodian {
     /// actor, naming the token record when there is one and never the token or its digest;
     /// a refusal that cannot be recorded is logged and still answered `Unauthenticated`.
     /// A database that cannot be reached is an error, not a refusal. Records the use
-    /// (`last_used_at`) on a best-effort basis.
+    /// (`last_used_at`) on a best-effort basis, at most once per
+    /// [`touch_interval`](crate::SubjectCacheSettings::touch_interval). A token accepted
+    /// recently is answered from memory ([`subject_cache`](crate::subject_cache)).
     pub async fn authenticate_with_context(
         &self,
         token: &SecretString,
@@ -170,45 +172,68 @@ impl Custodian {
             return Ok(Err(Refusal::Malformed));
         }
         let digest = self.ports.token_issuer.digest(token);
+        let now = self.now();
+        let generation = match self.subjects.lookup(&digest, now, &*self.ports.repos.tokens).await {
+            subject_cache::Lookup::Hit(subject) => {
+                metrics::counter!("custodian_subject_cache_total", "outcome" => "hit").increment(1);
+                return Ok(Ok(subject));
+            }
+            subject_cache::Lookup::Miss { generation } => {
+                metrics::counter!("custodian_subject_cache_total", "outcome" => "miss").increment(1);
+                generation
+            }
+        };
         let Some(record) = self.ports.repos.tokens.find_by_digest(&digest).await? else {
             return Ok(Err(Refusal::Unknown));
         };
-        let now = self.now();
         if record.revoked_at.is_some_and(|r| r <= now) {
             return Ok(Err(Refusal::Revoked(record.id)));
         }
         if !record.is_usable(now) {
             return Ok(Err(Refusal::Expired(record.id)));
         }
+        // The instants after which this subject may no longer be served from memory.
+        let mut ends = vec![record.revoked_at, record.expires_at];
         let subject = match record.owner {
             TokenOwner::User(id) => match self.ports.repos.users.get(id).await {
                 Ok(user) if user.disabled_at.is_some_and(|d| d <= now) => {
                     return Ok(Err(Refusal::OwnerDisabled(record.id)));
                 }
-                Ok(user) => Subject::User {
-                    id: user.id,
-                    email: user.email,
-                    display_name: user.display_name,
-                    tenant_admin: user.tenant_admin,
-                },
+                Ok(user) => {
+                    ends.push(user.disabled_at);
+                    Subject::User {
+                        id: user.id,
+                        email: user.email,
+                        display_name: user.display_name,
+                        tenant_admin: user.tenant_admin,
+                    }
+                }
                 Err(RepoError::NotFound) => return Ok(Err(Refusal::OwnerGone(record.id))),
                 Err(e) => return Err(e.into()),
             },
             TokenOwner::VirtualAccount(id) => match self.ports.repos.virtual_accounts.get_by_id(id).await {
-                Ok(account) if account.expires_at.is_none_or(|e| e > now) => Subject::VirtualAccount {
-                    id: account.id,
-                    team_id: account.team_id,
-                    name: account.name,
-                    role: account.role,
-                },
+                Ok(account) if account.expires_at.is_none_or(|e| e > now) => {
+                    ends.push(account.expires_at);
+                    Subject::VirtualAccount {
+                        id: account.id,
+                        team_id: account.team_id,
+                        name: account.name,
+                        role: account.role,
+                    }
+                }
                 Ok(_) => return Ok(Err(Refusal::AccountExpired(record.id))),
                 Err(RepoError::NotFound) => return Ok(Err(Refusal::OwnerGone(record.id))),
                 Err(e) => return Err(e.into()),
             },
         };
-        if let Err(error) = self.ports.repos.tokens.touch(record.id, now).await {
+        // A use is recorded at most once per interval: a token in steady use writes once
+        // a minute, not on every request.
+        let touch_due = chrono::Duration::from_std(self.subjects.settings().touch_interval)
+            .map_or(true, |interval| record.last_used_at.is_none_or(|used| now - used >= interval));
+        if touch_due && let Err(error) = self.ports.repos.tokens.touch(record.id, now).await {
             tracing::warn!(token_id = %record.id, %error, "could not record a token's use");
         }
+        self.subjects.keep(&digest, &subject, now, ends.into_iter().flatten(), generation);
         Ok(Ok(subject))
     }
 
@@ -422,6 +447,7 @@ impl Custodian {
         );
         audit.detail = Some(detail.to_owned());
         self.ports.repos.users.update(&next, &audit).await?;
+        self.subjects.forget_all();
         Ok(next)
     }
 
@@ -449,7 +475,9 @@ impl Custodian {
             (ResourceType::User, Some(user.id.as_uuid()), Some(user.email.as_str())),
             Outcome::Success,
         );
-        match self.ports.repos.users.delete(id, &audit).await {
+        let deleted = self.ports.repos.users.delete(id, &audit).await;
+        self.subjects.forget_all();
+        match deleted {
             Err(RepoError::Conflict(ConflictKind::LastOwner)) => Err(CoreError::LastOwnerOf {
                 teams: self.teams_only_owned_by(id).await?,
             }),
@@ -539,6 +567,7 @@ impl Custodian {
         }
         let audit = self.token_event(subject, ctx, AuditAction::Revoke, &record);
         self.ports.repos.tokens.revoke(id, self.now(), &audit).await?;
+        self.subjects.forget_all();
         Ok(())
     }
 

@@ -33,6 +33,7 @@ mod resolution;
 mod secret_groups;
 mod secrets;
 mod store_migration;
+pub mod subject_cache;
 mod teams;
 mod vault_cache;
 mod vault_connections;
@@ -68,6 +69,7 @@ pub use secret_groups::{
 };
 pub use secrets::SecretDetails;
 pub use store_migration::{MigrationError, MigrationReport, StoreMigration};
+pub use subject_cache::SubjectCacheSettings;
 pub use vault_cache::VaultCacheSettings;
 pub use vault_connections::VaultRotationInput;
 
@@ -94,6 +96,8 @@ pub struct Settings {
     pub disable_secret_value_view: bool,
     /// The cache of values read from vaults for resolution.
     pub vault_cache: VaultCacheSettings,
+    /// How authenticated subjects are remembered between requests.
+    pub subject_cache: SubjectCacheSettings,
 }
 
 impl Default for Settings {
@@ -107,6 +111,7 @@ impl Default for Settings {
             unknown_token_events_per_minute: 60,
             disable_secret_value_view: false,
             vault_cache: VaultCacheSettings::default(),
+            subject_cache: SubjectCacheSettings::default(),
         }
     }
 }
@@ -120,6 +125,8 @@ pub struct Custodian {
     unknown_refusals: Arc<std::sync::Mutex<identity::RefusalWindow>>,
     /// What resolution read from vaults.
     vault_cache: Arc<vault_cache::VaultCache>,
+    /// Authenticated subjects by token digest.
+    subjects: Arc<subject_cache::SubjectCache>,
 }
 
 impl Custodian {
@@ -128,6 +135,7 @@ impl Custodian {
         Self {
             ports,
             vault_cache: Arc::new(vault_cache::VaultCache::new(settings.vault_cache)),
+            subjects: Arc::new(subject_cache::SubjectCache::new(settings.subject_cache)),
             settings: Arc::new(settings),
             unknown_refusals: Arc::default(),
         }

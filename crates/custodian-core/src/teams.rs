@@ -125,6 +125,8 @@ impl Custodian {
         let current = self.ports.repos.teams.get(team).await?;
         let audit = self.team_event(subject, ctx, AuditAction::Delete, &current);
         self.ports.repos.teams.delete(team, &audit).await?;
+        // Its virtual accounts went with it.
+        self.subjects.forget_all();
         Ok(())
     }
 }

@@ -89,7 +89,9 @@ impl Mocks {
         Self::default()
     }
 
-    pub(crate) fn build(self) -> Custodian {
+    pub(crate) fn build(mut self) -> Custodian {
+        // Nothing changes identities behind the core's back unless a test says so.
+        self.tokens.expect_identity_epoch().returning(|| Ok(0));
         let repos = Repositories {
             users: Arc::new(self.users),
             teams: Arc::new(self.teams),

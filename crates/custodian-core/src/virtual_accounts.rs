@@ -87,6 +87,7 @@ impl Custodian {
         let account = self.ports.repos.virtual_accounts.get(team, id).await?;
         let audit = self.account_event(subject, ctx, AuditAction::Delete, &account);
         self.ports.repos.virtual_accounts.delete(team, id, &audit).await?;
+        self.subjects.forget_all();
         Ok(())
     }
 
@@ -126,6 +127,7 @@ impl Custodian {
             .tokens
             .replace_for_owner(owner, self.now() + grace, &issued.record, &audit)
             .await?;
+        self.subjects.forget_all();
         Ok((account, issued))
     }
 }

@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::Duration;
-use custodian_core::{Settings, VaultCacheSettings};
+use custodian_core::{Settings, SubjectCacheSettings, VaultCacheSettings};
 use custodian_domain::{Tier, TierLimits, TierTable};
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
@@ -114,6 +114,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// The cache of values resolution reads from vaults (`[vault_cache]`).
     pub vault_cache: VaultCacheConfig,
+    /// How authenticated subjects are remembered between requests (`[subject_cache]`).
+    pub subject_cache: SubjectCacheConfig,
     /// `text` or `json` (`log_format`).
     pub log_format: LogFormat,
     /// Where the first start writes the tenant admin's token (`first_token_file`, mode
@@ -155,6 +157,7 @@ impl Default for Config {
             disable_secret_value_view: settings.disable_secret_value_view,
             rate_limit: RateLimitConfig::default(),
             vault_cache: VaultCacheConfig::default(),
+            subject_cache: SubjectCacheConfig::default(),
             log_format: LogFormat::default(),
             first_token_file: None,
             credential_store: CredentialStoreKind::default(),
@@ -402,6 +405,47 @@ impl VaultCacheConfig {
             stale_for: std::time::Duration::from_secs(self.stale_for),
             negative_ttl: std::time::Duration::from_secs(self.negative_ttl),
             requests_per_minute: self.requests_per_minute.max(1),
+        }
+    }
+}
+
+/// How authenticated subjects are remembered between requests (`[subject_cache]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubjectCacheConfig {
+    /// Seconds a token's subject is served from memory before it is read again
+    /// (`subject_cache.ttl`, default 10; 0 reads it on every request).
+    pub ttl: u64,
+    /// Milliseconds a change made through another server (a revocation, a disabled user)
+    /// may go unseen by this one (`subject_cache.epoch_check_ms`, default 250).
+    pub epoch_check_ms: u64,
+    /// Seconds between two records of a token's use, `last_used_at`
+    /// (`subject_cache.touch_interval`, default 60).
+    pub touch_interval: u64,
+    /// The most tokens remembered (`subject_cache.capacity`, default 100000).
+    pub capacity: u64,
+}
+
+impl Default for SubjectCacheConfig {
+    fn default() -> Self {
+        let defaults = SubjectCacheSettings::default();
+        Self {
+            ttl: defaults.ttl.as_secs(),
+            epoch_check_ms: u64::try_from(defaults.epoch_check_interval.as_millis()).unwrap_or(u64::MAX),
+            touch_interval: defaults.touch_interval.as_secs(),
+            capacity: defaults.capacity,
+        }
+    }
+}
+
+impl SubjectCacheConfig {
+    /// The core's settings of this table.
+    pub fn settings(&self) -> SubjectCacheSettings {
+        SubjectCacheSettings {
+            ttl: std::time::Duration::from_secs(self.ttl),
+            epoch_check_interval: std::time::Duration::from_millis(self.epoch_check_ms),
+            touch_interval: std::time::Duration::from_secs(self.touch_interval),
+            capacity: self.capacity,
         }
     }
 }
@@ -660,6 +704,7 @@ impl Config {
             unknown_token_events_per_minute: self.unknown_token_events_per_minute,
             disable_secret_value_view: self.disable_secret_value_view,
             vault_cache: self.vault_cache.settings(),
+            subject_cache: self.subject_cache.settings(),
         }
     }
 

@@ -135,6 +135,12 @@ pub trait TokenRepository: Send + Sync {
     async fn get(&self, id: TokenId) -> Result<TokenRecord, RepoError>;
     /// Tokens of `owner`, newest first.
     async fn list_for_owner(&self, owner: TokenOwner) -> Result<Vec<TokenRecord>, RepoError>;
+    /// A counter that moves forward whenever what a token authenticates as may have
+    /// changed: a token revoked or re-dated or removed, a user or a virtual account changed
+    /// or removed. It moves with the change's commit, whichever process made it; a process
+    /// that remembers authenticated subjects forgets them when it sees it move. Recording a
+    /// use ([`touch`](Self::touch)) does not move it.
+    async fn identity_epoch(&self) -> Result<u64, RepoError>;
     /// Record a use. Best effort: `NotFound` when the token is gone.
     async fn touch(&self, id: TokenId, at: DateTime<Utc>) -> Result<(), RepoError>;
     /// Set `revoked_at` (a future instant gives a grace period). `NotFound` when absent.

@@ -159,6 +159,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    identity_epoch (id) {
+        id -> Integer,
+        epoch -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> teams (team_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(virtual_accounts -> teams (team_id));

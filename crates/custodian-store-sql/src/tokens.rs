@@ -13,7 +13,7 @@ use crate::Database;
 use crate::convert::{checked, db_time, id_text, parse_id, utc, utc_opt};
 use crate::db::{Conn, transaction, with_conn};
 use crate::error::DbError;
-use crate::schema::tokens;
+use crate::schema::{identity_epoch, tokens};
 
 /// A row of `tokens`: exactly one of `user_id` and `virtual_account_id` is set.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -154,6 +154,17 @@ impl TokenRepository for SqlTokenRepository {
                 }
             };
             rows.into_iter().map(TokenRow::into_record).collect()
+        })
+    }
+
+    async fn identity_epoch(&self) -> Result<u64, RepoError> {
+        with_conn!(self.db, |conn| {
+            let epoch: i64 = identity_epoch::table
+                .select(identity_epoch::epoch)
+                .find(1)
+                .first(conn)
+                .await?;
+            Ok(u64::try_from(epoch).unwrap_or_default())
         })
     }
 

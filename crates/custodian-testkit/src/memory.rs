@@ -40,6 +40,8 @@ struct State {
     locations: HashMap<LocationId, Location>,
     vault_connections: HashMap<VaultConnectionId, VaultConnection>,
     audit: Vec<AuditEvent>,
+    /// Moves forward with every change to what a token authenticates as.
+    identity_epoch: u64,
 }
 
 impl State {
@@ -185,6 +187,7 @@ impl UserRepository for MemoryRepos {
 
     async fn update(&self, user: &User, audit: &AuditEvent) -> Result<(), RepoError> {
         let mut s = self.lock();
+        s.identity_epoch += 1;
         let stored = s.users.get_mut(&user.id).ok_or(RepoError::NotFound)?;
         stored.display_name = user.display_name.clone();
         stored.tenant_admin = user.tenant_admin;
@@ -195,6 +198,7 @@ impl UserRepository for MemoryRepos {
 
     async fn delete(&self, id: UserId, audit: &AuditEvent) -> Result<(), RepoError> {
         let mut s = self.lock();
+        s.identity_epoch += 1;
         if !s.users.contains_key(&id) {
             return Err(RepoError::NotFound);
         }
@@ -284,6 +288,7 @@ impl TeamRepository for MemoryRepos {
 
     async fn delete(&self, id: TeamId, audit: &AuditEvent) -> Result<(), RepoError> {
         let mut s = self.lock();
+        s.identity_epoch += 1;
         if !s.teams.contains_key(&id) {
             return Err(RepoError::NotFound);
         }
@@ -445,6 +450,7 @@ impl VirtualAccountRepository for MemoryRepos {
 
     async fn delete(&self, team: TeamId, id: VirtualAccountId, audit: &AuditEvent) -> Result<(), RepoError> {
         let mut s = self.lock();
+        s.identity_epoch += 1;
         if s.virtual_accounts.get(&id).is_none_or(|a| a.team_id != team) {
             return Err(RepoError::NotFound);
         }
@@ -487,6 +493,10 @@ impl TokenRepository for MemoryRepos {
         Ok(tokens)
     }
 
+    async fn identity_epoch(&self) -> Result<u64, RepoError> {
+        Ok(self.lock().identity_epoch)
+    }
+
     async fn touch(&self, id: TokenId, at: DateTime<Utc>) -> Result<(), RepoError> {
         let mut s = self.lock();
         let token = s.tokens.get_mut(&id).ok_or(RepoError::NotFound)?;
@@ -496,6 +506,7 @@ impl TokenRepository for MemoryRepos {
 
     async fn revoke(&self, id: TokenId, at: DateTime<Utc>, audit: &AuditEvent) -> Result<(), RepoError> {
         let mut s = self.lock();
+        s.identity_epoch += 1;
         let token = s.tokens.get_mut(&id).ok_or(RepoError::NotFound)?;
         token.revoked_at = Some(at);
         s.audit.push(audit.clone());
@@ -510,6 +521,7 @@ impl TokenRepository for MemoryRepos {
         audit: &AuditEvent,
     ) -> Result<(), RepoError> {
         let mut s = self.lock();
+        s.identity_epoch += 1;
         if !s.owner_exists(owner) || !s.owner_exists(replacement.owner) {
             return Err(RepoError::NotFound);
         }

@@ -1,5 +1,7 @@
 //! Users, authentication and personal access tokens, over mocked ports.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::Duration;
 use custodian_domain::{AuditAction, ResourceType, Role, TokenDigest, VirtualAccount};
 use custodian_ports::{ConflictKind, RepoError};
@@ -471,4 +473,96 @@ async fn me_lists_a_virtual_accounts_own_team() {
     let me = mocks.build().me(&account(team_id(), Role::Viewer)).await.unwrap();
     assert_eq!(me.teams.len(), 1);
     assert_eq!(me.teams[0].1, Role::Viewer);
+}
+
+#[tokio::test]
+async fn a_token_accepted_recently_is_answered_from_memory() {
+    let mut mocks = Mocks::new();
+    expect_lookup(
+        &mut mocks,
+        "cus_abc",
+        Some(token_of(TokenOwner::User(alice_id()), "cus_abc")),
+    );
+    mocks
+        .users
+        .expect_get()
+        .times(1)
+        .returning(|id| Ok(user_record(id, "alice@example.com")));
+    mocks.tokens.expect_touch().times(1).returning(|_, _| Ok(()));
+    let custodian = mocks.build();
+    for _ in 0..3 {
+        let subject = custodian.authenticate(&SecretString::from("cus_abc")).await.unwrap();
+        assert_eq!(subject.id(), alice_id().into());
+    }
+}
+
+#[tokio::test]
+async fn without_a_subject_cache_every_request_reads_the_token() {
+    let mut mocks = Mocks::new();
+    mocks.settings.subject_cache.ttl = std::time::Duration::ZERO;
+    let record = token_of(TokenOwner::User(alice_id()), "cus_abc");
+    mocks
+        .tokens
+        .expect_find_by_digest()
+        .times(2)
+        .returning(move |_| Ok(Some(record.clone())));
+    mocks
+        .users
+        .expect_get()
+        .times(2)
+        .returning(|id| Ok(user_record(id, "alice@example.com")));
+    mocks.tokens.expect_touch().returning(|_, _| Ok(()));
+    let custodian = mocks.build();
+    for _ in 0..2 {
+        assert!(custodian.authenticate(&SecretString::from("cus_abc")).await.is_ok());
+    }
+}
+
+#[tokio::test]
+async fn a_use_is_recorded_at_most_once_per_touch_interval() {
+    let mut mocks = Mocks::new();
+    mocks.settings.subject_cache.ttl = std::time::Duration::ZERO;
+    let record = TokenRecord {
+        last_used_at: Some(now() - Duration::seconds(30)),
+        ..token_of(TokenOwner::User(alice_id()), "cus_abc")
+    };
+    expect_lookup(&mut mocks, "cus_abc", Some(record));
+    mocks
+        .users
+        .expect_get()
+        .returning(|id| Ok(user_record(id, "alice@example.com")));
+    mocks.tokens.expect_touch().times(0);
+    assert!(mocks.build().authenticate(&SecretString::from("cus_abc")).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_identity_epoch_that_moved_makes_a_remembered_token_be_read_again() {
+    let mut mocks = Mocks::new();
+    mocks.settings.subject_cache.epoch_check_interval = std::time::Duration::ZERO;
+    let epoch = std::sync::Arc::new(AtomicU64::new(1));
+    let seen = epoch.clone();
+    mocks
+        .tokens
+        .expect_identity_epoch()
+        .returning(move || Ok(seen.load(Ordering::SeqCst)));
+    let record = token_of(TokenOwner::User(alice_id()), "cus_abc");
+    let reads = std::sync::Arc::new(AtomicU64::new(0));
+    let counted = reads.clone();
+    mocks.tokens.expect_find_by_digest().returning(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(record.clone()))
+    });
+    mocks
+        .users
+        .expect_get()
+        .returning(|id| Ok(user_record(id, "alice@example.com")));
+    mocks.tokens.expect_touch().returning(|_, _| Ok(()));
+    let custodian = mocks.build();
+    let token = SecretString::from("cus_abc");
+    custodian.authenticate(&token).await.unwrap();
+    custodian.authenticate(&token).await.unwrap();
+    assert_eq!(reads.load(Ordering::SeqCst), 1, "remembered while the epoch stands");
+    epoch.store(2, Ordering::SeqCst);
+    custodian.authenticate(&token).await.unwrap();
+    assert_eq!(reads.load(Ordering::SeqCst), 2, "read again once the epoch moved");
 }

@@ -2,7 +2,7 @@
 //! period, revoke.
 
 use chrono::Duration;
-use custodian_core::{CoreError, NewUserInput, NewVirtualAccountInput, Settings};
+use custodian_core::{CoreError, Custodian, NewUserInput, NewVirtualAccountInput, Settings, SubjectCacheSettings};
 use custodian_domain::{AuditAction, Outcome, RequestContext, ResourceType, Role};
 use custodian_ports::Clock;
 use secrecy::{ExposeSecret, SecretString};
@@ -190,4 +190,71 @@ async fn refusals_of_unknown_tokens_are_recorded_up_to_a_budget_then_counted() {
     assert_eq!(recorded.len(), 7);
     let detail = recorded.last().and_then(|e| e.detail.clone()).unwrap_or_default();
     assert!(detail.contains("195 earlier refusal(s)"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_revocation_through_one_server_reaches_another_that_remembers_the_token() {
+    let settings = Settings {
+        subject_cache: SubjectCacheSettings {
+            epoch_check_interval: std::time::Duration::from_millis(50),
+            ..SubjectCacheSettings::default()
+        },
+        ..Settings::default()
+    };
+    let world = World::new(settings.clone()).await;
+    let one = &world.custodian;
+    let other = Custodian::new(world.ports.clone(), settings);
+    let (_, issued) = one
+        .create_user(
+            &world.admin,
+            &ctx(),
+            NewUserInput {
+                email: Some("ada@example.com".into()),
+                ..NewUserInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    let ada = other.authenticate(&issued.token).await.unwrap();
+    assert!(other.authenticate(&issued.token).await.is_ok(), "remembered");
+
+    one.revoke_personal_token(&ada, &ctx(), issued.record.id).await.unwrap();
+    assert_eq!(
+        one.authenticate(&issued.token).await,
+        Err(CoreError::Unauthenticated),
+        "the server that revoked refuses at once"
+    );
+    // The other server reads the identity epoch again once its interval has passed.
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    assert_eq!(other.authenticate(&issued.token).await, Err(CoreError::Unauthenticated));
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_refused_at_once_though_their_token_was_remembered() {
+    let world = World::new(Settings::default()).await;
+    let c = &world.custodian;
+    let (user, issued) = c
+        .create_user(
+            &world.admin,
+            &ctx(),
+            NewUserInput {
+                email: Some("ada@example.com".into()),
+                ..NewUserInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(c.authenticate(&issued.token).await.is_ok());
+    c.update_user(
+        &world.admin,
+        &ctx(),
+        user.id,
+        custodian_domain::UserPatchInput {
+            disabled: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.authenticate(&issued.token).await, Err(CoreError::Unauthenticated));
 }

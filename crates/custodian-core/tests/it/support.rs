@@ -142,6 +142,9 @@ pub(crate) struct World {
     pub(crate) cleanup: Arc<MemoryCleanupQueue>,
     pub(crate) clock: Arc<TestClock>,
     pub(crate) admin: Subject,
+    /// The ports the facade was built over: a second facade over them is a second server
+    /// on the same database.
+    pub(crate) ports: Ports,
 }
 
 pub(crate) fn ctx() -> RequestContext {
@@ -214,7 +217,8 @@ impl World {
             tenant_admin: true,
         };
         Self {
-            custodian: Custodian::new(ports, settings),
+            custodian: Custodian::new(ports.clone(), settings),
+            ports,
             store,
             flaky,
             audit,

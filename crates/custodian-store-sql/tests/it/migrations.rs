@@ -11,6 +11,7 @@ const TABLES: &[&str] = &[
     "group_secret_reads",
     "group_secret_versions",
     "group_secrets",
+    "identity_epoch",
     "locations",
     "master_keys",
     "memberships",

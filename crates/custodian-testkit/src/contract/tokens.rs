@@ -19,6 +19,7 @@ pub fn cases() -> Vec<Case<RepoSet>> {
         revoke_sets_revoked_at,
         revoke_absent_is_not_found,
         replace_for_owner_revokes_every_token_and_inserts_the_replacement,
+        the_identity_epoch_moves_with_identity_changes_and_not_with_a_use,
     ]
 }
 
@@ -174,4 +175,46 @@ async fn replace_for_owner_revokes_every_token_and_inserts_the_replacement(repos
     let listed = repos.tokens.list_for_owner(owner).await.expect("list");
     assert_eq!(listed.len(), 3);
     assert_eq!(listed[0], replacement, "the replacement is the newest");
+}
+
+/// The identity epoch moves with a revocation, a changed user and a removed virtual
+/// account, each once committed; recording a use does not move it.
+async fn the_identity_epoch_moves_with_identity_changes_and_not_with_a_use(repos: RepoSet) {
+    let owned = user_and_team(&repos).await;
+    let (account, _) = virtual_account(&repos, &owned, "deployer").await;
+    let owner = TokenOwner::User(owned.owner.id);
+    let token = stored_token(&repos, owner, 7).await;
+    let epoch = || async { repos.tokens.identity_epoch().await.expect("the epoch is read") };
+
+    let before = epoch().await;
+    repos.tokens.touch(token.id, at(500)).await.expect("touch");
+    assert_eq!(epoch().await, before, "a use is not an identity change");
+
+    let event = token_event(owner, token.id, AuditAction::Revoke);
+    repos.tokens.revoke(token.id, at(1_000), &event).await.expect("revoke");
+    let revoked = epoch().await;
+    assert!(revoked > before, "a revocation moves the epoch");
+
+    let disabled = custodian_domain::User {
+        disabled_at: Some(at(1_100)),
+        ..owned.owner.clone()
+    };
+    let event = audit(None, AuditAction::Update, ResourceType::User, owned.owner.id.as_uuid(), owned.actor());
+    repos.users.update(&disabled, &event).await.expect("update");
+    let updated = epoch().await;
+    assert!(updated > revoked, "a changed user moves the epoch");
+
+    let event = audit(
+        Some(owned.team_id()),
+        AuditAction::Delete,
+        ResourceType::VirtualAccount,
+        account.id.as_uuid(),
+        owned.actor(),
+    );
+    repos
+        .virtual_accounts
+        .delete(owned.team_id(), account.id, &event)
+        .await
+        .expect("delete");
+    assert!(epoch().await > updated, "a removed virtual account moves the epoch");
 }
