@@ -54,6 +54,7 @@ impl Application {
         if let Ok(timeout) = config.request_body_timeout.to_std() {
             state = state.with_body_timeout(timeout);
         }
+        state = state.with_metrics_scrapers(&config.metrics.scrapers);
         let state = web::Data::new(state);
         // One set of limiters for every worker.
         let limits = web::Data::new(RateLimits::new(rate_limit_settings(&config)));
@@ -64,6 +65,8 @@ impl Application {
                 .configure(custodian_http::configure)
                 .wrap(from_fn(run_to_completion))
                 .wrap(from_fn(custodian_http::rate_limit))
+                // Counts what the limits refuse too.
+                .wrap(from_fn(custodian_http::measure))
                 // Outermost: every request gets its id and span first, and the id is
                 // echoed on every answer, errors included.
                 .wrap(from_fn(echo_request_id))

@@ -28,6 +28,7 @@ mod error;
 mod identity;
 mod locations;
 mod members;
+mod metered;
 mod orphan_sweep;
 mod resolution;
 mod secret_groups;
@@ -133,7 +134,7 @@ impl Custodian {
     /// The facade over `ports`, configured by `settings`.
     pub fn new(ports: Ports, settings: Settings) -> Self {
         Self {
-            ports,
+            ports: metered::metered(ports),
             vault_cache: Arc::new(vault_cache::VaultCache::new(settings.vault_cache)),
             subjects: Arc::new(subject_cache::SubjectCache::new(settings.subject_cache)),
             settings: Arc::new(settings),

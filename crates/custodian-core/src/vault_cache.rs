@@ -161,10 +161,18 @@ impl VaultCache {
         if self.settings.ttl.is_zero() {
             return self.call(provider, access, references, Freshness::Fresh).await;
         }
+        // A miss is a lookup that ran the load itself; callers that waited on another's
+        // load, or found the values kept, are hits.
+        let missed = std::sync::atomic::AtomicBool::new(false);
         let loaded = self
             .found
-            .try_get_with(key.clone(), self.load(&key, provider, access, references))
+            .try_get_with(key.clone(), async {
+                missed.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.load(&key, provider, access, references).await
+            })
             .await;
+        let outcome = if missed.into_inner() { "miss" } else { "hit" };
+        metrics::counter!("custodian_vault_cache_total", "outcome" => outcome).increment(1);
         match loaded {
             Ok(found) => match &*found {
                 Found::Values(values) => Ok(values.clone()),
@@ -172,6 +180,7 @@ impl VaultCache {
             },
             Err(error) if transient(&error) => match self.last_good.get(&key).await {
                 Some(last) => {
+                    metrics::counter!("custodian_vault_cache_total", "outcome" => "stale").increment(1);
                     tracing::warn!(
                         connection = %access.connection_id,
                         provider = %provider.vault_type(),

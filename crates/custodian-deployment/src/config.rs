@@ -116,6 +116,8 @@ pub struct Config {
     pub vault_cache: VaultCacheConfig,
     /// How authenticated subjects are remembered between requests (`[subject_cache]`).
     pub subject_cache: SubjectCacheConfig,
+    /// Who may read `GET /metrics` (`[metrics]`).
+    pub metrics: MetricsConfig,
     /// `text` or `json` (`log_format`).
     pub log_format: LogFormat,
     /// Where the first start writes the tenant admin's token (`first_token_file`, mode
@@ -158,6 +160,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             vault_cache: VaultCacheConfig::default(),
             subject_cache: SubjectCacheConfig::default(),
+            metrics: MetricsConfig::default(),
             log_format: LogFormat::default(),
             first_token_file: None,
             credential_store: CredentialStoreKind::default(),
@@ -472,7 +475,8 @@ fn secret_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SecretS
 }
 
 /// A list of IP addresses, given as a list or as one comma-separated string.
-fn address_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<std::net::IpAddr>, D::Error> {
+/// The items of a list setting, given as a list or as one comma-separated string.
+fn text_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Given {
@@ -483,15 +487,57 @@ fn address_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<std::n
         Given::List(items) => items,
         Given::Text(text) => text.split(',').map(str::to_owned).collect(),
     };
-    items
+    Ok(items
         .iter()
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+fn address_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<std::net::IpAddr>, D::Error> {
+    text_list(deserializer)?
+        .iter()
         .map(|s| {
             s.parse()
                 .map_err(|_| D::Error::custom(format!("`{s}` is not an IP address")))
         })
         .collect()
+}
+
+/// Networks (`10.0.0.0/8`) or single addresses (`127.0.0.1`, taken as `/32` or `/128`).
+fn network_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    text_list(deserializer)?
+        .iter()
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| D::Error::custom(format!("`{s}` is not an IP address or network (10.0.0.0/8)")))
+        })
+        .collect()
+}
+
+/// Who may read `GET /metrics` (`[metrics]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The networks a scraper may connect from (`metrics.scrapers`, a list, or
+    /// comma-separated in the variable; default the loopback addresses `127.0.0.1/32` and
+    /// `::1/128`; empty: nobody). The connection's own address counts, never
+    /// `X-Forwarded-For`.
+    #[serde(deserialize_with = "network_list")]
+    pub scrapers: Vec<ipnet::IpNet>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            scrapers: vec![
+                ipnet::IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])),
+                ipnet::IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+            ],
+        }
+    }
 }
 
 impl Default for SsmConfig {

@@ -1,5 +1,5 @@
 //! Custodian's HTTP API: the `/v1` management routes, the `/api/svc/v1` routes,
-//! `GET /healthz`, `GET /readyz`, `GET /openapi.json`, and the interactive reference of
+//! `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /openapi.json`, and the interactive reference of
 //! that document at `GET /docs/`.
 //!
 //! The routes read an [`ApiState`] from the application data: register it with
@@ -22,6 +22,7 @@ mod fields;
 mod locations;
 mod me;
 mod members;
+mod metrics;
 mod pagination;
 mod personal_tokens;
 mod rate_limit;
@@ -46,6 +47,7 @@ pub use auth::Authenticated;
 pub use error::ApiError;
 pub(crate) use error::{ErrorBody, ValidationBody};
 pub(crate) use extract::{ApiJson, ApiQuery, BodyError};
+pub use metrics::{measure, recorder};
 pub use rate_limit::{RateLimitSettings, RateLimits, rate_limit};
 
 /// What the handlers share: the core's facade and how long a body may take to arrive.
@@ -55,15 +57,32 @@ pub struct ApiState {
     pub custodian: Custodian,
     /// How long a request's body may take to arrive (408 past it).
     pub body_timeout: std::time::Duration,
+    /// The networks `GET /metrics` answers.
+    pub metrics_scrapers: std::sync::Arc<[ipnet::IpNet]>,
 }
 
 impl ApiState {
-    /// The routes over `custodian`, with a body timeout of 10 seconds.
+    /// The routes over `custodian`, with a body timeout of 10 seconds and metrics for
+    /// scrapers on the loopback addresses. Installs the process's metrics
+    /// [`recorder`] when none is.
     pub fn new(custodian: Custodian) -> Self {
+        metrics::recorder();
         Self {
             custodian,
             body_timeout: extract::DEFAULT_BODY_TIMEOUT,
+            metrics_scrapers: [
+                ipnet::IpNet::from(std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST)),
+                ipnet::IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+            ]
+            .into(),
         }
+    }
+
+    /// The same, with `GET /metrics` answering connections from `scrapers` only.
+    #[must_use]
+    pub fn with_metrics_scrapers(mut self, scrapers: &[ipnet::IpNet]) -> Self {
+        self.metrics_scrapers = scrapers.into();
+        self
     }
 
     /// The same, with bodies timed out after `timeout`.
@@ -85,6 +104,7 @@ impl fmt::Debug for ApiState {
 /// Register every route. The application must hold a `web::Data<ApiState>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(unauthenticated::configure)
+        .configure(metrics::configure)
         .configure(docs::configure)
         .configure(me::configure)
         .configure(users::configure)
@@ -127,6 +147,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     for part in [
         unauthenticated::Doc::openapi(),
+        metrics::Doc::openapi(),
         me::Doc::openapi(),
         users::Doc::openapi(),
         teams::Doc::openapi(),

@@ -358,9 +358,23 @@ where
     AsyncDieselConnectionManager<C>:
         deadpool::managed::Manager<Type = C, Error = diesel_async::pooled_connection::PoolError>,
 {
-    pool.get()
-        .await
-        .map_err(|_| DbError::Pool("no database connection could be opened".into()))
+    let started = std::time::Instant::now();
+    let conn = pool.get().await;
+    record_pool_use(pool.status(), started.elapsed());
+    conn.map_err(|_| DbError::Pool("no database connection could be opened".into()))
+}
+
+/// The pool's connections after a checkout, and how long the checkout waited.
+fn record_pool_use(status: deadpool::Status, waited: Duration) {
+    let gauge = |state: &'static str, n: usize| {
+        #[allow(clippy::cast_precision_loss)] // a pool holds far fewer than 2^52 connections
+        metrics::gauge!("custodian_db_pool_connections", "state" => state).set(n as f64);
+    };
+    gauge("open", status.size);
+    gauge("idle", status.available);
+    gauge("in_use", status.size.saturating_sub(status.available));
+    gauge("waiting", status.waiting);
+    metrics::histogram!("custodian_db_pool_wait_seconds").record(waited.as_secs_f64());
 }
 
 /// Runs a read on a pooled connection of `pool`.

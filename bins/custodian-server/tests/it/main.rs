@@ -14,6 +14,7 @@ mod group_matrix;
 mod hostile_input;
 mod key_rotation;
 mod master_key;
+mod metrics;
 mod matrix;
 mod offboarding;
 mod process;

@@ -1,0 +1,165 @@
+//! Every call the core makes to the credential store and to a vault provider, counted by
+//! backend or provider, operation and outcome (`custodian_credential_store_calls_total`,
+//! `custodian_vault_calls_total`) and timed (`…_duration_seconds`).
+//!
+//! [`Custodian::new`](crate::Custodian::new) wraps the ports it is given, so whatever
+//! adapter a deployment or an embedding service plugs in is measured the same way. The
+//! figures go to the `metrics` facade: nothing is recorded until the process installs a
+//! recorder (the server's `GET /metrics` does).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use custodian_domain::{VaultReference, VaultType};
+use custodian_ports::{
+    CredentialKey, CredentialStore, Freshness, StoreError, StoredPage, VaultAccess, VaultError, VaultProvider,
+};
+use secrecy::SecretString;
+
+/// A credential store whose calls are counted and timed.
+pub(crate) struct MeteredStore(pub(crate) Arc<dyn CredentialStore>);
+
+fn store_outcome<T>(result: &Result<T, StoreError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(StoreError::NotFound) => "not_found",
+        Err(StoreError::AlreadyExists) => "already_exists",
+        Err(StoreError::Rejected(_)) => "rejected",
+        Err(StoreError::Integrity) => "integrity",
+        Err(StoreError::Unavailable { .. }) => "unavailable",
+        Err(StoreError::Internal(_)) => "internal",
+    }
+}
+
+impl MeteredStore {
+    fn record<T>(&self, operation: &'static str, started: Instant, result: &Result<T, StoreError>) {
+        let backend = self.0.backend();
+        metrics::counter!(
+            "custodian_credential_store_calls_total",
+            "backend" => backend,
+            "operation" => operation,
+            "outcome" => store_outcome(result),
+        )
+        .increment(1);
+        metrics::histogram!(
+            "custodian_credential_store_call_duration_seconds",
+            "backend" => backend,
+            "operation" => operation,
+        )
+        .record(started.elapsed().as_secs_f64());
+    }
+}
+
+#[async_trait]
+impl CredentialStore for MeteredStore {
+    fn backend(&self) -> &'static str {
+        self.0.backend()
+    }
+
+    async fn put(&self, key: &CredentialKey, version: i64, value: &SecretString) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.0.put(key, version, value).await;
+        self.record("put", started, &result);
+        result
+    }
+
+    async fn get(&self, key: &CredentialKey, version: i64) -> Result<SecretString, StoreError> {
+        let started = Instant::now();
+        let result = self.0.get(key, version).await;
+        self.record("get", started, &result);
+        result
+    }
+
+    async fn delete_version(&self, key: &CredentialKey, version: i64) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.0.delete_version(key, version).await;
+        self.record("delete_version", started, &result);
+        result
+    }
+
+    async fn prune(&self, key: &CredentialKey, keep: i64) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.0.prune(key, keep).await;
+        self.record("prune", started, &result);
+        result
+    }
+
+    async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.0.delete_all(key).await;
+        self.record("delete_all", started, &result);
+        result
+    }
+
+    async fn list_stored(&self, page: Option<String>, limit: u32) -> Result<StoredPage, StoreError> {
+        let started = Instant::now();
+        let result = self.0.list_stored(page, limit).await;
+        self.record("list_stored", started, &result);
+        result
+    }
+}
+
+/// A vault provider whose calls are counted and timed.
+pub(crate) struct MeteredVault(pub(crate) Arc<dyn VaultProvider>);
+
+impl MeteredVault {
+    fn record<T>(&self, operation: &'static str, started: Instant, result: &Result<T, VaultError>) {
+        let provider = self.0.vault_type().as_str();
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(VaultError::Unavailable { .. }) => "unavailable",
+            Err(VaultError::AuthFailed { .. }) => "auth_failed",
+            Err(VaultError::ReferenceNotFound { .. }) => "reference_not_found",
+            Err(VaultError::RateLimited { .. }) => "rate_limited",
+        };
+        metrics::counter!(
+            "custodian_vault_calls_total",
+            "provider" => provider,
+            "operation" => operation,
+            "outcome" => outcome,
+        )
+        .increment(1);
+        metrics::histogram!(
+            "custodian_vault_call_duration_seconds",
+            "provider" => provider,
+            "operation" => operation,
+        )
+        .record(started.elapsed().as_secs_f64());
+    }
+}
+
+#[async_trait]
+impl VaultProvider for MeteredVault {
+    fn vault_type(&self) -> VaultType {
+        self.0.vault_type()
+    }
+
+    async fn verify(&self, access: &VaultAccess) -> Result<(), VaultError> {
+        let started = Instant::now();
+        let result = self.0.verify(access).await;
+        self.record("verify", started, &result);
+        result
+    }
+
+    async fn fetch(
+        &self,
+        access: &VaultAccess,
+        references: &[VaultReference],
+        freshness: Freshness,
+    ) -> Result<Vec<SecretString>, VaultError> {
+        let started = Instant::now();
+        let result = self.0.fetch(access, references, freshness).await;
+        self.record("fetch", started, &result);
+        result
+    }
+}
+
+/// `ports` with the credential store and every vault provider metered.
+pub(crate) fn metered(mut ports: custodian_ports::Ports) -> custodian_ports::Ports {
+    ports.credential_store = Arc::new(MeteredStore(ports.credential_store));
+    for provider in ports.vault_providers.values_mut() {
+        *provider = Arc::new(MeteredVault(provider.clone()));
+    }
+    ports
+}
