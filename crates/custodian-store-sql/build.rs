@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo::rerun-if-changed=migrations/postgres");
+    // embed_migrations! reads both folders at compile time: a new SQLite migration must
+    // rebuild the crate too.
+    println!("cargo::rerun-if-changed=migrations/sqlite");
     let root = Path::new("migrations").join("postgres");
     let mut files = Vec::new();
     collect_files(&root, &mut files);

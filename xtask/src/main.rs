@@ -10,6 +10,8 @@
 //!   runs every test of the workspace —
 //!   `cargo test --workspace --all-targets ARGS`, then
 //!   `cargo test --workspace --doc ARGS`. This is the whole CI (`.ci/run`).
+//! - `cargo xtask bench [--quick]`: the release build measured beside its baselines; see
+//!   [`bench`]. Not part of `cargo xtask test`.
 //! - `cargo xtask tidy`: the repository checks (dependency direction, formatting). They
 //!   also run as a `#[test]` of this crate, so `cargo xtask test` includes them.
 
@@ -17,6 +19,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod chromium;
 mod doppler_cli;
 mod infisical_sdk;
@@ -40,6 +43,10 @@ commands:
                    then run every test of the workspace;
                    ARGS go to both `cargo test` runs (e.g. `-- -- --nocapture`)
   tidy             check the architecture invariants and formatting
+  bench [--quick]  the release build measured beside its baselines (RustyVault, pgbench,
+                   a plain diesel-async select, /healthz) with wrk; prints every figure
+                   and its ratio, and writes them to docs/BENCHMARKS.md (--quick: one
+                   short run each, nothing written)
 
 environment:
   CUSTODIAN_TEST_DATABASE_URL  PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -61,6 +68,7 @@ fn main() -> ExitCode {
     let outcome = match args.split_first() {
         Some((command, rest)) if command == "test" => run_tests::run(passthrough_args(rest)),
         Some((command, rest)) if command == "tidy" && rest.is_empty() => tidy::run(&workspace_root()),
+        Some((command, rest)) if command == "bench" => bench::run(rest),
         Some((command, _)) if command == "help" || command == "--help" || command == "-h" => {
             eprintln!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -17,8 +17,8 @@ use custodian_ports::{
 };
 use secrecy::SecretString;
 
-/// A credential store whose calls are counted and timed.
-pub(crate) struct MeteredStore(pub(crate) Arc<dyn CredentialStore>);
+/// A credential store whose calls are counted and timed, labelled with its backend.
+pub(crate) struct MeteredStore(Arc<dyn CredentialStore>, &'static str);
 
 fn store_outcome<T>(result: &Result<T, StoreError>) -> &'static str {
     match result {
@@ -34,7 +34,7 @@ fn store_outcome<T>(result: &Result<T, StoreError>) -> &'static str {
 
 impl MeteredStore {
     fn record<T>(&self, operation: &'static str, started: Instant, result: &Result<T, StoreError>) {
-        let backend = self.0.backend();
+        let backend = self.1;
         metrics::counter!(
             "custodian_credential_store_calls_total",
             "backend" => backend,
@@ -54,7 +54,7 @@ impl MeteredStore {
 #[async_trait]
 impl CredentialStore for MeteredStore {
     fn backend(&self) -> &'static str {
-        self.0.backend()
+        self.1
     }
 
     async fn put(&self, key: &CredentialKey, version: i64, value: &SecretString) -> Result<(), StoreError> {
@@ -100,12 +100,12 @@ impl CredentialStore for MeteredStore {
     }
 }
 
-/// A vault provider whose calls are counted and timed.
-pub(crate) struct MeteredVault(pub(crate) Arc<dyn VaultProvider>);
+/// A vault provider whose calls are counted and timed, labelled with its type.
+pub(crate) struct MeteredVault(Arc<dyn VaultProvider>, VaultType);
 
 impl MeteredVault {
     fn record<T>(&self, operation: &'static str, started: Instant, result: &Result<T, VaultError>) {
-        let provider = self.0.vault_type().as_str();
+        let provider = self.1.as_str();
         let outcome = match result {
             Ok(_) => "ok",
             Err(VaultError::Unavailable { .. }) => "unavailable",
@@ -132,7 +132,7 @@ impl MeteredVault {
 #[async_trait]
 impl VaultProvider for MeteredVault {
     fn vault_type(&self) -> VaultType {
-        self.0.vault_type()
+        self.1
     }
 
     async fn verify(&self, access: &VaultAccess) -> Result<(), VaultError> {
@@ -157,9 +157,10 @@ impl VaultProvider for MeteredVault {
 
 /// `ports` with the credential store and every vault provider metered.
 pub(crate) fn metered(mut ports: custodian_ports::Ports) -> custodian_ports::Ports {
-    ports.credential_store = Arc::new(MeteredStore(ports.credential_store));
-    for provider in ports.vault_providers.values_mut() {
-        *provider = Arc::new(MeteredVault(provider.clone()));
+    let backend = ports.credential_store.backend();
+    ports.credential_store = Arc::new(MeteredStore(ports.credential_store, backend));
+    for (vault_type, provider) in &mut ports.vault_providers {
+        *provider = Arc::new(MeteredVault(provider.clone(), *vault_type));
     }
     ports
 }

@@ -92,6 +92,8 @@ impl Mocks {
     pub(crate) fn build(mut self) -> Custodian {
         // Nothing changes identities behind the core's back unless a test says so.
         self.tokens.expect_identity_epoch().returning(|| Ok(0));
+        // The core labels the store's calls with its backend.
+        self.store.expect_backend().return_const("local");
         let repos = Repositories {
             users: Arc::new(self.users),
             teams: Arc::new(self.teams),

@@ -36,7 +36,76 @@ use crate::error::DbError;
 use crate::schema::{audit_events, teams};
 
 /// The SQLite connection type of the pool.
-pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection, SqliteCalls>;
+
+tokio::task_local! {
+    /// Set while a [`with_conn!`] read runs: its SQLite statements run on the calling
+    /// thread.
+    static READING: bool;
+}
+
+/// Where a SQLite statement runs. SQLite's API blocks, so diesel-async hands each
+/// statement to tokio's blocking pool: a thread wakes, runs a few microseconds of work and
+/// hands the result back, and that hop (two futex wake-ups per statement) cost more than
+/// the statement. A read outside a transaction ([`with_conn!`]) never waits for a lock in
+/// WAL mode, so it runs on the calling thread; a transaction ([`transaction!`]) may wait
+/// for the write lock (`busy_timeout`) while another task of the same thread holds it, so
+/// its statements keep the hop.
+pub(crate) struct SqliteCalls;
+
+impl diesel_async::sync_connection_wrapper::SpawnBlocking for SqliteCalls {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>> + Send + 'a>,
+    >
+    where
+        R: Send + 'static,
+    {
+        if READING.try_with(|reading| *reading).unwrap_or(false) {
+            return Box::pin(std::future::ready(Ok(task())));
+        }
+        let handle = tokio::task::spawn_blocking(task);
+        Box::pin(async move { handle.await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>) })
+    }
+
+    fn get_runtime() -> Self {
+        SqliteCalls
+    }
+}
+
+/// `BEGIN IMMEDIATE` on `conn` (see the module documentation): the start of every SQLite
+/// write transaction, on the blocking pool.
+pub(crate) async fn begin_immediate(conn: &mut SqliteConn) -> diesel::QueryResult<()> {
+    conn.spawn_blocking(|inner| {
+        diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+    })
+    .await
+}
+
+/// Commit the transaction [`begin_immediate`] opened when `outcome` is `Ok`, roll it back
+/// otherwise.
+pub(crate) async fn finish<T>(conn: &mut SqliteConn, outcome: Result<T, DbError>) -> Result<T, DbError> {
+    type Manager = diesel_async::sync_connection_wrapper::SyncTransactionManagerWrapper<
+        diesel::connection::AnsiTransactionManager,
+    >;
+    match outcome {
+        Ok(value) => {
+            <Manager as diesel_async::TransactionManager<SqliteConn>>::commit_transaction(conn).await?;
+            Ok(value)
+        }
+        Err(error) => {
+            <Manager as diesel_async::TransactionManager<SqliteConn>>::rollback_transaction(conn).await?;
+            Err(error)
+        }
+    }
+}
+
+/// Runs `read` with its SQLite statements on the calling thread (see [`SqliteCalls`]).
+pub(crate) async fn reading<T>(read: impl Future<Output = T>) -> T {
+    READING.scope(true, read).await
+}
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -163,6 +232,9 @@ impl Database {
             owner_only(std::path::Path::new(path))?;
             let mut config = ManagerConfig::<SqliteConn>::default();
             config.custom_setup = Box::new(|path| Box::pin(open_sqlite(path.to_owned())));
+            // A connection to a local file does not go stale: no test query at each
+            // checkout (the default ran `SELECT 1` before every statement's checkout).
+            config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
             let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
             let pool = with_timeouts(Pool::builder(manager).max_size(pool_size))
                 .build()
@@ -393,6 +465,8 @@ where
 
 /// Runs `$body` (a block returning `Result<T, DbError>`, with `$conn` bound to a
 /// connection of the deployment's backend) on a pooled connection, outside a transaction.
+/// For reads only: on SQLite the statements run on the calling thread ([`SqliteCalls`]);
+/// a write, even of one statement, goes through [`transaction!`].
 /// Evaluates to `Result<T, RepoError>`.
 macro_rules! with_conn {
     ($db:expr, |$conn:ident| $body:block) => {
@@ -401,7 +475,7 @@ macro_rules! with_conn {
                 $crate::db::run(pool, async move |$conn: &mut ::diesel_async::AsyncPgConnection| $body).await
             }
             $crate::db::Pools::Sqlite { pool, .. } => {
-                $crate::db::run(pool, async move |$conn: &mut $crate::db::SqliteConn| $body).await
+                $crate::db::reading($crate::db::run(pool, async move |$conn: &mut $crate::db::SqliteConn| $body)).await
             }
         }
     };
@@ -425,12 +499,16 @@ macro_rules! transaction {
             },
             $crate::db::Pools::Sqlite { pool, .. } => match $crate::db::checkout(pool).await {
                 Err(e) => Err(::custodian_ports::RepoError::from(e)),
-                Ok(mut pooled) => (&mut *pooled)
-                    .immediate_transaction::<_, $crate::error::DbError, _>(
-                        async move |$conn: &mut $crate::db::SqliteConn| $body,
-                    )
-                    .await
-                    .map_err(::custodian_ports::RepoError::from),
+                Ok(mut pooled) => {
+                    let $conn: &mut $crate::db::SqliteConn = &mut *pooled;
+                    match $crate::db::begin_immediate($conn).await {
+                        Err(e) => Err(::custodian_ports::RepoError::from($crate::error::DbError::from(e))),
+                        Ok(()) => {
+                            let outcome: ::std::result::Result<_, $crate::error::DbError> = async { $body }.await;
+                            $crate::db::finish($conn, outcome).await.map_err(::custodian_ports::RepoError::from)
+                        }
+                    }
+                }
             },
         }
     };

@@ -192,7 +192,7 @@ impl LocalCredentialStore {
                 .rewrap_under(&active, &aad, &row.sealed())
                 .map_err(crypto_error)?;
             let previous_key = row.key_id.clone();
-            let updated = with_conn!(self.db, |conn| {
+            let updated = transaction!(self.db, |conn| {
                 // Only if nobody re-wrapped or replaced it meanwhile.
                 Ok(diesel::update(
                     credential_blobs::table

@@ -383,7 +383,7 @@ impl LocalCredentialStore {
             .rewrap_under(active, &pepper_aad(), &row.sealed())
             .map_err(crypto_error)?;
         let previous = row.key_id.clone();
-        let updated = with_conn!(self.db, |conn| {
+        let updated = transaction!(self.db, |conn| {
             Ok(diesel::update(
                 sealed_token_pepper::table
                     .find(1)

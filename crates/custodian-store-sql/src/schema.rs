@@ -160,6 +160,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    team_secret_counts (team_id) {
+        team_id -> Text,
+        storage_secrets -> BigInt,
+    }
+}
+
+diesel::table! {
     identity_epoch (id) {
         id -> Integer,
         epoch -> BigInt,

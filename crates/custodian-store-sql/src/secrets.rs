@@ -19,7 +19,22 @@ use diesel_async::RunQueryDsl;
 use crate::convert::{checked, count, db_time, id_text, page_bounds, parse_id, parse_text, utc};
 use crate::db::{Conn, Database, check_limit, transaction, with_conn};
 use crate::error::{DbError, foreign_key_means};
-use crate::schema::{locations, storage_secrets, vault_connections};
+use crate::schema::{locations, storage_secrets, team_secret_counts, vault_connections};
+
+/// How many storage secrets `team` holds (on a connection of either backend): the row the
+/// database keeps with every insert and delete (`team_secret_counts`), not a count of the
+/// team's rows. Evaluates to `Result<i64, diesel::result::Error>`.
+macro_rules! held_secrets {
+    ($conn:expr, $team:expr) => {
+        team_secret_counts::table
+            .select(team_secret_counts::storage_secrets)
+            .find($team)
+            .first::<i64>($conn)
+            .await
+            .optional()
+            .map(|held| held.unwrap_or(0))
+    };
+}
 use crate::search::{contains_pattern, lower};
 
 const T: &str = "storage_secrets";
@@ -200,11 +215,7 @@ impl SecretRepository for SqlSecretRepository {
                     Some(parse_text::<VaultType>(&stored, "vault_connections", "vault_type")?)
                 }
             };
-            let held: i64 = storage_secrets::table
-                .filter(storage_secrets::team_id.eq(&team))
-                .count()
-                .get_result(conn)
-                .await?;
+            let held = held_secrets!(conn, &team)?;
             check_limit(held, limit, LimitKind::StorageSecrets)?;
             diesel::insert_into(storage_secrets::table)
                 .values(SecretRow::new(&secret, vault_type))
@@ -249,7 +260,13 @@ impl SecretRepository for SqlSecretRepository {
                     query
                 }};
             }
-            let total: i64 = matching!().count().get_result(conn).await?;
+            // Unfiltered, the database's own count of the team's rows; filtered, a count of
+            // the matching rows.
+            let total: i64 = if secret_type.is_none() && pattern.is_none() {
+                held_secrets!(conn, &team)?
+            } else {
+                matching!().count().get_result(conn).await?
+            };
             let rows: Vec<SecretRow> = matching!()
                 .select(SecretRow::as_select())
                 .order((storage_secrets::name.asc(), storage_secrets::id.asc()))
@@ -356,13 +373,6 @@ impl SecretRepository for SqlSecretRepository {
 
     async fn count(&self, team: TeamId) -> Result<u64, RepoError> {
         let team = id_text(team.as_uuid());
-        with_conn!(self.db, |conn| {
-            let held: i64 = storage_secrets::table
-                .filter(storage_secrets::team_id.eq(&team))
-                .count()
-                .get_result(conn)
-                .await?;
-            Ok(count(held))
-        })
+        with_conn!(self.db, |conn| { Ok(count(held_secrets!(conn, &team)?)) })
     }
 }

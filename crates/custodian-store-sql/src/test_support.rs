@@ -94,7 +94,8 @@ pub async fn table_names(db: &Database) -> Vec<String> {
     query_values(db, sql).await.expect("list the tables")
 }
 
-/// Run a statement (to set up a row no repository of this build writes).
+/// Run a statement (to set up a row no repository of this build writes), outside a
+/// transaction, as a read runs: tests only.
 pub async fn execute(db: &Database, sql: &str) -> Result<usize, custodian_ports::RepoError> {
     use diesel_async::RunQueryDsl;
     let sql = sql.to_owned();

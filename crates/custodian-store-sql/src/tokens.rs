@@ -171,7 +171,7 @@ impl TokenRepository for SqlTokenRepository {
     async fn touch(&self, id: TokenId, at: DateTime<Utc>) -> Result<(), RepoError> {
         let id = id_text(id.as_uuid());
         let at = db_time(at);
-        with_conn!(self.db, |conn| {
+        transaction!(self.db, |conn| {
             let updated = diesel::update(tokens::table.find(&id))
                 .set(tokens::last_used_at.eq(Some(at)))
                 .execute(conn)

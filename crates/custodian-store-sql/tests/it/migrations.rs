@@ -19,6 +19,7 @@ const TABLES: &[&str] = &[
     "sealed_token_pepper",
     "secret_groups",
     "storage_secrets",
+    "team_secret_counts",
     "teams",
     "tokens",
     "users",

@@ -1,0 +1,4 @@
+DROP INDEX storage_secrets_team_name_id_idx;
+DROP TRIGGER storage_secrets_counted_delete;
+DROP TRIGGER storage_secrets_counted_insert;
+DROP TABLE team_secret_counts;
