@@ -145,7 +145,16 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     eprintln!("xtask bench: building the release binaries");
     let built = cargo()
         .current_dir(&root)
-        .args(["build", "--release", "-p", "custodian-server", "--bin", "custodian", "--example", "pg_ceiling"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "custodian-server",
+            "--bin",
+            "custodian",
+            "--example",
+            "pg_ceiling",
+        ])
         .status()?;
     if !built.success() {
         bail!("the release build failed");
@@ -222,17 +231,31 @@ impl Report {
         let _ = writeln!(
             out,
             "Produced by `cargo xtask bench`{}; wrk, {CONNECTIONS} connections unless a line says otherwise.\n",
-            if quick { " --quick (one short run each)" } else { " (a warm-up, then the median of 3 runs of 10 s each)" }
+            if quick {
+                " --quick (one short run each)"
+            } else {
+                " (a warm-up, then the median of 3 runs of 10 s each)"
+            }
         );
         let _ = writeln!(out, "| machine | |\n|---|---|");
         for (name, value) in &self.facts {
             let _ = writeln!(out, "| {name} | {value} |");
         }
-        let _ = writeln!(out, "\n| figure | Custodian | baseline | ratio | target | |\n|---|---|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "\n| figure | Custodian | baseline | ratio | target | |\n|---|---|---|---|---|---|"
+        );
         for f in &self.figures {
             let ratio = f.ratio.map_or_else(String::new, |r| format!("{r:.2}"));
             let target = f.target.map_or_else(String::new, |(op, t)| format!("{op} {t}"));
-            let _ = writeln!(out, "| {} | {} | {} | {ratio} | {target} | {} |", f.what, f.raw, f.baseline, f.met());
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {ratio} | {target} | {} |",
+                f.what,
+                f.raw,
+                f.baseline,
+                f.met()
+            );
         }
         let met = resolve.per_second >= 1_000_000.0 && resolve.p99_us <= 10.0;
         let _ = writeln!(
@@ -287,16 +310,26 @@ impl Bench {
         let sqlite = self.start_custodian(custodian, "sqlite", None).await?;
         let team = self.create_team(&sqlite, "bench").await?;
         let ids = self.seed_secrets(&sqlite, &team, SEEDED).await?;
-        let healthz = self.load("healthz", &format!("{}/healthz", sqlite.base), CONNECTIONS, None).await?;
+        let healthz = self
+            .load("healthz", &format!("{}/healthz", sqlite.base), CONNECTIONS, None)
+            .await?;
         let get_script = self.script("get", &sqlite.token, &get_lua(&team, &ids))?;
-        let get = self.load("GET (SQLite)", &sqlite.base, CONNECTIONS, Some(&get_script)).await?;
+        let get = self
+            .load("GET (SQLite)", &sqlite.base, CONNECTIONS, Some(&get_script))
+            .await?;
         let sqlite_rss = sqlite.process.peak_rss_mib()?;
-        let get_one = self.load("GET, 1 connection (SQLite)", &sqlite.base, 1, Some(&get_script)).await?;
+        let get_one = self
+            .load("GET, 1 connection (SQLite)", &sqlite.base, 1, Some(&get_script))
+            .await?;
         self.explain(&sqlite, &mut report, "SQLite, after the GET load").await;
         let post_script = self.script("post", &sqlite.token, &post_lua(&team, "sqlite"))?;
-        let post = self.load("POST (SQLite)", &sqlite.base, CONNECTIONS, Some(&post_script)).await?;
+        let post = self
+            .load("POST (SQLite)", &sqlite.base, CONNECTIONS, Some(&post_script))
+            .await?;
         let patch_script = self.script("patch", &sqlite.token, &patch_lua(&team, &ids))?;
-        let patch = self.load("PATCH rotate (SQLite)", &sqlite.base, CONNECTIONS, Some(&patch_script)).await?;
+        let patch = self
+            .load("PATCH rotate (SQLite)", &sqlite.base, CONNECTIONS, Some(&patch_script))
+            .await?;
         let (list_1k, list_1m) = self.list_pages(&sqlite, sqlite3).await?;
 
         // PostgreSQL.
@@ -304,9 +337,13 @@ impl Bench {
         let pg_team = self.create_team(&pg, "bench").await?;
         let pg_ids = self.seed_secrets(&pg, &pg_team, SEEDED).await?;
         let pg_get_script = self.script("pg-get", &pg.token, &get_lua(&pg_team, &pg_ids))?;
-        let pg_get = self.load("GET (PostgreSQL)", &pg.base, CONNECTIONS, Some(&pg_get_script)).await?;
+        let pg_get = self
+            .load("GET (PostgreSQL)", &pg.base, CONNECTIONS, Some(&pg_get_script))
+            .await?;
         let pg_post_script = self.script("pg-post", &pg.token, &post_lua(&pg_team, "postgres"))?;
-        let pg_post = self.load("POST (PostgreSQL)", &pg.base, CONNECTIONS, Some(&pg_post_script)).await?;
+        let pg_post = self
+            .load("POST (PostgreSQL)", &pg.base, CONNECTIONS, Some(&pg_post_script))
+            .await?;
         self.explain(&pg, &mut report, "PostgreSQL, after the POST load").await;
         drop(pg);
         drop(sqlite);
@@ -351,7 +388,10 @@ impl Bench {
         );
         report.ratio(
             "list page (limit=50), 1,000,000 secrets in the team: latency, 1 connection",
-            (list_1m.p50_ms, format!("p50 {:.2} ms, p99 {:.2} ms", list_1m.p50_ms, list_1m.p99_ms)),
+            (
+                list_1m.p50_ms,
+                format!("p50 {:.2} ms, p99 {:.2} ms", list_1m.p50_ms, list_1m.p99_ms),
+            ),
             Some((
                 "1,000 secrets",
                 list_1k.p50_ms,
@@ -374,7 +414,11 @@ impl Bench {
         report.ratio(
             "POST create, PostgreSQL (row, credentials, audit: one commit)",
             (pg_post.rps, shown(&pg_post)),
-            Some(("pgbench insert + audit transaction", insert_tps, format!("{insert_tps:.0} tps"))),
+            Some((
+                "pgbench insert + audit transaction",
+                insert_tps,
+                format!("{insert_tps:.0} tps"),
+            )),
             Some((">=", 0.6)),
         );
         report.ratio(
@@ -457,7 +501,9 @@ impl Bench {
     }
 
     async fn create_team(&self, server: &Server, name: &str) -> Result<String> {
-        let team = self.call(server, reqwest::Method::POST, "/v1/teams", &json!({ "name": name })).await?;
+        let team = self
+            .call(server, reqwest::Method::POST, "/v1/teams", &json!({ "name": name }))
+            .await?;
         Ok(team["id"].as_str().ok_or_else(|| anyhow!("no team id"))?.to_owned())
     }
 
@@ -480,7 +526,10 @@ impl Bench {
     /// A wrk script in the work directory, with the bearer token set.
     fn script(&self, name: &str, token: &str, body: &str) -> Result<PathBuf> {
         let path = self.work.join(format!("{name}.lua"));
-        std::fs::write(&path, format!("wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n{body}"))?;
+        std::fs::write(
+            &path,
+            format!("wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n{body}"),
+        )?;
         Ok(path)
     }
 
@@ -529,12 +578,22 @@ impl Bench {
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .spawn()?;
-            std::io::Write::write_all(&mut child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?, sql.as_bytes())?;
+            std::io::Write::write_all(
+                &mut child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?,
+                sql.as_bytes(),
+            )?;
             if !child.wait()?.success() {
                 bail!("sqlite3 could not copy the rows");
             }
-            let script = self.script(name, &server.token, &format!("wrk.path = \"/v1/teams/{team}/secrets?limit=50\"\n"))?;
-            pages.push(self.load(&format!("list, {rows} secrets"), &server.base, 1, Some(&script)).await?);
+            let script = self.script(
+                name,
+                &server.token,
+                &format!("wrk.path = \"/v1/teams/{team}/secrets?limit=50\"\n"),
+            )?;
+            pages.push(
+                self.load(&format!("list, {rows} secrets"), &server.base, 1, Some(&script))
+                    .await?,
+            );
         }
         Ok((pages[0], pages[1]))
     }
@@ -569,7 +628,8 @@ impl Bench {
         let base = format!("http://127.0.0.1:{port}");
         self.wait_for(&format!("{base}/rows/{}", ids[0])).await?;
         let script = self.script("ceiling", "none", &rotating_get_lua("/rows/", &ids))?;
-        self.load("diesel-async select behind actix", &base, CONNECTIONS, Some(&script)).await
+        self.load("diesel-async select behind actix", &base, CONNECTIONS, Some(&script))
+            .await
     }
 
     /// pgbench's select by primary key and an insert + audit transaction: transactions
@@ -592,7 +652,9 @@ impl Bench {
              INSERT INTO bench_audit VALUES (gen_random_uuid()::text, 'create', 'row', 'created by the bench', now());\n\
              END;\n",
         );
-        let psql = Command::new("psql").args([database_url, "-q", "-c", client_sql]).status()?;
+        let psql = Command::new("psql")
+            .args([database_url, "-q", "-c", client_sql])
+            .status()?;
         if !psql.success() {
             bail!("cannot create the pgbench tables");
         }
@@ -660,8 +722,13 @@ impl Bench {
                 Err(e) => return Err(e).context("RustyVault did not answer"),
             }
         };
-        let key = init["keys"][0].as_str().ok_or_else(|| anyhow!("no unseal key: {init}"))?;
-        let token = init["root_token"].as_str().ok_or_else(|| anyhow!("no root token: {init}"))?.to_owned();
+        let key = init["keys"][0]
+            .as_str()
+            .ok_or_else(|| anyhow!("no unseal key: {init}"))?;
+        let token = init["root_token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no root token: {init}"))?
+            .to_owned();
         self.http
             .put(format!("{base}/v1/sys/unseal"))
             .json(&json!({ "key": key }))
@@ -683,9 +750,13 @@ impl Bench {
         let header = format!("wrk.headers[\"X-RustyVault-Token\"] = \"{token}\"\n");
         let read_script = self.work.join("rv-read.lua");
         std::fs::write(&read_script, format!("{header}{}", rotating_get_lua("", &paths)))?;
-        let read = self.load("RustyVault KV read", &base, CONNECTIONS, Some(&read_script)).await?;
+        let read = self
+            .load("RustyVault KV read", &base, CONNECTIONS, Some(&read_script))
+            .await?;
         let rss = process.peak_rss_mib()?;
-        let read_one = self.load("RustyVault KV read, 1 connection", &base, 1, Some(&read_script)).await?;
+        let read_one = self
+            .load("RustyVault KV read, 1 connection", &base, 1, Some(&read_script))
+            .await?;
         let write_script = self.work.join("rv-write.lua");
         std::fs::write(
             &write_script,
@@ -693,7 +764,9 @@ impl Bench {
                 "{header}wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(nil, \"/v1/secret/written-\" .. n, nil, '{{\"access_key_id\":\"AKIABENCH' .. n .. '\",\"secret_access_key\":\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYBENCH' .. n .. '\"}}')\nend\n"
             ),
         )?;
-        let write = self.load("RustyVault KV write", &base, CONNECTIONS, Some(&write_script)).await?;
+        let write = self
+            .load("RustyVault KV write", &base, CONNECTIONS, Some(&write_script))
+            .await?;
         Ok((read, read_one, write, rss))
     }
 
@@ -720,7 +793,11 @@ impl Bench {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>()
             + 0.0;
-        let mean_wait_us = if wait_count > 0.0 { wait_sum / wait_count * 1e6 } else { 0.0 };
+        let mean_wait_us = if wait_count > 0.0 {
+            wait_sum / wait_count * 1e6
+        } else {
+            0.0
+        };
         report.notes.push(format!(
             "{when}: {requests:.0} requests since it started, {errors:.0} answered 5xx; subject cache {hits:.0} hits, {misses:.0} misses \
              ({:.2}% hits); {wait_count:.0} database checkouts, {mean_wait_us:.0} µs mean wait for a connection",

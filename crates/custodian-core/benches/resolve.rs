@@ -16,10 +16,12 @@ use chrono::Utc;
 use criterion::Criterion;
 use custodian_core::{Custodian, NewTeamInput, Settings};
 use custodian_domain::{
-    AuditAction, AuditEvent, AuditEventId, CreateSecretInput, DisplayName, Email, Outcome, RequestContext, ResourceType, SecretId,
-    Subject, TeamId, User, UserId,
+    AuditAction, AuditEvent, AuditEventId, CreateSecretInput, DisplayName, Email, Outcome, RequestContext,
+    ResourceType, SecretId, Subject, TeamId, User, UserId,
 };
-use custodian_ports::{AuditFilter, AuditRepository, IdGenerator, Page, Paged, Ports, RepoError, Repositories, UuidV7Ids};
+use custodian_ports::{
+    AuditFilter, AuditRepository, IdGenerator, Page, Paged, Ports, RepoError, Repositories, UuidV7Ids,
+};
 use custodian_testkit::memory::MemoryRepos;
 use custodian_testkit::memory_store::MemoryCredentialStore;
 use custodian_testkit::tokens::token_issuer;
@@ -35,10 +37,16 @@ impl AuditRepository for Sink {
         Ok(())
     }
     async fn list(&self, _: TeamId, _: &AuditFilter, _: Page) -> Result<Paged<AuditEvent>, RepoError> {
-        Ok(Paged { items: Vec::new(), total: 0 })
+        Ok(Paged {
+            items: Vec::new(),
+            total: 0,
+        })
     }
     async fn list_tenant(&self, _: &AuditFilter, _: Page) -> Result<Paged<AuditEvent>, RepoError> {
-        Ok(Paged { items: Vec::new(), total: 0 })
+        Ok(Paged {
+            items: Vec::new(),
+            total: 0,
+        })
     }
 }
 
@@ -70,7 +78,12 @@ async fn setup() -> (Custodian, Subject, TeamId, SecretId) {
         detail: None,
         context: RequestContext::default(),
     };
-    ports.repos.users.create(&admin, None, &event).await.expect("the admin is stored");
+    ports
+        .repos
+        .users
+        .create(&admin, None, &event)
+        .await
+        .expect("the admin is stored");
     let subject = Subject::User {
         id: admin.id,
         email: admin.email,

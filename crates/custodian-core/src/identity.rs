@@ -11,8 +11,8 @@ use custodian_domain::{
 use custodian_ports::{ConflictKind, Page, Paged, RepoError};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{authz, subject_cache};
 use crate::{CoreError, Custodian};
+use crate::{authz, subject_cache};
 
 /// The prefix of every bearer token Custodian issues.
 const TOKEN_PREFIX: &str = "cus_";
@@ -228,12 +228,14 @@ impl Custodian {
         };
         // A use is recorded at most once per interval: a token in steady use writes once
         // a minute, not on every request.
-        let touch_due = chrono::Duration::from_std(self.subjects.settings().touch_interval)
-            .map_or(true, |interval| record.last_used_at.is_none_or(|used| now - used >= interval));
+        let touch_due = chrono::Duration::from_std(self.subjects.settings().touch_interval).map_or(true, |interval| {
+            record.last_used_at.is_none_or(|used| now - used >= interval)
+        });
         if touch_due && let Err(error) = self.ports.repos.tokens.touch(record.id, now).await {
             tracing::warn!(token_id = %record.id, %error, "could not record a token's use");
         }
-        self.subjects.keep(&digest, &subject, now, ends.into_iter().flatten(), generation);
+        self.subjects
+            .keep(&digest, &subject, now, ends.into_iter().flatten(), generation);
         Ok(Ok(subject))
     }
 

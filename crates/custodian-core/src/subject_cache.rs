@@ -83,7 +83,9 @@ impl fmt::Debug for SubjectCache {
 pub(crate) enum Lookup {
     Hit(Subject),
     /// Not remembered: load it, then [`SubjectCache::keep`] it with this generation.
-    Miss { generation: u64 },
+    Miss {
+        generation: u64,
+    },
 }
 
 impl SubjectCache {
@@ -104,7 +106,12 @@ impl SubjectCache {
 
     /// The subject remembered for `digest`, if it may still be served at `now`. Reads the
     /// identity epoch first when it is due.
-    pub(crate) async fn lookup(&self, digest: &TokenDigest, now: DateTime<Utc>, tokens: &dyn TokenRepository) -> Lookup {
+    pub(crate) async fn lookup(
+        &self,
+        digest: &TokenDigest,
+        now: DateTime<Utc>,
+        tokens: &dyn TokenRepository,
+    ) -> Lookup {
         if self.settings.ttl.is_zero() {
             return Lookup::Miss { generation: 0 };
         }
@@ -172,7 +179,12 @@ impl SubjectCache {
         let interval = u64::try_from(self.settings.epoch_check_interval.as_millis()).unwrap_or(u64::MAX);
         if self
             .next_check_ms
-            .compare_exchange(due, now_ms.saturating_add(interval), Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                due,
+                now_ms.saturating_add(interval),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_err()
         {
             return;

@@ -67,7 +67,11 @@ impl diesel_async::sync_connection_wrapper::SpawnBlocking for SqliteCalls {
             return Box::pin(std::future::ready(Ok(task())));
         }
         let handle = tokio::task::spawn_blocking(task);
-        Box::pin(async move { handle.await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>) })
+        Box::pin(async move {
+            handle
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        })
     }
 
     fn get_runtime() -> Self {
@@ -475,7 +479,11 @@ macro_rules! with_conn {
                 $crate::db::run(pool, async move |$conn: &mut ::diesel_async::AsyncPgConnection| $body).await
             }
             $crate::db::Pools::Sqlite { pool, .. } => {
-                $crate::db::reading($crate::db::run(pool, async move |$conn: &mut $crate::db::SqliteConn| $body)).await
+                $crate::db::reading($crate::db::run(
+                    pool,
+                    async move |$conn: &mut $crate::db::SqliteConn| $body,
+                ))
+                .await
             }
         }
     };
@@ -505,7 +513,9 @@ macro_rules! transaction {
                         Err(e) => Err(::custodian_ports::RepoError::from($crate::error::DbError::from(e))),
                         Ok(()) => {
                             let outcome: ::std::result::Result<_, $crate::error::DbError> = async { $body }.await;
-                            $crate::db::finish($conn, outcome).await.map_err(::custodian_ports::RepoError::from)
+                            $crate::db::finish($conn, outcome)
+                                .await
+                                .map_err(::custodian_ports::RepoError::from)
                         }
                     }
                 }

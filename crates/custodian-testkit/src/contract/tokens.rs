@@ -199,7 +199,13 @@ async fn the_identity_epoch_moves_with_identity_changes_and_not_with_a_use(repos
         disabled_at: Some(at(1_100)),
         ..owned.owner.clone()
     };
-    let event = audit(None, AuditAction::Update, ResourceType::User, owned.owner.id.as_uuid(), owned.actor());
+    let event = audit(
+        None,
+        AuditAction::Update,
+        ResourceType::User,
+        owned.owner.id.as_uuid(),
+        owned.actor(),
+    );
     repos.users.update(&disabled, &event).await.expect("update");
     let updated = epoch().await;
     assert!(updated > revoked, "a changed user moves the epoch");
