@@ -36,6 +36,9 @@ const BUCKETS: &[f64] = &[
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// How often buffered histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process's recorder, installed by the first call. `None` when another recorder was
 /// installed first (an embedding application's own): its figures are then its business.
 pub fn recorder() -> Option<&'static PrometheusHandle> {
@@ -46,7 +49,24 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
                 .and_then(PrometheusBuilder::install_recorder);
             match installed {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    // Histogram samples wait in a buffer until a render or an upkeep folds
+                    // them into the buckets: without this, a server nobody scrapes would
+                    // keep every request's sample.
+                    let upkeep = handle.clone();
+                    let started = std::thread::Builder::new()
+                        .name("metrics-upkeep".into())
+                        .spawn(move || {
+                            loop {
+                                std::thread::sleep(UPKEEP_EVERY);
+                                upkeep.run_upkeep();
+                            }
+                        });
+                    if let Err(error) = started {
+                        tracing::warn!(%error, "cannot start the metrics upkeep; samples are folded at each scrape only");
+                    }
+                    Some(handle)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "cannot install the metrics recorder; GET /metrics answers 503");
                     None
