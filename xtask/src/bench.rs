@@ -20,7 +20,6 @@
 //! run per figure (for trying a change, not for the record).
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -175,7 +174,10 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
 
     let mut text = report.render(&resolve, quick);
     let _ = writeln!(text, "\nThe whole run took {:.0} s.", started.elapsed().as_secs_f64());
-    println!("{text}");
+    #[allow(clippy::print_stdout, reason = "the report is the command's output")]
+    {
+        println!("{text}");
+    }
     if quick {
         eprintln!("xtask bench: --quick: docs/BENCHMARKS.md is left as it is");
     } else {
@@ -313,7 +315,7 @@ impl Bench {
         let healthz = self
             .load("healthz", &format!("{}/healthz", sqlite.base), CONNECTIONS, None)
             .await?;
-        let get_script = self.script("get", &sqlite.token, &get_lua(&team, &ids))?;
+        let get_script = self.script("get", &bearer(&sqlite.token), &get_lua(&team, &ids))?;
         let get = self
             .load("GET (SQLite)", &sqlite.base, CONNECTIONS, Some(&get_script))
             .await?;
@@ -322,11 +324,11 @@ impl Bench {
             .load("GET, 1 connection (SQLite)", &sqlite.base, 1, Some(&get_script))
             .await?;
         self.explain(&sqlite, &mut report, "SQLite, after the GET load").await;
-        let post_script = self.script("post", &sqlite.token, &post_lua(&team, "sqlite"))?;
+        let post_script = self.script("post", &bearer(&sqlite.token), &post_lua(&team, "sqlite"))?;
         let post = self
             .load("POST (SQLite)", &sqlite.base, CONNECTIONS, Some(&post_script))
             .await?;
-        let patch_script = self.script("patch", &sqlite.token, &patch_lua(&team, &ids))?;
+        let patch_script = self.script("patch", &bearer(&sqlite.token), &patch_lua(&team, &ids))?;
         let patch = self
             .load("PATCH rotate (SQLite)", &sqlite.base, CONNECTIONS, Some(&patch_script))
             .await?;
@@ -336,11 +338,11 @@ impl Bench {
         let pg = self.start_custodian(custodian, "postgres", Some(&bench_db)).await?;
         let pg_team = self.create_team(&pg, "bench").await?;
         let pg_ids = self.seed_secrets(&pg, &pg_team, SEEDED).await?;
-        let pg_get_script = self.script("pg-get", &pg.token, &get_lua(&pg_team, &pg_ids))?;
+        let pg_get_script = self.script("pg-get", &bearer(&pg.token), &get_lua(&pg_team, &pg_ids))?;
         let pg_get = self
             .load("GET (PostgreSQL)", &pg.base, CONNECTIONS, Some(&pg_get_script))
             .await?;
-        let pg_post_script = self.script("pg-post", &pg.token, &post_lua(&pg_team, "postgres"))?;
+        let pg_post_script = self.script("pg-post", &bearer(&pg.token), &post_lua(&pg_team, "postgres"))?;
         let pg_post = self
             .load("POST (PostgreSQL)", &pg.base, CONNECTIONS, Some(&pg_post_script))
             .await?;
@@ -523,13 +525,10 @@ impl Bench {
         Ok(ids)
     }
 
-    /// A wrk script in the work directory, with the bearer token set.
-    fn script(&self, name: &str, token: &str, body: &str) -> Result<PathBuf> {
+    /// A wrk script in the work directory: `headers` (Lua lines, [`bearer`]), then `body`.
+    fn script(&self, name: &str, headers: &str, body: &str) -> Result<PathBuf> {
         let path = self.work.join(format!("{name}.lua"));
-        std::fs::write(
-            &path,
-            format!("wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n{body}"),
-        )?;
+        std::fs::write(&path, format!("{headers}{body}"))?;
         Ok(path)
     }
 
@@ -587,7 +586,7 @@ impl Bench {
             }
             let script = self.script(
                 name,
-                &server.token,
+                &bearer(&server.token),
                 &format!("wrk.path = \"/v1/teams/{team}/secrets?limit=50\"\n"),
             )?;
             pages.push(
@@ -627,7 +626,7 @@ impl Bench {
         };
         let base = format!("http://127.0.0.1:{port}");
         self.wait_for(&format!("{base}/rows/{}", ids[0])).await?;
-        let script = self.script("ceiling", "none", &rotating_get_lua("/rows/", &ids))?;
+        let script = self.script("ceiling", "", &rotating_get_lua("/rows/", &ids))?;
         self.load("diesel-async select behind actix", &base, CONNECTIONS, Some(&script))
             .await
     }
@@ -748,8 +747,7 @@ impl Bench {
             paths.push(path);
         }
         let header = format!("wrk.headers[\"X-RustyVault-Token\"] = \"{token}\"\n");
-        let read_script = self.work.join("rv-read.lua");
-        std::fs::write(&read_script, format!("{header}{}", rotating_get_lua("", &paths)))?;
+        let read_script = self.script("rv-read", &header, &rotating_get_lua("", &paths))?;
         let read = self
             .load("RustyVault KV read", &base, CONNECTIONS, Some(&read_script))
             .await?;
@@ -757,12 +755,10 @@ impl Bench {
         let read_one = self
             .load("RustyVault KV read, 1 connection", &base, 1, Some(&read_script))
             .await?;
-        let write_script = self.work.join("rv-write.lua");
-        std::fs::write(
-            &write_script,
-            format!(
-                "{header}wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(nil, \"/v1/secret/written-\" .. n, nil, '{{\"access_key_id\":\"AKIABENCH' .. n .. '\",\"secret_access_key\":\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYBENCH' .. n .. '\"}}')\nend\n"
-            ),
+        let write_script = self.script(
+            "rv-write",
+            &header,
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(nil, \"/v1/secret/written-\" .. n, nil, '{\"access_key_id\":\"AKIABENCH' .. n .. '\",\"secret_access_key\":\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYBENCH' .. n .. '\"}')\nend\n",
         )?;
         let write = self
             .load("RustyVault KV write", &base, CONNECTIONS, Some(&write_script))
@@ -862,6 +858,11 @@ fn duration_ms(value: &str) -> Result<f64> {
         }
     }
     bail!("cannot read the duration {value}")
+}
+
+/// The Lua line that sends `token` as a bearer with every request.
+fn bearer(token: &str) -> String {
+    format!("wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n")
 }
 
 fn s3_body(name: &str, n: usize) -> Value {
@@ -1017,8 +1018,7 @@ fn resolve_benchmark(root: &Path) -> Result<Resolve> {
     let text = String::from_utf8_lossy(&output.stdout);
     let mut per_second = None;
     let mut p99_us = None;
-    for line in BufReader::new(text.as_bytes()).lines() {
-        let line = line?;
+    for line in text.lines() {
         eprintln!("{line}");
         if let Some(v) = line.strip_prefix("resolve_cached per_second=") {
             per_second = v.trim().parse().ok();

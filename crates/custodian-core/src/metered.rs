@@ -33,13 +33,20 @@ fn store_outcome<T>(result: &Result<T, StoreError>) -> &'static str {
 }
 
 impl MeteredStore {
-    fn record<T>(&self, operation: &'static str, started: Instant, result: &Result<T, StoreError>) {
+    /// Run `call`, then count and time it as `operation`.
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = call.await;
         let backend = self.1;
         metrics::counter!(
             "custodian_credential_store_calls_total",
             "backend" => backend,
             "operation" => operation,
-            "outcome" => store_outcome(result),
+            "outcome" => store_outcome(&result),
         )
         .increment(1);
         metrics::histogram!(
@@ -48,6 +55,7 @@ impl MeteredStore {
             "operation" => operation,
         )
         .record(started.elapsed().as_secs_f64());
+        result
     }
 }
 
@@ -58,45 +66,27 @@ impl CredentialStore for MeteredStore {
     }
 
     async fn put(&self, key: &CredentialKey, version: i64, value: &SecretString) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let result = self.0.put(key, version, value).await;
-        self.record("put", started, &result);
-        result
+        self.timed("put", self.0.put(key, version, value)).await
     }
 
     async fn get(&self, key: &CredentialKey, version: i64) -> Result<SecretString, StoreError> {
-        let started = Instant::now();
-        let result = self.0.get(key, version).await;
-        self.record("get", started, &result);
-        result
+        self.timed("get", self.0.get(key, version)).await
     }
 
     async fn delete_version(&self, key: &CredentialKey, version: i64) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let result = self.0.delete_version(key, version).await;
-        self.record("delete_version", started, &result);
-        result
+        self.timed("delete_version", self.0.delete_version(key, version)).await
     }
 
     async fn prune(&self, key: &CredentialKey, keep: i64) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let result = self.0.prune(key, keep).await;
-        self.record("prune", started, &result);
-        result
+        self.timed("prune", self.0.prune(key, keep)).await
     }
 
     async fn delete_all(&self, key: &CredentialKey) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let result = self.0.delete_all(key).await;
-        self.record("delete_all", started, &result);
-        result
+        self.timed("delete_all", self.0.delete_all(key)).await
     }
 
     async fn list_stored(&self, page: Option<String>, limit: u32) -> Result<StoredPage, StoreError> {
-        let started = Instant::now();
-        let result = self.0.list_stored(page, limit).await;
-        self.record("list_stored", started, &result);
-        result
+        self.timed("list_stored", self.0.list_stored(page, limit)).await
     }
 }
 
@@ -104,9 +94,16 @@ impl CredentialStore for MeteredStore {
 pub(crate) struct MeteredVault(Arc<dyn VaultProvider>, VaultType);
 
 impl MeteredVault {
-    fn record<T>(&self, operation: &'static str, started: Instant, result: &Result<T, VaultError>) {
+    /// Run `call`, then count and time it as `operation`.
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, VaultError>>,
+    ) -> Result<T, VaultError> {
+        let started = Instant::now();
+        let result = call.await;
         let provider = self.1.as_str();
-        let outcome = match result {
+        let outcome = match &result {
             Ok(_) => "ok",
             Err(VaultError::Unavailable { .. }) => "unavailable",
             Err(VaultError::AuthFailed { .. }) => "auth_failed",
@@ -126,6 +123,7 @@ impl MeteredVault {
             "operation" => operation,
         )
         .record(started.elapsed().as_secs_f64());
+        result
     }
 }
 
@@ -136,10 +134,7 @@ impl VaultProvider for MeteredVault {
     }
 
     async fn verify(&self, access: &VaultAccess) -> Result<(), VaultError> {
-        let started = Instant::now();
-        let result = self.0.verify(access).await;
-        self.record("verify", started, &result);
-        result
+        self.timed("verify", self.0.verify(access)).await
     }
 
     async fn fetch(
@@ -148,10 +143,7 @@ impl VaultProvider for MeteredVault {
         references: &[VaultReference],
         freshness: Freshness,
     ) -> Result<Vec<SecretString>, VaultError> {
-        let started = Instant::now();
-        let result = self.0.fetch(access, references, freshness).await;
-        self.record("fetch", started, &result);
-        result
+        self.timed("fetch", self.0.fetch(access, references, freshness)).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! The one place that knows there are two backends.
 //!
 //! [`Database`] holds a pool of either PostgreSQL (`AsyncPgConnection`) or SQLite
-//! (`SyncConnectionWrapper<SqliteConnection>`) connections. Repositories write each query
+//! (`SyncConnectionWrapper<SqliteConnection, SqliteCalls>`) connections. Repositories write each query
 //! once, inside [`with_conn!`] (a read) or [`transaction!`] (a write); the macro expands the
 //! same body once per backend, so it is type-checked against both and runs on whichever
 //! the deployment uses. The only backend differences live here:
@@ -10,6 +10,8 @@
 //!   IMMEDIATE`: it takes the database's single write lock up front, so concurrent writers
 //!   queue behind `busy_timeout` instead of failing when a read lock cannot be upgraded.
 //!   On PostgreSQL writes run in ordinary `READ COMMITTED` transactions.
+//! - **Where SQLite statements run** ([`SqliteCalls`]): a read of [`with_conn!`] on the
+//!   calling thread, a statement of a [`transaction!`] on tokio's blocking pool.
 //! - **Locking a team** ([`Conn::lock_team`]) before a tier-limit count: PostgreSQL takes
 //!   `SELECT … FOR UPDATE` on the team row, so concurrent inserts into one team serialise
 //!   and the count cannot race the insert; SQLite already holds the write lock of the
