@@ -6,12 +6,21 @@
 //! same body once per backend, so it is type-checked against both and runs on whichever
 //! the deployment uses. The only backend differences live here:
 //!
-//! - **Write transactions.** On SQLite every write transaction starts with `BEGIN
-//!   IMMEDIATE`: it takes the database's single write lock up front, so concurrent writers
-//!   queue behind `busy_timeout` instead of failing when a read lock cannot be upgraded.
+//! - **Write transactions.** SQLite has one write lock per database, so every write
+//!   transaction runs on one connection, the [`Writer`], which writers take in turn (an
+//!   async mutex). Waiting for the lock in SQLite's busy handler instead means sleeping in
+//!   steps of up to 100 ms: the slowest writes waited half a second under load, and a
+//!   different pooled connection per write re-read the pages the last one wrote. The turn's
+//!   holder starts `BEGIN IMMEDIATE`, which takes the database's write lock up front; when
+//!   another process (a `custodian` command) holds it, the writer waits without blocking a
+//!   thread and retries, for up to [`BUSY_WAIT`]. The pool's connections only read.
 //!   On PostgreSQL writes run in ordinary `READ COMMITTED` transactions.
-//! - **Where SQLite statements run** ([`SqliteCalls`]): a read of [`with_conn!`] on the
-//!   calling thread, a statement of a [`transaction!`] on tokio's blocking pool.
+//! - **Where SQLite statements run** ([`SqliteCalls`]): on the calling thread. None can
+//!   wait for a lock there: WAL readers never wait, and the writer's `BEGIN IMMEDIATE`
+//!   fails at once when it would (it has no `busy_timeout`).
+//! - **Lookups by key read with `get_result`, not `first`.** `first` appends `LIMIT ?`, and
+//!   SQLite plans a statement around the value bound to its `LIMIT`, so it re-prepared
+//!   such a statement at every run: that cost more than the lookup itself.
 //! - **Locking a team** ([`Conn::lock_team`]) before a tier-limit count: PostgreSQL takes
 //!   `SELECT … FOR UPDATE` on the team row, so concurrent inserts into one team serialise
 //!   and the count cannot race the insert; SQLite already holds the write lock of the
@@ -27,8 +36,10 @@ use custodian_domain::{AuditEvent, LimitKind};
 use custodian_ports::RepoError;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
-use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolBuilder};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::deadpool::{Hook, Object, Pool, PoolBuilder};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -41,18 +52,17 @@ use crate::schema::{audit_events, teams};
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection, SqliteCalls>;
 
 tokio::task_local! {
-    /// Set while a [`with_conn!`] read runs: its SQLite statements run on the calling
-    /// thread.
-    static READING: bool;
+    /// Set while statements that cannot wait for a lock run: on the calling thread.
+    static INLINE: bool;
 }
 
 /// Where a SQLite statement runs. SQLite's API blocks, so diesel-async hands each
 /// statement to tokio's blocking pool: a thread wakes, runs a few microseconds of work and
 /// hands the result back, and that hop (two futex wake-ups per statement) cost more than
-/// the statement. A read outside a transaction ([`with_conn!`]) never waits for a lock in
-/// WAL mode, so it runs on the calling thread; a transaction ([`transaction!`]) may wait
-/// for the write lock (`busy_timeout`) while another task of the same thread holds it, so
-/// its statements keep the hop.
+/// the statement. Statements that cannot wait for a lock run on the calling thread
+/// instead ([`inline`]): the reads of [`with_conn!`] (WAL readers never wait) and the
+/// transactions of [`transaction!`] (see [`begin_immediate`]). Opening a connection keeps
+/// the hop.
 pub(crate) struct SqliteCalls;
 
 impl diesel_async::sync_connection_wrapper::SpawnBlocking for SqliteCalls {
@@ -65,7 +75,7 @@ impl diesel_async::sync_connection_wrapper::SpawnBlocking for SqliteCalls {
     where
         R: Send + 'static,
     {
-        if READING.try_with(|reading| *reading).unwrap_or(false) {
+        if INLINE.try_with(|inline| *inline).unwrap_or(false) {
             return Box::pin(std::future::ready(Ok(task())));
         }
         let handle = tokio::task::spawn_blocking(task);
@@ -81,13 +91,78 @@ impl diesel_async::sync_connection_wrapper::SpawnBlocking for SqliteCalls {
     }
 }
 
-/// `BEGIN IMMEDIATE` on `conn` (see the module documentation): the start of every SQLite
-/// write transaction, on the blocking pool.
-pub(crate) async fn begin_immediate(conn: &mut SqliteConn) -> diesel::QueryResult<()> {
-    conn.spawn_blocking(|inner| {
-        diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
-    })
-    .await
+/// How long a SQLite write waits for another process's write lock before it fails with
+/// `Unavailable`, as a read waits (`busy_timeout`).
+pub(crate) const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// `BEGIN IMMEDIATE` on the writer's connection, called [`inline`]: the start of every
+/// SQLite write transaction. The writer has no `busy_timeout`, so when another process
+/// holds the write lock the statement fails at once; this waits (asynchronously, in steps
+/// of 1 to 20 ms) and tries again, for up to [`BUSY_WAIT`].
+pub(crate) async fn begin_immediate(conn: &mut SqliteConn) -> Result<(), DbError> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let begun = conn
+            .spawn_blocking(|inner| {
+                diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+            })
+            .await;
+        match begun {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if crate::error::is_busy(info.as_ref()) && started.elapsed() < BUSY_WAIT =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// The connection every SQLite write transaction runs on, taken in turn (see the module
+/// documentation). Opened at the first write, and again after a write left it broken.
+pub(crate) struct Writer {
+    path: PathBuf,
+    conn: tokio::sync::Mutex<Option<SqliteConn>>,
+}
+
+/// The writer's connection while one write transaction holds it.
+pub(crate) struct WriteTurn<'w>(tokio::sync::MutexGuard<'w, Option<SqliteConn>>);
+
+impl Writer {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Wait for the writer's turn; its connection, opened if needed.
+    pub(crate) async fn turn(&self) -> Result<WriteTurn<'_>, DbError> {
+        let started = std::time::Instant::now();
+        let mut held = self.conn.lock().await;
+        metrics::histogram!("custodian_db_writer_wait_seconds").record(started.elapsed().as_secs_f64());
+        if held.as_mut().is_some_and(PoolableConnection::is_broken) {
+            *held = None;
+        }
+        if held.is_none() {
+            let path = self.path.to_string_lossy().into_owned();
+            let mut conn = open_sqlite(path)
+                .await
+                .map_err(|e| DbError::Pool(format!("cannot open the database's writer: {e}")))?;
+            conn.batch_execute("PRAGMA busy_timeout = 0;").await?;
+            *held = Some(conn);
+        }
+        Ok(WriteTurn(held))
+    }
+}
+
+impl WriteTurn<'_> {
+    /// The connection.
+    pub(crate) fn conn(&mut self) -> &mut SqliteConn {
+        self.0.as_mut().expect("a turn holds an open connection")
+    }
 }
 
 /// Commit the transaction [`begin_immediate`] opened when `outcome` is `Ok`, roll it back
@@ -108,9 +183,10 @@ pub(crate) async fn finish<T>(conn: &mut SqliteConn, outcome: Result<T, DbError>
     }
 }
 
-/// Runs `read` with its SQLite statements on the calling thread (see [`SqliteCalls`]).
-pub(crate) async fn reading<T>(read: impl Future<Output = T>) -> T {
-    READING.scope(true, read).await
+/// Runs `statements` with their SQLite calls on the calling thread (see [`SqliteCalls`]):
+/// only for statements that cannot wait for a lock.
+pub(crate) async fn inline<T>(statements: impl Future<Output = T>) -> T {
+    INLINE.scope(true, statements).await
 }
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -197,8 +273,16 @@ impl Backend {
 /// A pool of connections to either backend.
 #[derive(Clone)]
 pub(crate) enum Pools {
-    Postgres { pool: Pool<AsyncPgConnection>, url: String },
-    Sqlite { pool: Pool<SqliteConn>, path: PathBuf },
+    Postgres {
+        pool: Pool<AsyncPgConnection>,
+        url: String,
+    },
+    Sqlite {
+        pool: Pool<SqliteConn>,
+        path: PathBuf,
+        /// The connection of every write transaction (see the module documentation).
+        writer: Arc<Writer>,
+    },
 }
 
 /// A connection pool to the SQLite or PostgreSQL database; cheap to clone.
@@ -240,7 +324,7 @@ impl Database {
             config.custom_setup = Box::new(|path| Box::pin(open_sqlite(path.to_owned())));
             // A connection to a local file does not go stale: no test query at each
             // checkout (the default ran `SELECT 1` before every statement's checkout).
-            config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
+            config.recycling_method = RecyclingMethod::Fast;
             let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
             let pool = with_timeouts(Pool::builder(manager).max_size(pool_size))
                 .build()
@@ -249,12 +333,20 @@ impl Database {
                 pools: Pools::Sqlite {
                     pool,
                     path: PathBuf::from(path),
+                    writer: Arc::new(Writer::new(PathBuf::from(path))),
                 },
                 _keep_alive: None,
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            let mut config = ManagerConfig::<AsyncPgConnection>::default();
+            // A connection the server closed is dropped at checkout without a query; one
+            // that sat idle is tested first (`verify_idle`).
+            config.recycling_method = RecyclingMethod::Fast;
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
             let pool = with_timeouts(Pool::builder(manager).max_size(pool_size))
+                .pre_recycle(Hook::async_fn(|conn, metrics| {
+                    Box::pin(verify_idle(conn, metrics.last_used()))
+                }))
                 .build()
                 .map_err(|e| DatabaseError::Connect(e.to_string()))?;
             Ok(Self {
@@ -420,6 +512,25 @@ where
         .recycle_timeout(Some(CONNECT_TIMEOUT))
 }
 
+/// How long a PostgreSQL connection may sit unused before a checkout tests it.
+const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(2);
+
+/// Test a PostgreSQL connection unused for [`VERIFY_AFTER_IDLE`] with `SELECT 1` before it
+/// is handed out (the pool then opens another when it fails). A connection in steady use is
+/// not tested: the `SELECT 1` at every checkout cost a round trip per query, and a server
+/// that closed the connection is noticed without one (the connection reads as closed).
+async fn verify_idle(
+    conn: &mut AsyncPgConnection,
+    idle: Duration,
+) -> deadpool::managed::HookResult<diesel_async::pooled_connection::PoolError> {
+    if idle < VERIFY_AFTER_IDLE {
+        return Ok(());
+    }
+    conn.ping(&RecyclingMethod::Verified)
+        .await
+        .map_err(|e| deadpool::managed::HookError::Backend(diesel_async::pooled_connection::PoolError::QueryError(e)))
+}
+
 /// Opens one pooled SQLite connection with the pragmas every connection needs.
 async fn open_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(&path).await?;
@@ -481,7 +592,7 @@ macro_rules! with_conn {
                 $crate::db::run(pool, async move |$conn: &mut ::diesel_async::AsyncPgConnection| $body).await
             }
             $crate::db::Pools::Sqlite { pool, .. } => {
-                $crate::db::reading($crate::db::run(
+                $crate::db::inline($crate::db::run(
                     pool,
                     async move |$conn: &mut $crate::db::SqliteConn| $body,
                 ))
@@ -507,19 +618,22 @@ macro_rules! transaction {
                 .await
                 .map_err(::custodian_ports::RepoError::from),
             },
-            $crate::db::Pools::Sqlite { pool, .. } => match $crate::db::checkout(pool).await {
+            $crate::db::Pools::Sqlite { writer, .. } => match writer.turn().await {
                 Err(e) => Err(::custodian_ports::RepoError::from(e)),
-                Ok(mut pooled) => {
-                    let $conn: &mut $crate::db::SqliteConn = &mut *pooled;
-                    match $crate::db::begin_immediate($conn).await {
-                        Err(e) => Err(::custodian_ports::RepoError::from($crate::error::DbError::from(e))),
-                        Ok(()) => {
-                            let outcome: ::std::result::Result<_, $crate::error::DbError> = async { $body }.await;
-                            $crate::db::finish($conn, outcome)
-                                .await
-                                .map_err(::custodian_ports::RepoError::from)
+                Ok(mut turn) => {
+                    let $conn: &mut $crate::db::SqliteConn = turn.conn();
+                    $crate::db::inline(async {
+                        match $crate::db::begin_immediate($conn).await {
+                            Err(e) => Err(::custodian_ports::RepoError::from(e)),
+                            Ok(()) => {
+                                let outcome: ::std::result::Result<_, $crate::error::DbError> = async { $body }.await;
+                                $crate::db::finish($conn, outcome)
+                                    .await
+                                    .map_err(::custodian_ports::RepoError::from)
+                            }
                         }
-                    }
+                    })
+                    .await
                 }
             },
         }
@@ -543,7 +657,7 @@ impl Conn for AsyncPgConnection {
             .select(teams::id)
             .filter(teams::id.eq(team))
             .for_update()
-            .first::<String>(self)
+            .get_result::<String>(self)
             .await?;
         Ok(())
     }
@@ -563,7 +677,7 @@ impl Conn for SqliteConn {
         teams::table
             .select(teams::id)
             .filter(teams::id.eq(team))
-            .first::<String>(self)
+            .get_result::<String>(self)
             .await?;
         Ok(())
     }

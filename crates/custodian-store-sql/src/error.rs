@@ -88,8 +88,9 @@ fn unique_conflict(info: &dyn DatabaseErrorInformation) -> ConflictKind {
     }
 }
 
-/// SQLite's `SQLITE_BUSY` once `busy_timeout` ran out.
-fn is_busy(info: &dyn DatabaseErrorInformation) -> bool {
+/// SQLite's `SQLITE_BUSY`: another connection holds the lock (after `busy_timeout`, where
+/// the connection has one).
+pub(crate) fn is_busy(info: &dyn DatabaseErrorInformation) -> bool {
     let message = info.message();
     message.contains("database is locked") || message.contains("database is busy")
 }

@@ -273,7 +273,7 @@ impl CredentialStore for LocalCredentialStore {
             Ok(credential_blobs::table
                 .find((&columns.team_id, columns.kind, &columns.record_id, version))
                 .select(BlobRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await?)
         })
         .map_err(store_error)?;

@@ -141,7 +141,7 @@ impl LocationRepository for SqlLocationRepository {
                 .select(LocationRow::as_select())
                 .filter(locations::team_id.eq(&team))
                 .filter(locations::id.eq(&id))
-                .first(conn)
+                .get_result(conn)
                 .await?;
             row.into_location()
         })

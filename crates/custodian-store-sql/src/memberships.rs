@@ -90,7 +90,7 @@ impl MembershipRepository for SqlMembershipRepository {
             let existing: Option<String> = memberships::table
                 .find((&row.team_id, &row.user_id))
                 .select(memberships::role)
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?;
             if existing.is_some() {
@@ -116,7 +116,7 @@ impl MembershipRepository for SqlMembershipRepository {
             let row: Option<MembershipRow> = memberships::table
                 .find((&key.0, &key.1))
                 .select(MembershipRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?;
             row.map(MembershipRow::into_membership).transpose()
@@ -179,7 +179,7 @@ impl MembershipRepository for SqlMembershipRepository {
             let current: MembershipRow = memberships::table
                 .find((&team, &user))
                 .select(MembershipRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await?;
             keep_an_owner!(conn, &team, current.role, Some(role));
             diesel::update(memberships::table.find((&team, &user)))
@@ -200,7 +200,7 @@ impl MembershipRepository for SqlMembershipRepository {
             let current: String = memberships::table
                 .find((&team, &user))
                 .select(memberships::role)
-                .first(conn)
+                .get_result(conn)
                 .await?;
             keep_an_owner!(conn, &team, current, None);
             diesel::delete(memberships::table.find((&team, &user)))

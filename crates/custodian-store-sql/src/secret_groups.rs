@@ -239,7 +239,7 @@ macro_rules! one_key {
             .inner_join(secret_groups::table)
             .filter(group_secrets::id.eq($id))
             .select((KeyRow::as_select(), GroupRow::as_select()))
-            .first($conn)
+            .get_result($conn)
             .await?;
         let versions: Vec<VersionRow> = group_secret_versions::table
             .filter(group_secret_versions::secret_id.eq($id))
@@ -364,7 +364,7 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
             teams::table
                 .find(&row.team_id)
                 .select(teams::id)
-                .first::<String>(conn)
+                .get_result::<String>(conn)
                 .await?;
             diesel::insert_into(secret_groups::table)
                 .values(&row)
@@ -394,7 +394,7 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
                 .filter(secret_groups::id.eq(&id))
                 .filter(secret_groups::team_id.eq(&team))
                 .select(GroupRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await?;
             row.into_group()
         })
@@ -406,7 +406,7 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
             let row: GroupRow = secret_groups::table
                 .find(&id)
                 .select(GroupRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await?;
             row.into_group()
         })?;
@@ -455,7 +455,7 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
                 .filter(secret_groups::id.eq(&id))
                 .filter(secret_groups::team_id.eq(&team))
                 .select(secret_groups::id)
-                .first::<String>(conn)
+                .get_result::<String>(conn)
                 .await?;
             Ok(keys_of_group!(conn, &id))
         })
@@ -552,7 +552,7 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
             let row: GroupRow = secret_groups::table
                 .find(&id)
                 .select(GroupRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await?;
             let keys = keys_of_group!(conn, &id);
             let key_ids: Vec<String> = keys.iter().map(|k| id_text(k.secret.id.as_uuid())).collect();
@@ -630,7 +630,7 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
             let group: String = group_secrets::table
                 .find(&id)
                 .select(group_secrets::group_id)
-                .first(conn)
+                .get_result(conn)
                 .await?;
             // Serialised with updates of the group: an update never writes a version of a
             // key deleted under it (it fails as stale instead).
@@ -658,7 +658,7 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
             group_secrets::table
                 .find(&row.secret_id)
                 .select(group_secrets::id)
-                .first::<String>(conn)
+                .get_result::<String>(conn)
                 .await?;
             // Move an older read forward; else insert the first read, unless a concurrent
             // request inserted it meanwhile, in which case move that one forward if older.

@@ -29,7 +29,7 @@ macro_rules! held_secrets {
         team_secret_counts::table
             .select(team_secret_counts::storage_secrets)
             .find($team)
-            .first::<i64>($conn)
+            .get_result::<i64>($conn)
             .await
             .optional()
             .map(|held| held.unwrap_or(0))
@@ -208,7 +208,7 @@ impl SecretRepository for SqlSecretRepository {
                         .select(vault_connections::vault_type)
                         .filter(vault_connections::team_id.eq(&team))
                         .filter(vault_connections::id.eq(connection))
-                        .first(conn)
+                        .get_result(conn)
                         .await
                         .optional()?;
                     let stored = stored.ok_or(RepoError::NotFound)?;
@@ -234,7 +234,7 @@ impl SecretRepository for SqlSecretRepository {
                 .select(SecretRow::as_select())
                 .filter(storage_secrets::team_id.eq(&team))
                 .filter(storage_secrets::id.eq(&id))
-                .first(conn)
+                .get_result(conn)
                 .await?;
             row.into_secret()
         })
@@ -312,7 +312,7 @@ impl SecretRepository for SqlSecretRepository {
                 ))
                 .filter(storage_secrets::team_id.eq(&team))
                 .filter(storage_secrets::id.eq(&id))
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?;
             let (version, vault_type) = stored.ok_or(RepoError::NotFound)?;
@@ -352,7 +352,7 @@ impl SecretRepository for SqlSecretRepository {
                 .select(SecretRow::as_select())
                 .filter(storage_secrets::team_id.eq(&team))
                 .filter(storage_secrets::id.eq(&id))
-                .first(conn)
+                .get_result(conn)
                 .await?;
             let users: i64 = locations::table
                 .filter(locations::secret_id.eq(&id))

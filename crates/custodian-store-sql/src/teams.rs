@@ -88,7 +88,11 @@ impl TeamRepository for SqlTeamRepository {
     async fn get(&self, id: TeamId) -> Result<Team, RepoError> {
         let id = id_text(id.as_uuid());
         with_conn!(self.db, |conn| {
-            let row: TeamRow = teams::table.find(&id).select(TeamRow::as_select()).first(conn).await?;
+            let row: TeamRow = teams::table
+                .find(&id)
+                .select(TeamRow::as_select())
+                .get_result(conn)
+                .await?;
             row.into_team()
         })
     }
@@ -99,7 +103,7 @@ impl TeamRepository for SqlTeamRepository {
             let row: Option<TeamRow> = teams::table
                 .filter(teams::name.eq(&name))
                 .select(TeamRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?;
             row.map(TeamRow::into_team).transpose()

@@ -113,7 +113,7 @@ impl TokenRepository for SqlTokenRepository {
             let row: Option<TokenRow> = tokens::table
                 .filter(tokens::digest.eq(&digest))
                 .select(TokenRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?;
             row.map(TokenRow::into_record).transpose()
@@ -126,7 +126,7 @@ impl TokenRepository for SqlTokenRepository {
             let row: TokenRow = tokens::table
                 .find(&id)
                 .select(TokenRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await?;
             row.into_record()
         })
@@ -162,7 +162,7 @@ impl TokenRepository for SqlTokenRepository {
             let epoch: i64 = identity_epoch::table
                 .select(identity_epoch::epoch)
                 .find(1)
-                .first(conn)
+                .get_result(conn)
                 .await?;
             Ok(u64::try_from(epoch).unwrap_or_default())
         })

@@ -87,7 +87,11 @@ impl UserRepository for SqlUserRepository {
     async fn get(&self, id: UserId) -> Result<User, RepoError> {
         let id = id_text(id.as_uuid());
         with_conn!(self.db, |conn| {
-            let row: UserRow = users::table.find(&id).select(UserRow::as_select()).first(conn).await?;
+            let row: UserRow = users::table
+                .find(&id)
+                .select(UserRow::as_select())
+                .get_result(conn)
+                .await?;
             row.into_user()
         })
     }
@@ -97,7 +101,7 @@ impl UserRepository for SqlUserRepository {
             let row: Option<UserRow> = users::table
                 .filter(users::email.eq(email.as_str()))
                 .select(UserRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?;
             row.map(UserRow::into_user).transpose()

@@ -190,7 +190,7 @@ impl VaultConnectionRepository for SqlVaultConnectionRepository {
                 .select(ConnectionRow::as_select())
                 .filter(vault_connections::team_id.eq(&team))
                 .filter(vault_connections::id.eq(&id))
-                .first(conn)
+                .get_result(conn)
                 .await?;
             row.into_connection()
         })
@@ -260,7 +260,7 @@ impl VaultConnectionRepository for SqlVaultConnectionRepository {
                 .select(vault_connections::secret_version)
                 .filter(vault_connections::team_id.eq(&row.team_id))
                 .filter(vault_connections::id.eq(&row.id))
-                .first(conn)
+                .get_result(conn)
                 .await?;
             if version != expected_secret_version {
                 return Err(RepoError::Conflict(ConflictKind::Stale).into());
@@ -294,7 +294,7 @@ impl VaultConnectionRepository for SqlVaultConnectionRepository {
                 .select(ConnectionRow::as_select())
                 .filter(vault_connections::team_id.eq(&team))
                 .filter(vault_connections::id.eq(&id))
-                .first(conn)
+                .get_result(conn)
                 .await?;
             let used: i64 = storage_secrets::table
                 .filter(storage_secrets::vault_connection_id.eq(&id))

@@ -88,7 +88,7 @@ impl VirtualAccountRepository for SqlVirtualAccountRepository {
                 .find(&id)
                 .filter(virtual_accounts::team_id.eq(&team))
                 .select(VirtualAccountRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await?;
             row.into_account()
         })
@@ -100,7 +100,7 @@ impl VirtualAccountRepository for SqlVirtualAccountRepository {
             let row: VirtualAccountRow = virtual_accounts::table
                 .find(&id)
                 .select(VirtualAccountRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await?;
             row.into_account()
         })

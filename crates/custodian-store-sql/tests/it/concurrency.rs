@@ -1,8 +1,10 @@
-//! Tier limits hold under concurrent writers, on both backends.
+//! Tier limits hold under concurrent writers, on both backends; SQLite writes wait for another
+//! process's write lock, for a while.
 
 use custodian_domain::{AuditAction, LimitKind, ResourceType, Role};
 use custodian_ports::RepoError;
 use custodian_store_sql::{Database, test_support};
+use custodian_testkit::RepoSet;
 use custodian_testkit::contract::fixtures::{audit, membership, user, user_and_team};
 
 use crate::support::{postgres_skipped, repo_set};
@@ -78,4 +80,80 @@ async fn postgres_member_limit_holds_under_concurrent_adds() {
     for limit in LIMITS {
         concurrent_adds_stop_at_the_limit(test_support::postgres().await.expect("PostgreSQL tests run"), limit).await;
     }
+}
+
+/// Holds SQLite's write lock from another connection (as another process, such as a
+/// `custodian` command, would) until dropped.
+struct OtherWriter(diesel::SqliteConnection);
+
+impl OtherWriter {
+    fn lock(db: &Database) -> Self {
+        use diesel::Connection as _;
+        use diesel::connection::SimpleConnection as _;
+        let path = db
+            .sqlite_path()
+            .expect("a SQLite database")
+            .to_string_lossy()
+            .into_owned();
+        let mut conn = diesel::SqliteConnection::establish(&path).expect("another connection");
+        conn.batch_execute("BEGIN IMMEDIATE").expect("the write lock");
+        Self(conn)
+    }
+
+    fn release(mut self) {
+        diesel::connection::SimpleConnection::batch_execute(&mut self.0, "COMMIT").expect("released");
+    }
+}
+
+/// A user's creation, as its result.
+async fn create_user(repos: &RepoSet) -> Result<(), RepoError> {
+    let id: custodian_domain::UserId = custodian_testkit::contract::fixtures::fresh();
+    let user = custodian_domain::User {
+        id,
+        ..custodian_testkit::contract::fixtures::new_user(&format!("w{}@example.com", id.as_uuid().simple()))
+    };
+    let event = audit(None, AuditAction::Create, ResourceType::User, id.as_uuid(), id.into());
+    repos.users.create(&user, None, &event).await
+}
+
+/// A write that finds the write lock held by another process waits for it, without
+/// holding up reads, and goes through once the lock is released.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_write_waits_for_another_process_then_goes_through() {
+    let db = test_support::sqlite().await;
+    let repos = repo_set(&db);
+    let existing = user(&repos).await;
+    let other = OtherWriter::lock(&db);
+    let write = tokio::spawn({
+        let repos = repos.clone();
+        async move { create_user(&repos).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!write.is_finished(), "the write waits for the lock");
+    let read = repos
+        .users
+        .get(existing.id)
+        .await
+        .expect("a read while the write waits");
+    assert_eq!(read.id, existing.id);
+    other.release();
+    write
+        .await
+        .expect("the write task")
+        .expect("the write, once the lock is free");
+}
+
+/// A write that cannot get the write lock within its wait fails with `Unavailable`, and the
+/// next write, once the lock is free, goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_write_gives_up_on_a_lock_held_too_long() {
+    let db = test_support::sqlite().await;
+    let repos = repo_set(&db);
+    let other = OtherWriter::lock(&db);
+    match create_user(&repos).await {
+        Err(RepoError::Unavailable(message)) => assert!(message.contains("locked"), "{message}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    other.release();
+    create_user(&repos).await.expect("a write after the lock is free");
 }
