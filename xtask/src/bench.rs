@@ -451,7 +451,10 @@ impl Bench {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(data_dir.join("server.log"))?);
         if let Some(url) = database_url {
-            command.env("CUSTODIAN_DATABASE_URL", url);
+            // As many connections as pgbench's clients and the ceiling's pool.
+            command
+                .env("CUSTODIAN_DATABASE_URL", url)
+                .env("CUSTODIAN_DATABASE_POOL_SIZE", CONNECTIONS.to_string());
         }
         let process = Running {
             name: "custodian",
@@ -618,7 +621,7 @@ impl Bench {
         let _process = Running {
             name: "pg_ceiling",
             child: Command::new(binary)
-                .args([database_url, &format!("127.0.0.1:{port}")])
+                .args([database_url, &format!("127.0.0.1:{port}"), &CONNECTIONS.to_string()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

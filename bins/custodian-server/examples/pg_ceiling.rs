@@ -3,7 +3,7 @@
 //! pool of the same size as Custodian's, and answers it as JSON. No authentication, no
 //! authorization, no audit: what the stack itself costs.
 //!
-//! `pg_ceiling <postgres-url> <bind-address>`; the table `ceiling_rows (id TEXT PRIMARY
+//! `pg_ceiling <postgres-url> <bind-address> <pool-size>`; the table `ceiling_rows (id TEXT PRIMARY
 //! KEY, team_id TEXT, name TEXT, body TEXT)` must exist (the bench creates and fills it).
 
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -42,13 +42,14 @@ async fn row(pool: web::Data<Pool<AsyncPgConnection>>, id: web::Path<String>) ->
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let (Some(url), Some(bind)) = (args.next(), args.next()) else {
-        eprintln!("usage: pg_ceiling <postgres-url> <bind-address>");
+    let (Some(url), Some(bind), Some(Ok(pool_size))) = (args.next(), args.next(), args.next().map(|n| n.parse()))
+    else {
+        eprintln!("usage: pg_ceiling <postgres-url> <bind-address> <pool-size>");
         std::process::exit(2);
     };
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
     let pool = Pool::builder(manager)
-        .max_size(10)
+        .max_size(pool_size)
         .build()
         .map_err(std::io::Error::other)?;
     let pool = web::Data::new(pool);

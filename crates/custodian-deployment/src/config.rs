@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use chrono::Duration;
 use custodian_core::{Settings, SubjectCacheSettings, VaultCacheSettings};
 use custodian_domain::{Tier, TierLimits, TierTable};
+use custodian_store_sql::Database;
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -59,6 +60,10 @@ pub struct Config {
     /// replaced by `[REDACTED]`, so an operator sees which database is used.
     #[serde(serialize_with = "redact::password")]
     pub database_url: SecretString,
+    /// How many connections to the database a server keeps for requests
+    /// (`database_pool_size`, default 10, at least 1). On SQLite they serve reads, and
+    /// writes take turns on one more.
+    pub database_pool_size: u32,
     /// The master key of the `local` credential store (`master_key`,
     /// `CUSTODIAN_MASTER_KEY` or `CUSTODIAN_MASTER_KEY_FILE`, a secret): the base64 of 32
     /// random bytes. When set, the keyring is derived from it and no `keyring.json` is
@@ -145,6 +150,7 @@ impl Default for Config {
         Self {
             bind: "127.0.0.1:8080".into(),
             database_url: default_database_url(&data_dir),
+            database_pool_size: Database::DEFAULT_POOL_SIZE,
             data_dir,
             master_key: None,
             previous_master_keys: Vec::new(),
@@ -769,6 +775,9 @@ impl Config {
         if self.request_body_timeout < Duration::seconds(1) {
             return Err(invalid("request_body_timeout", "must be at least 1 second"));
         }
+        if self.database_pool_size == 0 {
+            return Err(invalid("database_pool_size", "must be at least 1"));
+        }
         if self.orphan_min_age < Duration::seconds(60) {
             return Err(invalid(
                 "orphan_min_age",
@@ -1143,6 +1152,19 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.credential_store, CredentialStoreKind::Local);
         assert_eq!(c.max_token_grace_period, Duration::days(7));
+    }
+
+    #[test]
+    fn the_pool_size_is_read_and_must_be_at_least_one() {
+        assert_eq!(config(&[]).database_pool_size, 10);
+        assert_eq!(config(&[("CUSTODIAN_DATABASE_POOL_SIZE", "32")]).database_pool_size, 32);
+        let refused = Config::from_sources(None, env(&[("CUSTODIAN_DATABASE_POOL_SIZE", "0")]))
+            .expect_err("a pool of no connection")
+            .to_string();
+        assert!(
+            refused.contains("database_pool_size") && refused.contains("at least 1"),
+            "{refused}"
+        );
     }
 
     #[test]

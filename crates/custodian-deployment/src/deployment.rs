@@ -124,8 +124,11 @@ impl Deployment {
                  is not: previous keys go beside the master key that replaces them"
             ),
         };
-        let db = Database::connect(secrecy::ExposeSecret::expose_secret(&config.database_url))
-            .context("cannot open the database")?;
+        let db = Database::connect_with(
+            secrecy::ExposeSecret::expose_secret(&config.database_url),
+            config.database_pool_size,
+        )
+        .context("cannot open the database")?;
         let applied_migrations = match mode {
             Mode::Own => {
                 let applied = db.applied_migrations().await.context("cannot migrate the database")?;

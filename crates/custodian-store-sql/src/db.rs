@@ -209,9 +209,6 @@ struct ForeignKeyViolation {
     table: String,
 }
 
-/// Default number of pooled connections.
-const DEFAULT_POOL_SIZE: usize = 10;
-
 /// What opening or migrating a database fails with. Messages never hold the URL's password.
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
@@ -309,12 +306,15 @@ impl Database {
     /// `postgres://…` / `postgresql://…`. Connections are opened lazily; call
     /// [`Database::migrate`] before use.
     pub fn connect(url: &str) -> Result<Self, DatabaseError> {
-        Self::connect_with(url, DEFAULT_POOL_SIZE)
+        Self::connect_with(url, Self::DEFAULT_POOL_SIZE)
     }
 
-    /// [`Database::connect`] with at most `pool_size` connections.
-    pub fn connect_with(url: &str, pool_size: usize) -> Result<Self, DatabaseError> {
-        let pool_size = pool_size.max(1);
+    /// How many connections [`Database::connect`] pools.
+    pub const DEFAULT_POOL_SIZE: u32 = 10;
+
+    /// [`Database::connect`] with at most `pool_size` pooled connections (at least one).
+    pub fn connect_with(url: &str, pool_size: u32) -> Result<Self, DatabaseError> {
+        let pool_size = usize::try_from(pool_size.max(1)).unwrap_or(usize::MAX);
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
                 return Err(DatabaseError::UnsupportedUrl);
