@@ -78,6 +78,8 @@ async fn metrics_count_requests_by_route_pattern_and_show_no_token_value_or_id()
         ),
         (r#"custodian_db_pool_connections{state="open"}"#, 1.0),
         ("custodian_db_pool_wait_seconds_count", 1.0),
+        // The create's two write transactions (credentials, then the row) on SQLite.
+        ("custodian_db_writer_wait_seconds_count", 2.0),
     ] {
         let value = text
             .lines()
