@@ -24,7 +24,9 @@
 //! - **Locking a team** ([`Conn::lock_team`]) before a tier-limit count: PostgreSQL takes
 //!   `SELECT … FOR UPDATE` on the team row, so concurrent inserts into one team serialise
 //!   and the count cannot race the insert; SQLite already holds the write lock of the
-//!   whole database (`BEGIN IMMEDIATE`), so a plain existence check suffices.
+//!   whole database (`BEGIN IMMEDIATE`), so a plain existence check suffices. An insert
+//!   that counts against no limit only keeps the team ([`Conn::keep_team`], `FOR KEY
+//!   SHARE` on PostgreSQL), so a team's creates do not wait for each other's commits.
 
 use std::any::Any;
 use std::fmt;
@@ -647,6 +649,11 @@ pub(crate) trait Conn: AsyncConnection + Send {
     /// against a tier limit. `NotFound` when there is no such team.
     async fn lock_team(&mut self, team: &str) -> Result<(), DbError>;
 
+    /// Keep `team` (a team id) from being deleted for the rest of the transaction, without
+    /// making other writers into the team wait: for an insert that counts against no
+    /// limit. `NotFound` when there is no such team.
+    async fn keep_team(&mut self, team: &str) -> Result<(), DbError>;
+
     /// Insert `event` (inside the caller's transaction).
     async fn insert_audit(&mut self, event: &AuditEvent) -> Result<(), DbError>;
 }
@@ -657,6 +664,16 @@ impl Conn for AsyncPgConnection {
             .select(teams::id)
             .filter(teams::id.eq(team))
             .for_update()
+            .get_result::<String>(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn keep_team(&mut self, team: &str) -> Result<(), DbError> {
+        teams::table
+            .select(teams::id)
+            .filter(teams::id.eq(team))
+            .for_key_share()
             .get_result::<String>(self)
             .await?;
         Ok(())
@@ -680,6 +697,10 @@ impl Conn for SqliteConn {
             .get_result::<String>(self)
             .await?;
         Ok(())
+    }
+
+    async fn keep_team(&mut self, team: &str) -> Result<(), DbError> {
+        self.lock_team(team).await
     }
 
     async fn insert_audit(&mut self, event: &AuditEvent) -> Result<(), DbError> {

@@ -160,8 +160,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    team_secret_counts (team_id) {
+    team_secret_counts (team_id, shard) {
         team_id -> Text,
+        shard -> SmallInt,
         storage_secrets -> BigInt,
     }
 }

@@ -21,18 +21,18 @@ use crate::db::{Conn, Database, check_limit, transaction, with_conn};
 use crate::error::{DbError, foreign_key_means};
 use crate::schema::{locations, storage_secrets, team_secret_counts, vault_connections};
 
-/// How many storage secrets `team` holds (on a connection of either backend): the row the
-/// database keeps with every insert and delete (`team_secret_counts`), not a count of the
-/// team's rows. Evaluates to `Result<i64, diesel::result::Error>`.
+/// How many storage secrets `team` holds (on a connection of either backend): the sum of
+/// the rows the database keeps with every insert and delete (`team_secret_counts`, a few
+/// rows per team on PostgreSQL so that concurrent creates do not wait for each other), not
+/// a count of the team's rows. Evaluates to `Result<i64, diesel::result::Error>`.
 macro_rules! held_secrets {
     ($conn:expr, $team:expr) => {
         team_secret_counts::table
             .select(team_secret_counts::storage_secrets)
-            .find($team)
-            .get_result::<i64>($conn)
+            .filter(team_secret_counts::team_id.eq($team))
+            .load::<i64>($conn)
             .await
-            .optional()
-            .map(|held| held.unwrap_or(0))
+            .map(|shards| shards.iter().sum::<i64>())
     };
 }
 use crate::search::{contains_pattern, lower};
@@ -200,7 +200,11 @@ impl SecretRepository for SqlSecretRepository {
         let secret = secret.clone();
         let audit = audit.clone();
         transaction!(self.db, |conn| {
-            conn.lock_team(&team).await?;
+            if limit.is_some() {
+                conn.lock_team(&team).await?;
+            } else {
+                conn.keep_team(&team).await?;
+            }
             let vault_type = match &connection {
                 None => None,
                 Some(connection) => {

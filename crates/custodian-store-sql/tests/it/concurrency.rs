@@ -157,3 +157,67 @@ async fn sqlite_write_gives_up_on_a_lock_held_too_long() {
     other.release();
     create_user(&repos).await.expect("a write after the lock is free");
 }
+
+/// Concurrent creates into a team without a limit (on PostgreSQL they do not wait for each
+/// other: the team's count is spread over several rows), then concurrent deletes, leave
+/// the team's count and its list's total right.
+async fn concurrent_creates_and_deletes_keep_the_count(db: Database) {
+    use custodian_testkit::contract::secrets::{Owned, managed_secret, secret_audit, team};
+    const DELETED: usize = 7;
+    let repos = repo_set(&db);
+    let owned = team(&repos).await;
+    let creates = (0..WRITERS).map(|i| {
+        let repos = repos.clone();
+        tokio::spawn(async move {
+            let secret = managed_secret(owned, &format!("counted-{i}"));
+            let event = secret_audit(owned, &secret, AuditAction::Create);
+            repos.secrets.create(&secret, None, &event).await.map(|()| secret)
+        })
+    });
+    let created: Vec<_> = futures::future::join_all(creates)
+        .await
+        .into_iter()
+        .map(|outcome| outcome.expect("the create task").expect("a create"))
+        .collect();
+    let held = |repos: RepoSet, owned: Owned| async move {
+        let count = repos.secrets.count(owned.team).await.expect("the count");
+        let total = repos
+            .secrets
+            .list(
+                owned.team,
+                &custodian_ports::SecretFilter::default(),
+                custodian_testkit::contract::fixtures::ALL,
+            )
+            .await
+            .expect("the list")
+            .total;
+        assert_eq!(count, total, "the count and the list's total");
+        count
+    };
+    assert_eq!(held(repos.clone(), owned).await, WRITERS as u64);
+    let deletes = created.into_iter().take(DELETED).map(|secret| {
+        let repos = repos.clone();
+        tokio::spawn(async move {
+            let event = secret_audit(owned, &secret, AuditAction::Delete);
+            repos.secrets.delete(owned.team, secret.id, &event).await
+        })
+    });
+    for outcome in futures::future::join_all(deletes).await {
+        outcome.expect("the delete task").expect("a delete");
+    }
+    assert_eq!(held(repos, owned).await, (WRITERS - DELETED) as u64);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_secret_count_holds_under_concurrent_creates_and_deletes() {
+    concurrent_creates_and_deletes_keep_the_count(test_support::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_secret_count_holds_under_concurrent_creates_and_deletes() {
+    if postgres_skipped() {
+        eprintln!("SKIPPED (postgres): secret count under concurrent creates and deletes");
+        return;
+    }
+    concurrent_creates_and_deletes_keep_the_count(test_support::postgres().await.expect("PostgreSQL tests run")).await;
+}

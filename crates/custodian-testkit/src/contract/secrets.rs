@@ -68,9 +68,9 @@ pub(super) fn audit(
 
 /// A stored team and its owner, as the ids the cases need (copied into concurrent tasks).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Owned {
-    pub(super) team: TeamId,
-    pub(super) actor: SubjectId,
+pub struct Owned {
+    pub team: TeamId,
+    pub actor: SubjectId,
 }
 
 /// Store a fresh user; its id.
@@ -79,7 +79,7 @@ pub(super) async fn user(repos: &RepoSet) -> UserId {
 }
 
 /// Store a fresh user and a fresh team (tier `free`) it owns.
-pub(super) async fn team(repos: &RepoSet) -> Owned {
+pub async fn team(repos: &RepoSet) -> Owned {
     let owned = user_and_team(repos).await;
     Owned {
         team: owned.team_id(),
@@ -88,7 +88,7 @@ pub(super) async fn team(repos: &RepoSet) -> Owned {
 }
 
 /// A managed `s3` secret of `owned.team` named `secret_name` (not stored).
-pub(super) fn managed_secret(owned: Owned, secret_name: &str) -> StorageSecret {
+pub fn managed_secret(owned: Owned, secret_name: &str) -> StorageSecret {
     StorageSecret {
         id: SecretId::from_uuid(fresh_uuid()),
         team_id: owned.team,
@@ -220,7 +220,7 @@ pub(super) async fn stored_location(repos: &RepoSet, owned: Owned, location_name
     location
 }
 
-pub(super) fn secret_audit(owned: Owned, secret: &StorageSecret, action: AuditAction) -> AuditEvent {
+pub fn secret_audit(owned: Owned, secret: &StorageSecret, action: AuditAction) -> AuditEvent {
     audit(
         owned.team,
         action,
