@@ -12,16 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::Utc;
 use criterion::Criterion;
 use custodian_core::{Custodian, NewTeamInput, Settings};
 use custodian_domain::{
-    AuditAction, AuditEvent, AuditEventId, CreateSecretInput, DisplayName, Email, Outcome, RequestContext,
-    ResourceType, SecretId, Subject, TeamId, User, UserId,
+    AuditAction, AuditEvent, CreateSecretInput, RequestContext, ResourceType, SecretId, Subject, TeamId, User,
 };
-use custodian_ports::{
-    AuditFilter, AuditRepository, IdGenerator, Page, Paged, Ports, RepoError, Repositories, UuidV7Ids,
-};
+use custodian_ports::{AuditFilter, AuditRepository, Page, Paged, Ports, RepoError, Repositories};
+use custodian_testkit::contract::fixtures;
 use custodian_testkit::memory::MemoryRepos;
 use custodian_testkit::memory_store::MemoryCredentialStore;
 use custodian_testkit::tokens::token_issuer;
@@ -57,27 +54,16 @@ async fn setup() -> (Custodian, Subject, TeamId, SecretId) {
     };
     let ports = Ports::new(repos, Arc::new(MemoryCredentialStore::default()), token_issuer());
     let admin = User {
-        id: UserId::from_uuid(UuidV7Ids.new_id()),
-        email: Email::parse_at("email", "admin@localhost").expect("an email"),
-        display_name: DisplayName::parse_at("display_name", "Admin").expect("a name"),
         tenant_admin: true,
-        created_at: Utc::now(),
-        disabled_at: None,
+        ..fixtures::new_user("admin@localhost")
     };
-    let event = AuditEvent {
-        id: AuditEventId::from_uuid(UuidV7Ids.new_id()),
-        occurred_at: Utc::now(),
-        team_id: None,
-        actor_id: None,
-        actor_kind: None,
-        action: AuditAction::Create,
-        resource_type: ResourceType::User,
-        resource_id: Some(admin.id.as_uuid()),
-        resource_name: None,
-        outcome: Outcome::Success,
-        detail: None,
-        context: RequestContext::default(),
-    };
+    let event = fixtures::audit(
+        None,
+        AuditAction::Create,
+        ResourceType::User,
+        admin.id.as_uuid(),
+        admin.id.into(),
+    );
     ports
         .repos
         .users
