@@ -36,8 +36,10 @@ const BUCKETS: &[f64] = &[
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// How often buffered histogram samples are folded into their buckets.
-const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often buffered histogram samples are folded into their buckets. Until then every
+/// sample waits in memory: a request records two to four, so at 20,000 requests a second
+/// five seconds of them held about 3 MB, a second of them holds a fifth of that.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The process's recorder, installed by the first call. `None` when another recorder was
 /// installed first (an embedding application's own): its figures are then its business.

@@ -200,8 +200,11 @@ impl SecretRepository for SqlSecretRepository {
         let secret = secret.clone();
         let audit = audit.clone();
         transaction!(self.db, |conn| {
+            // Counted only against a limit: a team without one is kept, not locked.
             if limit.is_some() {
                 conn.lock_team(&team).await?;
+                let held = held_secrets!(conn, &team)?;
+                check_limit(held, limit, LimitKind::StorageSecrets)?;
             } else {
                 conn.keep_team(&team).await?;
             }
@@ -219,8 +222,6 @@ impl SecretRepository for SqlSecretRepository {
                     Some(parse_text::<VaultType>(&stored, "vault_connections", "vault_type")?)
                 }
             };
-            let held = held_secrets!(conn, &team)?;
-            check_limit(held, limit, LimitKind::StorageSecrets)?;
             diesel::insert_into(storage_secrets::table)
                 .values(SecretRow::new(&secret, vault_type))
                 .execute(conn)

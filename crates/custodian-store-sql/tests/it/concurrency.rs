@@ -158,6 +158,31 @@ async fn sqlite_write_gives_up_on_a_lock_held_too_long() {
     create_user(&repos).await.expect("a write after the lock is free");
 }
 
+/// Commits reach the database file itself soon after they are written, though far fewer
+/// pages than the writer's own checkpoint threshold were written: a thread copies the
+/// write-ahead log into the file, so no write waits for that copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_commits_are_copied_into_the_database_file_off_the_writer() {
+    let db = test_support::sqlite().await;
+    let repos = repo_set(&db);
+    let path = db.sqlite_path().expect("a SQLite database").to_path_buf();
+    create_user(&repos).await.expect("a first write");
+    let file_size = || std::fs::metadata(&path).expect("the database file").len();
+    let before = file_size();
+    for _ in 0..100 {
+        create_user(&repos).await.expect("a write");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while file_size() <= before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        file_size() > before,
+        "100 users are copied into the database file ({before} bytes before, {} after)",
+        file_size()
+    );
+}
+
 /// Concurrent creates into a team without a limit (on PostgreSQL they do not wait for each
 /// other: the team's count is spread over several rows), then concurrent deletes, leave
 /// the team's count and its list's total right.
