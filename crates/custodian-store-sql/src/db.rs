@@ -160,7 +160,8 @@ const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
 /// pages, two `fsync`s) inside every fiftieth create, with every other writer waiting for
 /// it. This thread runs passive checkpoints, which never wait for a lock nor make a writer
 /// or reader wait, a moment after each burst of commits, and sleeps while nothing is
-/// written. It stops when the [`Writer`] is dropped.
+/// written. It stops when the [`Writer`] is dropped, or at its first failure (logged), after
+/// which the writer checkpoints itself past [`WRITER_CHECKPOINT_PAGES`].
 struct Checkpointer {
     nudge: std::sync::mpsc::SyncSender<()>,
 }
@@ -171,28 +172,24 @@ impl Checkpointer {
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
-                let mut conn: Option<SqliteConnection> = None;
+                use diesel::connection::SimpleConnection as _;
+                // Opened while the database surely exists (its writer just opened it).
+                let mut conn = match <SqliteConnection as diesel::Connection>::establish(&path.to_string_lossy()) {
+                    Ok(conn) => conn,
+                    Err(error) => {
+                        // The writer checkpoints itself past WRITER_CHECKPOINT_PAGES.
+                        tracing::warn!(%error, "cannot open the database for checkpoints");
+                        return;
+                    }
+                };
                 while nudged.recv().is_ok() {
                     std::thread::sleep(CHECKPOINT_PAUSE);
                     // The commits of the pause are copied by this checkpoint.
                     while nudged.try_recv().is_ok() {}
-                    let opened = match conn.take() {
-                        Some(open) => Ok(open),
-                        None => diesel::Connection::establish(&path.to_string_lossy()),
-                    };
-                    let checkpointed = opened.map_err(|e| e.to_string()).and_then(|mut open| {
-                        match diesel::connection::SimpleConnection::batch_execute(
-                            &mut open,
-                            "PRAGMA wal_checkpoint(PASSIVE);",
-                        ) {
-                            Ok(()) => Ok(open),
-                            Err(e) => Err(e.to_string()),
-                        }
-                    });
-                    match checkpointed {
-                        Ok(open) => conn = Some(open),
-                        // The writer checkpoints itself past WRITER_CHECKPOINT_PAGES.
-                        Err(error) => tracing::warn!(%error, "cannot copy the database's write-ahead log into it"),
+                    if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+                        // Said once: the writer checkpoints itself from now on.
+                        tracing::warn!(%error, "cannot copy the database's write-ahead log into it");
+                        return;
                     }
                 }
             })?;
