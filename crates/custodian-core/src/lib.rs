@@ -117,6 +117,15 @@ impl Default for Settings {
     }
 }
 
+/// How a tenant admin's authority in a team learns that the team exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TeamCheck {
+    /// Read the team.
+    Read,
+    /// The use case reads the team, or one of its records by team and id, itself.
+    Known,
+}
+
 /// The facade over every use case. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Custodian {
@@ -159,8 +168,32 @@ impl Custodian {
     }
 
     /// Decide whether `subject` may perform `action` in `team` (see [`authz`]); on success,
-    /// the caller's effective role there.
+    /// the caller's effective role there. `NotFound` when the team does not exist.
     pub async fn authorize(&self, subject: &Subject, team: TeamId, action: Action) -> Result<Role, CoreError> {
+        self.authorize_in(subject, team, action, TeamCheck::Read).await
+    }
+
+    /// [`Custodian::authorize`] without reading the team for a tenant admin, for a use case
+    /// whose next step learns whether the team exists anyway: it reads the team, or looks up
+    /// one of the team's records by team and id (a record keeps its team from being
+    /// deleted, so that lookup answers `NotFound` for a missing team, as `authorize` would).
+    /// Members and virtual accounts are decided exactly as by `authorize`.
+    pub(crate) async fn authorize_without_team_read(
+        &self,
+        subject: &Subject,
+        team: TeamId,
+        action: Action,
+    ) -> Result<Role, CoreError> {
+        self.authorize_in(subject, team, action, TeamCheck::Known).await
+    }
+
+    async fn authorize_in(
+        &self,
+        subject: &Subject,
+        team: TeamId,
+        action: Action,
+        check: TeamCheck,
+    ) -> Result<Role, CoreError> {
         let membership = match subject {
             Subject::User {
                 id,
@@ -170,7 +203,9 @@ impl Custodian {
             Subject::User { .. } => {
                 // A tenant admin acts in every team, but only in teams that exist: a list
                 // of a missing team's records is a 404, not an empty page.
-                self.ports.repos.teams.get(team).await?;
+                if check == TeamCheck::Read {
+                    self.ports.repos.teams.get(team).await?;
+                }
                 None
             }
             Subject::VirtualAccount { .. } => None,

@@ -98,7 +98,8 @@ impl Custodian {
         team: TeamId,
         id: LocationId,
     ) -> Result<LocationView, CoreError> {
-        self.authorize(subject, team, Action::ReadLocations).await?;
+        self.authorize_without_team_read(subject, team, Action::ReadLocations)
+            .await?;
         let location = self.ports.repos.locations.get(team, id).await?;
         let secret_name = self
             .ports
@@ -156,7 +157,8 @@ impl Custodian {
         id: LocationId,
         input: LocationPatchInput,
     ) -> Result<LocationView, CoreError> {
-        self.authorize(subject, team, Action::WriteLocations).await?;
+        self.authorize_without_team_read(subject, team, Action::WriteLocations)
+            .await?;
         let current = self.ports.repos.locations.get(team, id).await?;
         let secret = match input.secret_id.as_deref() {
             Some(sent) => self.find_secret(team, Some(sent)).await?,
@@ -208,7 +210,8 @@ impl Custodian {
         team: TeamId,
         id: LocationId,
     ) -> Result<(), CoreError> {
-        self.authorize(subject, team, Action::WriteLocations).await?;
+        self.authorize_without_team_read(subject, team, Action::WriteLocations)
+            .await?;
         let current = self.ports.repos.locations.get(team, id).await?;
         let audit = self.location_event(subject, ctx, AuditAction::Delete, &current);
         self.ports.repos.locations.delete(team, id, &audit).await?;
@@ -224,7 +227,8 @@ impl Custodian {
         team: TeamId,
         id: LocationId,
     ) -> Result<Verification, CoreError> {
-        self.authorize(subject, team, Action::VerifyLocation).await?;
+        self.authorize_without_team_read(subject, team, Action::VerifyLocation)
+            .await?;
         let location = self.ports.repos.locations.get(team, id).await?;
         let secret = self.ports.repos.secrets.get(team, location.secret_id).await?;
         let resource = (

@@ -72,7 +72,8 @@ impl Custodian {
         team: TeamId,
         id: SecretId,
     ) -> Result<Verification, CoreError> {
-        self.authorize(subject, team, Action::VerifySecret).await?;
+        self.authorize_without_team_read(subject, team, Action::VerifySecret)
+            .await?;
         let secret = self.ports.repos.secrets.get(team, id).await?;
         self.verify_and_record(subject, ctx, &secret, secret_resource(&secret))
             .await
@@ -159,7 +160,10 @@ impl Custodian {
         team: TeamId,
         secret_id: SecretId,
     ) -> Result<Credentials, CoreError> {
-        if let Err(error) = self.authorize(subject, team, Action::ResolveCredentials).await {
+        if let Err(error) = self
+            .authorize_without_team_read(subject, team, Action::ResolveCredentials)
+            .await
+        {
             if matches!(error, CoreError::Forbidden { .. }) {
                 // A member without the role: the attempt belongs in the team's trail.
                 let event = self.audit_event(

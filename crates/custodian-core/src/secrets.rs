@@ -58,7 +58,9 @@ impl Custodian {
         team: TeamId,
         input: CreateSecretInput,
     ) -> Result<StorageSecret, CoreError> {
-        self.authorize(subject, team, Action::WriteSecrets).await?;
+        self.authorize_without_team_read(subject, team, Action::WriteSecrets)
+            .await?;
+        // The team's tier; `NotFound` for a team that does not exist.
         let tier = self.ports.repos.teams.get(team).await?.tier;
         let vault = match input
             .vault_connection_id
@@ -121,7 +123,8 @@ impl Custodian {
 
     /// A secret's details (viewer).
     pub async fn get_secret(&self, subject: &Subject, team: TeamId, id: SecretId) -> Result<SecretDetails, CoreError> {
-        self.authorize(subject, team, Action::ReadSecrets).await?;
+        self.authorize_without_team_read(subject, team, Action::ReadSecrets)
+            .await?;
         let secret = self.ports.repos.secrets.get(team, id).await?;
         let locations = self.ports.repos.locations.linked_to_secret(team, id).await?;
         let vault_connection = match &secret.storage {
@@ -165,7 +168,9 @@ impl Custodian {
         id: SecretId,
         input: UpdateSecretInput,
     ) -> Result<StorageSecret, CoreError> {
-        self.authorize(subject, team, Action::WriteSecrets).await?;
+        // Each attempt starts with the secret's lookup.
+        self.authorize_without_team_read(subject, team, Action::WriteSecrets)
+            .await?;
         self.last_writer_wins(|attempt| self.update_secret_once(subject, ctx, team, id, input.clone(), attempt))
             .await
     }
@@ -263,7 +268,8 @@ impl Custodian {
         team: TeamId,
         id: SecretId,
     ) -> Result<(), CoreError> {
-        self.authorize(subject, team, Action::WriteSecrets).await?;
+        self.authorize_without_team_read(subject, team, Action::WriteSecrets)
+            .await?;
         let current = self.ports.repos.secrets.get(team, id).await?;
         let audit = self.secret_event(subject, ctx, AuditAction::Delete, &current, Outcome::Success);
         let deleted = self.ports.repos.secrets.delete(team, id, &audit).await?;

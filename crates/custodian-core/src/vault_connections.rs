@@ -56,7 +56,9 @@ impl Custodian {
         team: TeamId,
         input: VaultConnectionInput,
     ) -> Result<VaultConnection, CoreError> {
-        self.authorize(subject, team, Action::WriteVaultConnections).await?;
+        self.authorize_without_team_read(subject, team, Action::WriteVaultConnections)
+            .await?;
+        // The team's tier; `NotFound` for a team that does not exist.
         let tier = self.ports.repos.teams.get(team).await?.tier;
         let new = NewVaultConnection::parse(input)?;
         let now = self.now();
@@ -94,7 +96,8 @@ impl Custodian {
         team: TeamId,
         id: VaultConnectionId,
     ) -> Result<(VaultConnection, u64), CoreError> {
-        self.authorize(subject, team, Action::ReadVaultConnections).await?;
+        self.authorize_without_team_read(subject, team, Action::ReadVaultConnections)
+            .await?;
         let connection = self.ports.repos.vault_connections.get(team, id).await?;
         let count = self.ports.repos.vault_connections.secret_count(team, id).await?;
         Ok((connection, count))
@@ -237,7 +240,8 @@ impl Custodian {
         team: TeamId,
         id: VaultConnectionId,
     ) -> Result<Verification, CoreError> {
-        self.authorize(subject, team, Action::VerifyVaultConnection).await?;
+        self.authorize_without_team_read(subject, team, Action::VerifyVaultConnection)
+            .await?;
         let connection = self.ports.repos.vault_connections.get(team, id).await?;
         let access = self.vault_access(&connection).await?;
         let checked_at = self.now();
@@ -289,7 +293,8 @@ impl Custodian {
         team: TeamId,
         id: VaultConnectionId,
     ) -> Result<(), CoreError> {
-        self.authorize(subject, team, Action::WriteVaultConnections).await?;
+        self.authorize_without_team_read(subject, team, Action::WriteVaultConnections)
+            .await?;
         let current = self.ports.repos.vault_connections.get(team, id).await?;
         let audit = self.connection_event(subject, ctx, AuditAction::Delete, &current, Outcome::Success);
         let deleted = self.ports.repos.vault_connections.delete(team, id, &audit).await?;

@@ -27,14 +27,18 @@ pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/v1/teams/{team_id}/audit-events")
-            .default_service(web::to(crate::unmatched::answer))
-            .route(web::get().to(list_audit_events)),
-    )
-    .service(
         web::resource("/v1/audit-events")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::get().to(list_tenant_audit_events)),
+    );
+}
+
+/// Registers the team's audit events inside its scope ([`crate::TEAM_SCOPE`]).
+pub(crate) fn configure_team(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/audit-events")
+            .default_service(web::to(crate::unmatched::answer))
+            .route(web::get().to(list_audit_events)),
     );
 }
 

@@ -105,20 +105,31 @@ impl fmt::Debug for ApiState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(unauthenticated::configure)
         .configure(metrics::configure)
+        .service(
+            web::scope(TEAM_SCOPE)
+                .configure(secrets::configure)
+                .configure(locations::configure)
+                .configure(vault_connections::configure)
+                .configure(members::configure)
+                .configure(virtual_accounts::configure)
+                .configure(audit::configure_team)
+                .configure(teams::configure_team),
+        )
         .configure(docs::configure)
         .configure(me::configure)
         .configure(users::configure)
         .configure(teams::configure)
-        .configure(members::configure)
-        .configure(virtual_accounts::configure)
         .configure(personal_tokens::configure)
         .configure(secret_groups::configure)
-        .configure(secrets::configure)
-        .configure(locations::configure)
-        .configure(vault_connections::configure)
         .configure(audit::configure)
         .default_service(web::to(unmatched::answer));
 }
+
+/// The prefix of every route inside one team, registered as one scope. The router tries
+/// routes in turn, a regular expression for each route with a variable segment: with every
+/// route at the top, reaching a secret's took some twenty-five of them (a tenth of a cached
+/// read's time). In the scope it takes two: the team's segment, then the route within.
+pub(crate) const TEAM_SCOPE: &str = "/v1/teams/{team_id}";
 
 /// The document's frame: title, version and the bearer scheme every `/v1` route uses.
 #[derive(OpenApi)]

@@ -26,22 +26,23 @@ use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, Val
 ))]
 pub(crate) struct Doc;
 
+/// Registers the routes inside the team's scope ([`crate::TEAM_SCOPE`]).
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/v1/teams/{team_id}/locations")
+        web::resource("/locations")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::post().to(create_location))
             .route(web::get().to(list_locations)),
     )
     .service(
-        web::resource("/v1/teams/{team_id}/locations/{location_id}")
+        web::resource("/locations/{location_id}")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::get().to(get_location))
             .route(web::patch().to(update_location))
             .route(web::delete().to(delete_location)),
     )
     .service(
-        web::resource("/v1/teams/{team_id}/locations/{location_id}/verify")
+        web::resource("/locations/{location_id}/verify")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::post().to(verify_location)),
     );

@@ -16,14 +16,12 @@ use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, Val
 #[openapi(paths(list_members, add_member, change_member_role, remove_member))]
 pub(crate) struct Doc;
 
+/// Registers the routes inside the team's scope ([`crate::TEAM_SCOPE`]).
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/teams/{team_id}/members", web::get().to(list_members))
-        .route("/v1/teams/{team_id}/members", web::post().to(add_member))
-        .route(
-            "/v1/teams/{team_id}/members/{user_id}",
-            web::patch().to(change_member_role),
-        )
-        .route("/v1/teams/{team_id}/members/{user_id}", web::delete().to(remove_member));
+    cfg.route("/members", web::get().to(list_members))
+        .route("/members", web::post().to(add_member))
+        .route("/members/{user_id}", web::patch().to(change_member_role))
+        .route("/members/{user_id}", web::delete().to(remove_member));
 }
 
 /// A user to add: exactly one of `email` and `user_id`, and a role.

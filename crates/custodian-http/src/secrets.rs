@@ -43,22 +43,23 @@ use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, Val
 )]
 pub(crate) struct Doc;
 
+/// Registers the routes inside the team's scope ([`crate::TEAM_SCOPE`]).
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/v1/teams/{team_id}/secrets")
+        web::resource("/secrets")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::post().to(create_secret))
             .route(web::get().to(list_secrets)),
     )
     .service(
-        web::resource("/v1/teams/{team_id}/secrets/{secret_id}")
+        web::resource("/secrets/{secret_id}")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::get().to(get_secret))
             .route(web::patch().to(update_secret))
             .route(web::delete().to(delete_secret)),
     )
     .service(
-        web::resource("/v1/teams/{team_id}/secrets/{secret_id}/verify")
+        web::resource("/secrets/{secret_id}/verify")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::post().to(verify_secret)),
     );

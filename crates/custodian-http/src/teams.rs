@@ -17,10 +17,14 @@ pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/teams", web::post().to(create_team))
-        .route("/v1/teams", web::get().to(list_teams))
-        .route("/v1/teams/{team_id}", web::get().to(get_team))
-        .route("/v1/teams/{team_id}", web::patch().to(update_team))
-        .route("/v1/teams/{team_id}", web::delete().to(delete_team));
+        .route("/v1/teams", web::get().to(list_teams));
+}
+
+/// Registers the team itself inside its scope ([`crate::TEAM_SCOPE`]).
+pub(crate) fn configure_team(cfg: &mut web::ServiceConfig) {
+    cfg.route("", web::get().to(get_team))
+        .route("", web::patch().to(update_team))
+        .route("", web::delete().to(delete_team));
 }
 
 /// A new team; the caller becomes its owner.

@@ -29,27 +29,28 @@ use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, Val
 ))]
 pub(crate) struct Doc;
 
+/// Registers the routes inside the team's scope ([`crate::TEAM_SCOPE`]).
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/v1/teams/{team_id}/vault-connections")
+        web::resource("/vault-connections")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::post().to(create_vault_connection))
             .route(web::get().to(list_vault_connections)),
     )
     .service(
-        web::resource("/v1/teams/{team_id}/vault-connections/{connection_id}")
+        web::resource("/vault-connections/{connection_id}")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::get().to(get_vault_connection))
             .route(web::patch().to(update_vault_connection))
             .route(web::delete().to(delete_vault_connection)),
     )
     .service(
-        web::resource("/v1/teams/{team_id}/vault-connections/{connection_id}/rotate")
+        web::resource("/vault-connections/{connection_id}/rotate")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::post().to(rotate_vault_connection)),
     )
     .service(
-        web::resource("/v1/teams/{team_id}/vault-connections/{connection_id}/verify")
+        web::resource("/vault-connections/{connection_id}/verify")
             .default_service(web::to(crate::unmatched::answer))
             .route(web::post().to(verify_vault_connection)),
     );

@@ -20,15 +20,13 @@ use crate::{ApiError, ApiJson, ApiQuery, ApiState, Authenticated, ErrorBody, Val
 #[openapi(paths(list_accounts, create_account, delete_account, regenerate_token))]
 pub(crate) struct Doc;
 
+/// Registers the routes inside the team's scope ([`crate::TEAM_SCOPE`]).
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/teams/{team_id}/virtual-accounts", web::get().to(list_accounts))
-        .route("/v1/teams/{team_id}/virtual-accounts", web::post().to(create_account))
+    cfg.route("/virtual-accounts", web::get().to(list_accounts))
+        .route("/virtual-accounts", web::post().to(create_account))
+        .route("/virtual-accounts/{id}", web::delete().to(delete_account))
         .route(
-            "/v1/teams/{team_id}/virtual-accounts/{id}",
-            web::delete().to(delete_account),
-        )
-        .route(
-            "/v1/teams/{team_id}/virtual-accounts/{id}/regenerate-token",
+            "/virtual-accounts/{id}/regenerate-token",
             web::post().to(regenerate_token),
         );
 }

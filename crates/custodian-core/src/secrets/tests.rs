@@ -215,6 +215,40 @@ async fn too_low_a_role_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_tenant_admin_finds_no_secret_in_a_team_that_does_not_exist() {
+    // The secret's lookup by team and id answers for the missing team: no read of the team.
+    let mut mocks = Mocks::new();
+    mocks.teams.expect_get().never();
+    mocks
+        .secrets
+        .expect_get()
+        .withf(|team, id| *team == team_id() && *id == secret_id())
+        .times(1)
+        .returning(|_, _| Err(RepoError::NotFound));
+    let result = mocks.build().get_secret(&root(), team_id(), secret_id()).await;
+    assert_eq!(result, Err(CoreError::NotFound));
+}
+
+#[tokio::test]
+async fn a_tenant_admin_cannot_create_a_secret_in_a_team_that_does_not_exist() {
+    // The read of the team for its tier answers 404; nothing is stored or committed.
+    let mut mocks = Mocks::new();
+    mocks
+        .teams
+        .expect_get()
+        .withf(|team| *team == team_id())
+        .times(1)
+        .returning(|_| Err(RepoError::NotFound));
+    mocks.store.expect_put().never();
+    mocks.secrets.expect_create().never();
+    let result = mocks
+        .build()
+        .create_secret(&root(), &ctx(), team_id(), managed_input())
+        .await;
+    assert_eq!(result, Err(CoreError::NotFound));
+}
+
+#[tokio::test]
 async fn invalid_credentials_are_refused_before_the_store_and_never_shown() {
     let mocks = admin_mocks(Tier::Pro);
     let mut input = managed_input();
