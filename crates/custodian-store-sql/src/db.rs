@@ -14,7 +14,9 @@
 //!   holder starts `BEGIN IMMEDIATE`, which takes the database's write lock up front; when
 //!   another process (a `custodian` command) holds it, the writer waits without blocking a
 //!   thread and retries, for up to [`BUSY_WAIT`]. The pool's connections only read.
-//!   On PostgreSQL writes run in ordinary `READ COMMITTED` transactions.
+//!   On PostgreSQL writes run in ordinary `READ COMMITTED` transactions; a write of one
+//!   statement ([`single_statement!`]) runs without `BEGIN` and `COMMIT`, a transaction of
+//!   its own.
 //! - **Where SQLite statements run** ([`SqliteCalls`]): on the calling thread. None can
 //!   wait for a lock there: WAL readers never wait, and the writer's `BEGIN IMMEDIATE`
 //!   fails at once when it would (it has no `busy_timeout`).
@@ -25,8 +27,10 @@
 //!   `SELECT … FOR UPDATE` on the team row, so concurrent inserts into one team serialise
 //!   and the count cannot race the insert; SQLite already holds the write lock of the
 //!   whole database (`BEGIN IMMEDIATE`), so a plain existence check suffices. An insert
-//!   that counts against no limit only keeps the team ([`Conn::keep_team`], `FOR KEY
-//!   SHARE` on PostgreSQL), so a team's creates do not wait for each other's commits.
+//!   that counts against no limit locks nothing itself: the row's foreign key to its team
+//!   keeps the team (PostgreSQL takes `FOR KEY SHARE` on the team row for it) and refuses
+//!   the row of a team that does not exist (`NotFound`), so a team's creates do not wait
+//!   for each other's commits.
 
 use std::any::Any;
 use std::fmt;
@@ -751,16 +755,28 @@ macro_rules! transaction {
 }
 pub(crate) use transaction;
 
+/// Runs `$body`, a write of exactly one statement, as [`transaction!`] would, but on
+/// PostgreSQL without `BEGIN` and `COMMIT`: one statement is a transaction of its own
+/// there, so the write costs one round trip instead of three. On SQLite it is
+/// [`transaction!`] (every write takes the writer's turn). Evaluates to
+/// `Result<T, RepoError>`.
+macro_rules! single_statement {
+    ($db:expr, |$conn:ident| $body:block) => {
+        match $db.pools() {
+            $crate::db::Pools::Postgres { pool, .. } => {
+                $crate::db::run(pool, async move |$conn: &mut ::diesel_async::AsyncPgConnection| $body).await
+            }
+            $crate::db::Pools::Sqlite { .. } => $crate::db::transaction!($db, |$conn| $body),
+        }
+    };
+}
+pub(crate) use single_statement;
+
 /// Operations every repository needs inside a query body, on either connection type.
 pub(crate) trait Conn: AsyncConnection + Send {
     /// Lock `team` (a team id) for the rest of the transaction before counting its records
     /// against a tier limit. `NotFound` when there is no such team.
     async fn lock_team(&mut self, team: &str) -> Result<(), DbError>;
-
-    /// Keep `team` (a team id) from being deleted for the rest of the transaction, without
-    /// making other writers into the team wait: for an insert that counts against no
-    /// limit. `NotFound` when there is no such team.
-    async fn keep_team(&mut self, team: &str) -> Result<(), DbError>;
 
     /// Insert `event` (inside the caller's transaction).
     async fn insert_audit(&mut self, event: &AuditEvent) -> Result<(), DbError>;
@@ -772,16 +788,6 @@ impl Conn for AsyncPgConnection {
             .select(teams::id)
             .filter(teams::id.eq(team))
             .for_update()
-            .get_result::<String>(self)
-            .await?;
-        Ok(())
-    }
-
-    async fn keep_team(&mut self, team: &str) -> Result<(), DbError> {
-        teams::table
-            .select(teams::id)
-            .filter(teams::id.eq(team))
-            .for_key_share()
             .get_result::<String>(self)
             .await?;
         Ok(())
@@ -805,10 +811,6 @@ impl Conn for SqliteConn {
             .get_result::<String>(self)
             .await?;
         Ok(())
-    }
-
-    async fn keep_team(&mut self, team: &str) -> Result<(), DbError> {
-        self.lock_team(team).await
     }
 
     async fn insert_audit(&mut self, event: &AuditEvent) -> Result<(), DbError> {

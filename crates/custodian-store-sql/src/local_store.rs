@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::Database;
 use crate::convert::{db_time, id_text};
-use crate::db::{transaction, with_conn};
+use crate::db::{single_statement, transaction, with_conn};
 use crate::schema::credential_blobs;
 
 /// A row of `credential_blobs`.
@@ -244,7 +244,7 @@ impl CredentialStore for LocalCredentialStore {
                 ciphertext: sealed.ciphertext,
                 created_at: db_time(Utc::now()),
             };
-            let inserted = transaction!(self.db, |conn| {
+            let inserted = single_statement!(self.db, |conn| {
                 diesel::insert_into(credential_blobs::table)
                     .values(&row)
                     .execute(conn)

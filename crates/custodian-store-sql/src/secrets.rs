@@ -200,13 +200,12 @@ impl SecretRepository for SqlSecretRepository {
         let secret = secret.clone();
         let audit = audit.clone();
         transaction!(self.db, |conn| {
-            // Counted only against a limit: a team without one is kept, not locked.
+            // Counted only against a limit. Without one, nothing is locked: the row's foreign
+            // key keeps the team (and refuses a team that does not exist: `NotFound`).
             if limit.is_some() {
                 conn.lock_team(&team).await?;
                 let held = held_secrets!(conn, &team)?;
                 check_limit(held, limit, LimitKind::StorageSecrets)?;
-            } else {
-                conn.keep_team(&team).await?;
             }
             let vault_type = match &connection {
                 None => None,

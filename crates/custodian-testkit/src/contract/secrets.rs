@@ -301,18 +301,22 @@ async fn create_records_its_audit_event(repos: RepoSet) {
     assert_eq!(audit_events(&repos, owned.team).await.len(), before, "nothing recorded");
 }
 
-/// `NotFound` when the team does not exist.
+/// `NotFound` when the team does not exist, whether the create counts against a limit (the
+/// team is locked first) or not (the row's foreign key refuses it).
 async fn create_in_missing_team_is_not_found(repos: RepoSet) {
     let owned = Owned {
         team: TeamId::from_uuid(fresh_uuid()),
         actor: user(&repos).await.into(),
     };
-    let secret = managed_secret(owned, "orphan");
-    let event = secret_audit(owned, &secret, AuditAction::Create);
-    assert_eq!(
-        repos.secrets.create(&secret, Some(5), &event).await,
-        Err(RepoError::NotFound)
-    );
+    for limit in [Some(5), None] {
+        let secret = managed_secret(owned, "orphan");
+        let event = secret_audit(owned, &secret, AuditAction::Create);
+        assert_eq!(
+            repos.secrets.create(&secret, limit, &event).await,
+            Err(RepoError::NotFound),
+            "limit {limit:?}"
+        );
+    }
     assert!(audit_events(&repos, owned.team).await.is_empty());
 }
 
