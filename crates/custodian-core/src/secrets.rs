@@ -125,8 +125,7 @@ impl Custodian {
     pub async fn get_secret(&self, subject: &Subject, team: TeamId, id: SecretId) -> Result<SecretDetails, CoreError> {
         self.authorize_without_team_read(subject, team, Action::ReadSecrets)
             .await?;
-        let secret = self.ports.repos.secrets.get(team, id).await?;
-        let locations = self.ports.repos.locations.linked_to_secret(team, id).await?;
+        let (secret, locations) = self.ports.repos.secrets.get_with_locations(team, id).await?;
         let vault_connection = match &secret.storage {
             SecretStorage::External {
                 vault_connection_id, ..

@@ -174,6 +174,15 @@ pub trait SecretRepository: Send + Sync {
     async fn create(&self, secret: &StorageSecret, limit: Option<u32>, audit: &AuditEvent) -> Result<(), RepoError>;
     /// `NotFound` when absent or in another team.
     async fn get(&self, team: TeamId, id: SecretId) -> Result<StorageSecret, RepoError>;
+    /// The secret with the locations that use it, as
+    /// [`LocationRepository::linked_to_secret`] gives them, read together (one query on
+    /// the SQL backends, so both come from one snapshot). `NotFound` when absent or in
+    /// another team.
+    async fn get_with_locations(
+        &self,
+        team: TeamId,
+        id: SecretId,
+    ) -> Result<(StorageSecret, Vec<LinkedLocation>), RepoError>;
     /// The team's secrets matching `filter`, ordered by name then id.
     async fn list(&self, team: TeamId, filter: &SecretFilter, page: Page) -> Result<Paged<StorageSecret>, RepoError>;
     /// Replace every mutable field of the secret (matched by team and id), but only while its

@@ -187,22 +187,14 @@ impl LocationRepository for SqlLocationRepository {
         let team = id_text(team.as_uuid());
         let secret = id_text(secret.as_uuid());
         with_conn!(self.db, |conn| {
-            let rows: Vec<(String, String, String)> = locations::table
+            let rows: Vec<LinkedRow> = locations::table
                 .select((locations::id, locations::name, locations::location_type))
                 .filter(locations::team_id.eq(&team))
                 .filter(locations::secret_id.eq(&secret))
                 .order((locations::name.asc(), locations::id.asc()))
                 .load(conn)
                 .await?;
-            rows.into_iter()
-                .map(|(id, name, location_type)| {
-                    Ok(LinkedLocation {
-                        id: parse_id::<LocationId>(&id, T, "id")?,
-                        name,
-                        location_type: parse_text::<SecretType>(&location_type, T, "location_type")?,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(linked_location).collect()
         })
     }
 
@@ -263,4 +255,16 @@ impl LocationRepository for SqlLocationRepository {
             Ok(())
         })
     }
+}
+
+/// A location's id, name and type as read (`locations.id`, `name`, `location_type`).
+pub(crate) type LinkedRow = (String, String, String);
+
+/// The [`LinkedLocation`] of a [`LinkedRow`].
+pub(crate) fn linked_location((id, name, location_type): LinkedRow) -> Result<LinkedLocation, DbError> {
+    Ok(LinkedLocation {
+        id: parse_id::<LocationId>(&id, T, "id")?,
+        name,
+        location_type: parse_text::<SecretType>(&location_type, T, "location_type")?,
+    })
 }

@@ -8,9 +8,9 @@
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use custodian_domain::{
-    AuditEvent, AuthMethod, CredentialField, Description, FieldMapping, FieldMappings, LimitKind, Name, SecretId,
-    SecretStorage, SecretType, StorageMode, StorageSecret, SubjectId, TeamId, VaultConnectionId, VaultReference,
-    VaultType,
+    AuditEvent, AuthMethod, CredentialField, Description, FieldMapping, FieldMappings, LimitKind, LinkedLocation, Name,
+    SecretId, SecretStorage, SecretType, StorageMode, StorageSecret, SubjectId, TeamId, VaultConnectionId,
+    VaultReference, VaultType,
 };
 use custodian_ports::{ConflictKind, Page, Paged, RepoError, SecretFilter, SecretRepository};
 use diesel::prelude::*;
@@ -19,6 +19,7 @@ use diesel_async::RunQueryDsl;
 use crate::convert::{checked, count, db_time, id_text, page_bounds, parse_id, parse_text, utc};
 use crate::db::{Conn, Database, check_limit, transaction, with_conn};
 use crate::error::{DbError, foreign_key_means};
+use crate::locations::{LinkedRow, linked_location};
 use crate::schema::{locations, storage_secrets, team_secret_counts, vault_connections};
 
 /// How many storage secrets `team` holds (on a connection of either backend): the sum of
@@ -241,6 +242,43 @@ impl SecretRepository for SqlSecretRepository {
                 .get_result(conn)
                 .await?;
             row.into_secret()
+        })
+    }
+
+    async fn get_with_locations(
+        &self,
+        team: TeamId,
+        id: SecretId,
+    ) -> Result<(StorageSecret, Vec<LinkedLocation>), RepoError> {
+        let team = id_text(team.as_uuid());
+        let id = id_text(id.as_uuid());
+        with_conn!(self.db, |conn| {
+            // One row per location using the secret, or one with no location.
+            let rows: Vec<(SecretRow, Option<LinkedRow>)> = storage_secrets::table
+                .left_join(
+                    locations::table.on(locations::team_id
+                        .eq(storage_secrets::team_id)
+                        .and(locations::secret_id.eq(storage_secrets::id))),
+                )
+                .select((
+                    SecretRow::as_select(),
+                    (locations::id, locations::name, locations::location_type).nullable(),
+                ))
+                .filter(storage_secrets::team_id.eq(&team))
+                .filter(storage_secrets::id.eq(&id))
+                .order((locations::name.asc(), locations::id.asc()))
+                .load(conn)
+                .await?;
+            let mut rows = rows.into_iter();
+            let Some((row, first)) = rows.next() else {
+                return Err(RepoError::NotFound.into());
+            };
+            let linked = first
+                .into_iter()
+                .chain(rows.filter_map(|(_, location)| location))
+                .map(linked_location)
+                .collect::<Result<_, _>>()?;
+            Ok((row.into_secret()?, linked))
         })
     }
 

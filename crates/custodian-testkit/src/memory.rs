@@ -568,6 +568,16 @@ impl SecretRepository for MemoryRepos {
         self.lock().secret_in_team(team, id).cloned().ok_or(RepoError::NotFound)
     }
 
+    async fn get_with_locations(
+        &self,
+        team: TeamId,
+        id: SecretId,
+    ) -> Result<(StorageSecret, Vec<LinkedLocation>), RepoError> {
+        let secret = SecretRepository::get(self, team, id).await?;
+        let linked = LocationRepository::linked_to_secret(self, team, id).await?;
+        Ok((secret, linked))
+    }
+
     async fn list(&self, team: TeamId, filter: &SecretFilter, page: Page) -> Result<Paged<StorageSecret>, RepoError> {
         // ASCII letters only, as the SQL backends fold case.
         let search = filter.search.as_deref().map(str::to_ascii_lowercase);

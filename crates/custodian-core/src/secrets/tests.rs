@@ -221,7 +221,7 @@ async fn a_tenant_admin_finds_no_secret_in_a_team_that_does_not_exist() {
     mocks.teams.expect_get().never();
     mocks
         .secrets
-        .expect_get()
+        .expect_get_with_locations()
         .withf(|team, id| *team == team_id() && *id == secret_id())
         .times(1)
         .returning(|_, _| Err(RepoError::NotFound));
@@ -776,15 +776,16 @@ async fn a_secret_in_use_keeps_its_credentials() {
 #[tokio::test]
 async fn details_show_the_locations_and_the_vault_connection() {
     let mut mocks = Mocks::new();
-    mocks
-        .member(team_id(), alice_id(), Role::Viewer)
-        .secret(external_secret());
-    mocks.locations.expect_linked_to_secret().returning(|_, _| {
-        Ok(vec![LinkedLocation {
-            id: location_id(),
-            name: "raw-bucket".into(),
-            location_type: SecretType::S3,
-        }])
+    mocks.member(team_id(), alice_id(), Role::Viewer);
+    mocks.secrets.expect_get_with_locations().returning(|_, _| {
+        Ok((
+            external_secret(),
+            vec![LinkedLocation {
+                id: location_id(),
+                name: "raw-bucket".into(),
+                location_type: SecretType::S3,
+            }],
+        ))
     });
     mocks
         .vault_connections

@@ -28,6 +28,7 @@ pub fn cases() -> Vec<Case<RepoSet>> {
         list_filters_by_secret_and_type,
         list_pages_with_the_total_of_matches,
         linked_to_secret_gives_type_and_name_ordered_by_name,
+        a_secret_is_read_with_the_locations_that_use_it,
         update_replaces_every_mutable_field,
         update_absent_or_in_other_team_is_not_found,
         update_to_a_secret_outside_the_team_is_not_found,
@@ -295,6 +296,57 @@ async fn linked_to_secret_gives_type_and_name_ordered_by_name(repos: RepoSet) {
     assert_eq!(
         repos.locations.linked_to_secret(owned.team, absent_secret()).await,
         Ok(vec![])
+    );
+}
+
+/// A secret read with its locations: the secret as `get` gives it and the locations as
+/// `linked_to_secret` gives them (none for a secret no location uses); `NotFound` for a
+/// secret that is absent or in another team.
+async fn a_secret_is_read_with_the_locations_that_use_it(repos: RepoSet) {
+    let owned = team(&repos).await;
+    let other = team(&repos).await;
+    let secret = stored_secret(&repos, owned, "s").await;
+    let unused = stored_secret(&repos, owned, "u").await;
+    stored_location(&repos, owned, "zulu", secret.id).await;
+    stored_location(&repos, owned, "alpha", secret.id).await;
+    stored_location(&repos, owned, "mike", secret.id).await;
+    let (read, linked) = repos
+        .secrets
+        .get_with_locations(owned.team, secret.id)
+        .await
+        .expect("the secret and its locations");
+    assert_eq!(
+        read,
+        repos.secrets.get(owned.team, secret.id).await.expect("the secret")
+    );
+    assert_eq!(
+        linked,
+        repos
+            .locations
+            .linked_to_secret(owned.team, secret.id)
+            .await
+            .expect("its locations")
+    );
+    let names: Vec<&str> = linked.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "mike", "zulu"]);
+    assert_eq!(
+        repos.secrets.get_with_locations(owned.team, unused.id).await,
+        Ok((
+            repos
+                .secrets
+                .get(owned.team, unused.id)
+                .await
+                .expect("the unused secret"),
+            vec![]
+        ))
+    );
+    assert_eq!(
+        repos.secrets.get_with_locations(other.team, secret.id).await,
+        Err(RepoError::NotFound)
+    );
+    assert_eq!(
+        repos.secrets.get_with_locations(owned.team, absent_secret()).await,
+        Err(RepoError::NotFound)
     );
 }
 
