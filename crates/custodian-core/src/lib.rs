@@ -117,15 +117,6 @@ impl Default for Settings {
     }
 }
 
-/// How a tenant admin's authority in a team learns that the team exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TeamCheck {
-    /// Read the team.
-    Read,
-    /// The use case reads the team, or one of its records by team and id, itself.
-    Known,
-}
-
 /// The facade over every use case. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Custodian {
@@ -170,7 +161,13 @@ impl Custodian {
     /// Decide whether `subject` may perform `action` in `team` (see [`authz`]); on success,
     /// the caller's effective role there. `NotFound` when the team does not exist.
     pub async fn authorize(&self, subject: &Subject, team: TeamId, action: Action) -> Result<Role, CoreError> {
-        self.authorize_in(subject, team, action, TeamCheck::Read).await
+        let role = self.authorize_without_team_read(subject, team, action).await?;
+        if subject.is_tenant_admin() {
+            // A tenant admin acts in every team, but only in teams that exist: a list of a
+            // missing team's records is a 404, not an empty page.
+            self.ports.repos.teams.get(team).await?;
+        }
+        Ok(role)
     }
 
     /// [`Custodian::authorize`] without reading the team for a tenant admin, for a use case
@@ -184,31 +181,13 @@ impl Custodian {
         team: TeamId,
         action: Action,
     ) -> Result<Role, CoreError> {
-        self.authorize_in(subject, team, action, TeamCheck::Known).await
-    }
-
-    async fn authorize_in(
-        &self,
-        subject: &Subject,
-        team: TeamId,
-        action: Action,
-        check: TeamCheck,
-    ) -> Result<Role, CoreError> {
         let membership = match subject {
             Subject::User {
                 id,
                 tenant_admin: false,
                 ..
             } => self.ports.repos.memberships.get(team, *id).await?.map(|m| m.role),
-            Subject::User { .. } => {
-                // A tenant admin acts in every team, but only in teams that exist: a list
-                // of a missing team's records is a 404, not an empty page.
-                if check == TeamCheck::Read {
-                    self.ports.repos.teams.get(team).await?;
-                }
-                None
-            }
-            Subject::VirtualAccount { .. } => None,
+            Subject::User { .. } | Subject::VirtualAccount { .. } => None,
         };
         authz::decide(subject, team, membership, action)
     }

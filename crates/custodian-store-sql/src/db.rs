@@ -732,24 +732,28 @@ macro_rules! transaction {
                 .await
                 .map_err(::custodian_ports::RepoError::from),
             },
-            $crate::db::Pools::Sqlite { writer, .. } => match writer.turn().await {
-                Err(e) => Err(::custodian_ports::RepoError::from(e)),
-                Ok(mut turn) => {
-                    let $conn: &mut $crate::db::SqliteConn = turn.conn();
-                    $crate::db::inline(async {
-                        match $crate::db::begin_immediate($conn).await {
-                            Err(e) => Err(::custodian_ports::RepoError::from(e)),
-                            Ok(()) => {
-                                let outcome: ::std::result::Result<_, $crate::error::DbError> = async { $body }.await;
-                                $crate::db::finish($conn, outcome)
-                                    .await
-                                    .map_err(::custodian_ports::RepoError::from)
-                            }
+            $crate::db::Pools::Sqlite { writer, .. } => $crate::db::transaction!(@sqlite writer, |$conn| $body),
+        }
+    };
+    // SQLite's write transaction: the writer's turn, then `BEGIN IMMEDIATE`.
+    (@sqlite $writer:ident, |$conn:ident| $body:block) => {
+        match $writer.turn().await {
+            Err(e) => Err(::custodian_ports::RepoError::from(e)),
+            Ok(mut turn) => {
+                let $conn: &mut $crate::db::SqliteConn = turn.conn();
+                $crate::db::inline(async {
+                    match $crate::db::begin_immediate($conn).await {
+                        Err(e) => Err(::custodian_ports::RepoError::from(e)),
+                        Ok(()) => {
+                            let outcome: ::std::result::Result<_, $crate::error::DbError> = async { $body }.await;
+                            $crate::db::finish($conn, outcome)
+                                .await
+                                .map_err(::custodian_ports::RepoError::from)
                         }
-                    })
-                    .await
-                }
-            },
+                    }
+                })
+                .await
+            }
         }
     };
 }
@@ -766,7 +770,7 @@ macro_rules! single_statement {
             $crate::db::Pools::Postgres { pool, .. } => {
                 $crate::db::run(pool, async move |$conn: &mut ::diesel_async::AsyncPgConnection| $body).await
             }
-            $crate::db::Pools::Sqlite { .. } => $crate::db::transaction!($db, |$conn| $body),
+            $crate::db::Pools::Sqlite { writer, .. } => $crate::db::transaction!(@sqlite writer, |$conn| $body),
         }
     };
 }
