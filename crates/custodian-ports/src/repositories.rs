@@ -183,7 +183,7 @@ pub trait SecretRepository: Send + Sync {
         team: TeamId,
         id: SecretId,
     ) -> Result<(StorageSecret, Vec<LinkedLocation>), RepoError>;
-    /// The team's secrets matching `filter`, ordered by name then id.
+    /// The team's secrets matching `filter`, ordered by name (unique within a team).
     async fn list(&self, team: TeamId, filter: &SecretFilter, page: Page) -> Result<Paged<StorageSecret>, RepoError>;
     /// Replace every mutable field of the secret (matched by team and id), but only while its
     /// stored `credentials_version` is still `expected_version` (optimistic concurrency).

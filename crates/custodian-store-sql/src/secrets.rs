@@ -311,7 +311,9 @@ impl SecretRepository for SqlSecretRepository {
             };
             let rows: Vec<SecretRow> = matching!()
                 .select(SecretRow::as_select())
-                .order((storage_secrets::name.asc(), storage_secrets::id.asc()))
+                // Names are unique within a team: the order of the unique (team_id, name)
+                // index, read without a sort.
+                .order(storage_secrets::name.asc())
                 .limit(limit)
                 .offset(offset)
                 .load(conn)
