@@ -184,8 +184,8 @@ impl Custodian {
         input: UpdateSecretInput,
         attempt: Attempt,
     ) -> Result<StorageSecret, CoreError> {
-        let current = self.ports.repos.secrets.get(team, id).await?;
-        let linked = self.ports.repos.locations.linked_to_secret(team, id).await?;
+        // The secret and the locations that use it, from one snapshot.
+        let (current, linked) = self.ports.repos.secrets.get_with_locations(team, id).await?;
         let vault_type = match &current.storage {
             SecretStorage::External {
                 vault_connection_id, ..

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, TimeZone, Utc};
 use custodian_domain::{
-    AuthMethod, CredentialField, Description, DisplayName, Email, FieldMapping, FieldMappings, Location, LocationId,
-    Membership, Name, Role, SecretId, SecretStorage, SecretType, StorageSecret, Subject, Team, TeamId, Tier,
-    TokenDigest, User, UserId, VaultConnection, VaultConnectionId, VaultReference, VaultSettings, VaultType,
-    VirtualAccountId,
+    AuthMethod, CredentialField, Description, DisplayName, Email, FieldMapping, FieldMappings, LinkedLocation,
+    Location, LocationId, Membership, Name, Role, SecretId, SecretStorage, SecretType, StorageSecret, Subject, Team,
+    TeamId, Tier, TokenDigest, User, UserId, VaultConnection, VaultConnectionId, VaultReference, VaultSettings,
+    VaultType, VirtualAccountId,
 };
 use custodian_ports::{
     Clock, IdGenerator, MockAuditRepository, MockCleanupQueue, MockCredentialStore, MockLocationRepository,
@@ -159,6 +159,19 @@ impl Mocks {
                 move |team, id| *team == t && *id == i
             })
             .returning(move |_, _| Ok(secret.clone()));
+        self
+    }
+
+    /// `secrets.get_with_locations` answers `secret` with the locations `linked` for its
+    /// team and id (any number of lookups).
+    pub(crate) fn secret_in_use(&mut self, secret: StorageSecret, linked: Vec<LinkedLocation>) -> &mut Self {
+        self.secrets
+            .expect_get_with_locations()
+            .withf({
+                let (t, i) = (secret.team_id, secret.id);
+                move |team, id| *team == t && *id == i
+            })
+            .returning(move |_, _| Ok((secret.clone(), linked.clone())));
         self
     }
 

@@ -309,11 +309,7 @@ fn rotation() -> UpdateSecretInput {
 
 fn update_mocks(current: StorageSecret) -> Mocks {
     let mut mocks = admin_mocks(Tier::Pro);
-    mocks.secret(current);
-    mocks
-        .locations
-        .expect_linked_to_secret()
-        .returning(|_, _| Ok(Vec::new()));
+    mocks.secret_in_use(current, Vec::new());
     mocks
 }
 
@@ -418,17 +414,13 @@ async fn a_rotation_gives_up_after_a_bounded_number_of_taken_versions() {
 #[tokio::test]
 async fn a_rotation_that_loses_a_race_is_made_again_over_the_winner() {
     let mut mocks = admin_mocks(Tier::Pro);
-    mocks
-        .locations
-        .expect_linked_to_secret()
-        .returning(|_, _| Ok(Vec::new()));
     let mut seq = Sequence::new();
     mocks
         .secrets
-        .expect_get()
+        .expect_get_with_locations()
         .times(1)
         .in_sequence(&mut seq)
-        .return_once(|_, _| Ok(managed_secret(4)));
+        .return_once(|_, _| Ok((managed_secret(4), Vec::new())));
     mocks
         .store
         .expect_put()
@@ -451,10 +443,10 @@ async fn a_rotation_that_loses_a_race_is_made_again_over_the_winner() {
         .returning(|_, _| Ok(()));
     mocks
         .secrets
-        .expect_get()
+        .expect_get_with_locations()
         .times(1)
         .in_sequence(&mut seq)
-        .return_once(|_, _| Ok(managed_secret(5)));
+        .return_once(|_, _| Ok((managed_secret(5), Vec::new())));
     mocks
         .store
         .expect_put()
@@ -612,14 +604,14 @@ async fn a_rename_touches_no_credentials() {
 #[tokio::test]
 async fn changing_the_type_under_linked_locations_is_a_location_type_mismatch() {
     let mut mocks = admin_mocks(Tier::Pro);
-    mocks.secret(managed_secret(1));
-    mocks.locations.expect_linked_to_secret().returning(|_, _| {
-        Ok(vec![LinkedLocation {
+    mocks.secret_in_use(
+        managed_secret(1),
+        vec![LinkedLocation {
             id: location_id(),
             name: "raw-bucket".into(),
             location_type: SecretType::S3,
-        }])
-    });
+        }],
+    );
     let input = UpdateSecretInput {
         secret_type: Some("r2".into()),
         auth_method: Some("r2_access_key".into()),
