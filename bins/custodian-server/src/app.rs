@@ -38,6 +38,9 @@ impl Application {
     /// Open the [`Deployment`], create the tenant admin on an empty database, and bind the
     /// listener. Nothing is served until [`run`](Self::run).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // Before the database opens, so that what starting does is counted too (the pool's
+        // gauges are set at its first checkout).
+        custodian_http::recorder();
         let deployment = Deployment::open(&config).await?;
         let bootstrap = deployment
             .custodian()
