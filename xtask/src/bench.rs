@@ -414,7 +414,7 @@ impl Bench {
             Some((">=", 0.2)),
         );
         report.ratio(
-            "POST create, PostgreSQL (credentials, then row and audit: two commits)",
+            "POST create, PostgreSQL (credentials, row and audit in one transaction)",
             (pg_post.rps, shown(&pg_post)),
             Some((
                 "pgbench insert + audit transaction",

@@ -2,10 +2,14 @@
 //! a record's credentials are kept, and the order between the credential store and the
 //! record's row. Credentials are written before the row that points at them is committed
 //! and removed again when the commit fails, so no row ever points at credentials that do
-//! not exist; a rotation writes the next version and commits against the current one.
+//! not exist; a rotation writes the next version and commits against the current one. A
+//! new storage secret's first version is written in the row's own transaction instead when
+//! the store keeps its values in the repositories' database (the local store).
 
 use custodian_domain::{StorageSecret, VaultConnection};
-use custodian_ports::{CleanupTask, ConflictKind, CredentialKey, CredentialKind, RepoError, StoreError};
+use custodian_ports::{
+    CleanupTask, ConflictKind, CredentialKey, CredentialKind, RepoError, SealedCredential, StoreError,
+};
 use secrecy::SecretString;
 
 use crate::{CoreError, Custodian};
@@ -109,6 +113,23 @@ impl Custodian {
             .await
             .map_err(|e| CoreError::from_store_write(e, field))?;
         self.commit_or_discard(key, version, commit()).await
+    }
+
+    /// `value` (the request's `field`) sealed as `version` of `key` for the row's own
+    /// transaction, when the store keeps its values in the repositories' database; `None`
+    /// when it must be stored first ([`Self::store_then_commit`]). A value the store refuses
+    /// is a validation error at `field`.
+    pub(crate) async fn seal_for_commit(
+        &self,
+        key: &CredentialKey,
+        version: i64,
+        (value, field): (&SecretString, &[&str]),
+    ) -> Result<Option<SealedCredential>, CoreError> {
+        self.ports
+            .credential_store
+            .seal_for_commit(key, version, value)
+            .await
+            .map_err(|e| CoreError::from_store_write(e, field))
     }
 
     /// Store `value` as the next version of a record whose row is at `current`, and answer

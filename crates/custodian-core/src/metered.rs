@@ -13,7 +13,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use custodian_domain::{VaultReference, VaultType};
 use custodian_ports::{
-    CredentialKey, CredentialStore, Freshness, StoreError, StoredPage, VaultAccess, VaultError, VaultProvider,
+    CredentialKey, CredentialStore, Freshness, SealedCredential, StoreError, StoredPage, VaultAccess, VaultError,
+    VaultProvider,
 };
 use secrecy::SecretString;
 
@@ -67,6 +68,16 @@ impl CredentialStore for MeteredStore {
 
     async fn put(&self, key: &CredentialKey, version: i64, value: &SecretString) -> Result<(), StoreError> {
         self.timed("put", self.0.put(key, version, value)).await
+    }
+
+    async fn seal_for_commit(
+        &self,
+        key: &CredentialKey,
+        version: i64,
+        value: &SecretString,
+    ) -> Result<Option<SealedCredential>, StoreError> {
+        self.timed("seal_for_commit", self.0.seal_for_commit(key, version, value))
+            .await
     }
 
     async fn get(&self, key: &CredentialKey, version: i64) -> Result<SecretString, StoreError> {

@@ -48,9 +48,11 @@ impl Custodian {
 
     /// Create a storage secret (admin).
     ///
-    /// Managed: the credentials are written to the store as version 1 first, then the row
-    /// is committed with the team's storage-secret limit; when the commit fails, version 1
-    /// is removed again. External: the vault connection must exist in the team.
+    /// Managed: when the credential store keeps its values in the repositories' database,
+    /// the credentials are written as version 1 in the transaction of the row (checked
+    /// against the team's storage-secret limit) and its audit event. Otherwise they are
+    /// written to the store first, then the row is committed; when the commit fails,
+    /// version 1 is removed again. External: the vault connection must exist in the team.
     pub async fn create_secret(
         &self,
         subject: &Subject,
@@ -106,15 +108,24 @@ impl Custodian {
         let limit = self.limit(tier, custodian_domain::LimitKind::StorageSecrets);
         let audit = self.secret_event(subject, ctx, AuditAction::Create, &secret, Outcome::Success);
         if let Some(credentials) = credentials {
-            let commit = || self.ports.repos.secrets.create(&secret, limit, &audit);
             let payload = credentials.to_payload();
-            self.store_then_commit(
-                &credential_key(&secret),
-                secret.credentials_version,
-                (&payload, &["credentials"]),
-                commit,
-            )
-            .await?;
+            let key = credential_key(&secret);
+            let value = (&payload, &["credentials"][..]);
+            match self.seal_for_commit(&key, secret.credentials_version, value).await? {
+                // The credentials, the row and its audit event in one transaction.
+                Some(sealed) => {
+                    self.ports
+                        .repos
+                        .secrets
+                        .create_with_credentials(&secret, limit, &audit, &sealed)
+                        .await?
+                }
+                None => {
+                    let commit = || self.ports.repos.secrets.create(&secret, limit, &audit);
+                    self.store_then_commit(&key, secret.credentials_version, value, commit)
+                        .await?
+                }
+            }
         } else {
             self.ports.repos.secrets.create(&secret, limit, &audit).await?;
         }

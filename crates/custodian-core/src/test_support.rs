@@ -94,6 +94,9 @@ impl Mocks {
         self.tokens.expect_identity_epoch().returning(|| Ok(0));
         // The core labels the store's calls with its backend.
         self.store.expect_backend().return_const("local");
+        // Credentials are stored on their own before their row, unless a test's store seals
+        // them for the row's transaction (an expectation set earlier matches first).
+        self.store.expect_seal_for_commit().returning(|_, _, _| Ok(None));
         let repos = Repositories {
             users: Arc::new(self.users),
             teams: Arc::new(self.teams),

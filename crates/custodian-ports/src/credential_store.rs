@@ -1,3 +1,4 @@
+use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
@@ -70,6 +71,52 @@ pub struct StoredPage {
     pub next: Option<String>,
 }
 
+/// A credential version sealed by a store that keeps its values in the repositories' own
+/// database ([`CredentialStore::seal_for_commit`]), for the repositories to write in the
+/// transaction of the row that points at it
+/// ([`SecretRepository::create_with_credentials`](crate::SecretRepository::create_with_credentials)):
+/// one commit instead of the store's and then the row's. What it holds is the store
+/// adapter's own (ciphertext and the wrapped data key, never the value); `Debug` shows the
+/// key and version only.
+pub struct SealedCredential {
+    key: CredentialKey,
+    version: i64,
+    sealed: Box<dyn Any + Send + Sync>,
+}
+
+impl SealedCredential {
+    /// `version` of `key`, as the store adapter's `sealed` form.
+    pub fn new(key: CredentialKey, version: i64, sealed: impl Any + Send + Sync) -> Self {
+        Self {
+            key,
+            version,
+            sealed: Box::new(sealed),
+        }
+    }
+
+    pub fn key(&self) -> &CredentialKey {
+        &self.key
+    }
+
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// The sealed form, when it is a `T` (the adapter that sealed it reads it back).
+    pub fn sealed<T: Any>(&self) -> Option<&T> {
+        self.sealed.downcast_ref()
+    }
+}
+
+impl fmt::Debug for SealedCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedCredential")
+            .field("key", &self.key)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a credential store can fail with. Messages never hold a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -111,6 +158,19 @@ pub trait CredentialStore: Send + Sync {
     /// `AlreadyExists` when that version is already stored; `Rejected` when the value or key
     /// breaks the backend's rules; `Unavailable` on a transient failure.
     async fn put(&self, key: &CredentialKey, version: i64, value: &SecretString) -> Result<(), StoreError>;
+
+    /// `value` sealed as `version` of `key` for the repositories to write in the same
+    /// transaction as the row that points at it, when this store keeps its values in their
+    /// database; `None` (the default) when it is written on its own, with
+    /// [`CredentialStore::put`] before the row. Nothing is written here. Errors as `put`'s.
+    async fn seal_for_commit(
+        &self,
+        _key: &CredentialKey,
+        _version: i64,
+        _value: &SecretString,
+    ) -> Result<Option<SealedCredential>, StoreError> {
+        Ok(None)
+    }
 
     /// The value stored as `version` of `key`.
     /// `NotFound` when the record or version is absent; `Integrity` when it cannot be decrypted.

@@ -19,7 +19,9 @@ mod system;
 mod vault;
 
 pub use cleanup::{CleanupQueue, CleanupTask, PendingCleanup};
-pub use credential_store::{CredentialKey, CredentialKind, CredentialStore, StoreError, StoredPage, StoredVersion};
+pub use credential_store::{
+    CredentialKey, CredentialKind, CredentialStore, SealedCredential, StoreError, StoredPage, StoredVersion,
+};
 pub use error::{ConflictKind, RepoError};
 pub use inventory::{
     CredentialInventory, CredentialRef, MigrationPhase, RefCursor, StoreBackend, StoreBinding, StoreId, StoreOpenError,

@@ -13,6 +13,7 @@ use custodian_domain::{
     VaultConnection, VaultConnectionId, VirtualAccount, VirtualAccountId,
 };
 
+use crate::credential_store::SealedCredential;
 use crate::error::RepoError;
 
 /// A page request: `limit` 1–200 and `offset`, already checked by the caller.
@@ -172,6 +173,23 @@ pub trait SecretRepository: Send + Sync {
     /// `LimitExceeded(StorageSecrets)`; `Conflict(DuplicateName)`; `NotFound` when the team,
     /// or the vault connection of an external secret, does not exist in the team.
     async fn create(&self, secret: &StorageSecret, limit: Option<u32>, audit: &AuditEvent) -> Result<(), RepoError>;
+    /// [`SecretRepository::create`] with the secret's credentials, which the credential
+    /// store sealed for these repositories' database
+    /// ([`CredentialStore::seal_for_commit`](crate::CredentialStore::seal_for_commit)),
+    /// written in the same transaction: all three, or nothing. Repositories that do not
+    /// share a database with the store that sealed them refuse with `Internal` (the
+    /// default: repositories without a credential store beside them).
+    async fn create_with_credentials(
+        &self,
+        _secret: &StorageSecret,
+        _limit: Option<u32>,
+        _audit: &AuditEvent,
+        _credentials: &SealedCredential,
+    ) -> Result<(), RepoError> {
+        Err(RepoError::Internal(
+            "these repositories do not write credentials: store them first (`CredentialStore::put`)".into(),
+        ))
+    }
     /// `NotFound` when absent or in another team.
     async fn get(&self, team: TeamId, id: SecretId) -> Result<StorageSecret, RepoError>;
     /// The secret with the locations that use it, as

@@ -480,6 +480,17 @@ impl Database {
         &self.pools
     }
 
+    /// Whether `other` opens the same database as this pool (the same PostgreSQL URL, or
+    /// the same SQLite file as given): what one writes, the other's transactions can
+    /// write too.
+    pub(crate) fn is_same_database(&self, other: &Database) -> bool {
+        match (&self.pools, &other.pools) {
+            (Pools::Postgres { url, .. }, Pools::Postgres { url: other, .. }) => url == other,
+            (Pools::Sqlite { path, .. }, Pools::Sqlite { path: other, .. }) => path == other,
+            _ => false,
+        }
+    }
+
     /// Run every pending embedded migration of this backend.
     pub async fn migrate(&self) -> Result<(), DatabaseError> {
         self.applied_migrations().await.map(|_| ())

@@ -13,7 +13,7 @@ use chrono::{NaiveDateTime, Utc};
 use custodian_crypto::{Aad, CryptoError, SealedValue, SharedKeyring};
 use custodian_domain::TeamId;
 use custodian_ports::{
-    CredentialKey, CredentialKind, CredentialStore, RepoError, StoreError, StoredPage, StoredVersion,
+    CredentialKey, CredentialKind, CredentialStore, RepoError, SealedCredential, StoreError, StoredPage, StoredVersion,
 };
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -28,7 +28,7 @@ use crate::schema::credential_blobs;
 /// A row of `credential_blobs`.
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = credential_blobs)]
-struct BlobRow {
+pub(crate) struct BlobRow {
     tenant: String,
     team_id: String,
     kind: String,
@@ -50,6 +50,13 @@ impl BlobRow {
             ciphertext: self.ciphertext.clone(),
         }
     }
+}
+
+/// A version sealed by [`LocalCredentialStore::seal_for_commit`]: the row to insert, and
+/// the database it belongs in (the repositories of another database refuse it).
+pub(crate) struct StagedBlob {
+    pub(crate) db: Database,
+    pub(crate) row: BlobRow,
 }
 
 /// The local, encrypted [`CredentialStore`] over a [`Database`].
@@ -111,6 +118,28 @@ impl LocalCredentialStore {
             record_id: key.record_id,
             version,
         }
+    }
+
+    /// The row that stores `value` as `version` of `key`, sealed under the key new values
+    /// are sealed under now.
+    async fn sealed_row(&self, key: &CredentialKey, version: i64, value: &SecretString) -> Result<BlobRow, StoreError> {
+        let (keyring, key_id) = self.sealing_key().await?;
+        let sealed = keyring
+            .seal_under(&key_id, &self.aad(key, version), value)
+            .map_err(crypto_error)?;
+        let columns = KeyColumns::of(key);
+        Ok(BlobRow {
+            tenant: self.tenant.clone(),
+            team_id: columns.team_id,
+            kind: columns.kind.to_owned(),
+            record_id: columns.record_id,
+            version,
+            key_id: sealed.key_id,
+            wrapped_key: sealed.wrapped_key,
+            nonce: sealed.nonce,
+            ciphertext: sealed.ciphertext,
+            created_at: db_time(Utc::now()),
+        })
     }
 
     /// Whether any value of this store's tenant is stored (a deployment that used the local
@@ -223,27 +252,11 @@ impl CredentialStore for LocalCredentialStore {
         if version < 1 {
             return Err(StoreError::Rejected("versions start at 1".into()));
         }
-        let columns = KeyColumns::of(key);
         // A key removed between choosing it and the insert (its foreign key refuses the
         // row): choose again, once.
         let mut retried = false;
         loop {
-            let (keyring, key_id) = self.sealing_key().await?;
-            let sealed = keyring
-                .seal_under(&key_id, &self.aad(key, version), value)
-                .map_err(crypto_error)?;
-            let row = BlobRow {
-                tenant: self.tenant.clone(),
-                team_id: columns.team_id.clone(),
-                kind: columns.kind.to_owned(),
-                record_id: columns.record_id.clone(),
-                version,
-                key_id: sealed.key_id,
-                wrapped_key: sealed.wrapped_key,
-                nonce: sealed.nonce,
-                ciphertext: sealed.ciphertext,
-                created_at: db_time(Utc::now()),
-            };
+            let row = self.sealed_row(key, version, value).await?;
             let inserted = single_statement!(self.db, |conn| {
                 diesel::insert_into(credential_blobs::table)
                     .values(&row)
@@ -265,6 +278,26 @@ impl CredentialStore for LocalCredentialStore {
                 Err(other) => Err(store_error(other)),
             };
         }
+    }
+
+    async fn seal_for_commit(
+        &self,
+        key: &CredentialKey,
+        version: i64,
+        value: &SecretString,
+    ) -> Result<Option<SealedCredential>, StoreError> {
+        if version < 1 {
+            return Err(StoreError::Rejected("versions start at 1".into()));
+        }
+        let row = self.sealed_row(key, version, value).await?;
+        Ok(Some(SealedCredential::new(
+            *key,
+            version,
+            StagedBlob {
+                db: self.db.clone(),
+                row,
+            },
+        )))
     }
 
     async fn get(&self, key: &CredentialKey, version: i64) -> Result<SecretString, StoreError> {

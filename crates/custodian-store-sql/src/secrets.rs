@@ -12,15 +12,18 @@ use custodian_domain::{
     SecretId, SecretStorage, SecretType, StorageMode, StorageSecret, SubjectId, TeamId, VaultConnectionId,
     VaultReference, VaultType,
 };
-use custodian_ports::{ConflictKind, Page, Paged, RepoError, SecretFilter, SecretRepository};
+use custodian_ports::{ConflictKind, Page, Paged, RepoError, SealedCredential, SecretFilter, SecretRepository};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::convert::{checked, count, db_time, id_text, page_bounds, parse_id, parse_text, utc};
-use crate::db::{Conn, Database, check_limit, transaction, with_conn};
+use crate::convert::{AuditRow, checked, count, db_time, id_text, page_bounds, parse_id, parse_text, utc};
+use crate::db::{Conn, Database, SqliteConn, check_limit, transaction, with_conn};
 use crate::error::{DbError, foreign_key_means};
+use crate::local_store::{BlobRow, StagedBlob};
 use crate::locations::{LinkedRow, linked_location};
-use crate::schema::{locations, storage_secrets, team_secret_counts, vault_connections};
+use crate::schema::{
+    audit_events, credential_blobs, locations, storage_secrets, team_secret_counts, vault_connections,
+};
 
 /// How many storage secrets `team` holds (on a connection of either backend): the sum of
 /// the rows the database keeps with every insert and delete (`team_secret_counts`, a few
@@ -186,11 +189,16 @@ impl SqlSecretRepository {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
-}
 
-#[async_trait]
-impl SecretRepository for SqlSecretRepository {
-    async fn create(&self, secret: &StorageSecret, limit: Option<u32>, audit: &AuditEvent) -> Result<(), RepoError> {
+    /// The transaction of [`SecretRepository::create`], writing `blob` (the secret's
+    /// credentials, sealed by the local store) with the row when given.
+    async fn insert(
+        &self,
+        secret: &StorageSecret,
+        limit: Option<u32>,
+        audit: &AuditEvent,
+        blob: Option<BlobRow>,
+    ) -> Result<(), RepoError> {
         let team = id_text(secret.team_id.as_uuid());
         let connection = match &secret.storage {
             SecretStorage::External {
@@ -222,13 +230,121 @@ impl SecretRepository for SqlSecretRepository {
                     Some(parse_text::<VaultType>(&stored, "vault_connections", "vault_type")?)
                 }
             };
-            diesel::insert_into(storage_secrets::table)
-                .values(SecretRow::new(&secret, vault_type))
-                .execute(conn)
-                .await?;
-            conn.insert_audit(&audit).await?;
-            Ok(())
+            let row = SecretRow::new(&secret, vault_type);
+            conn.insert_created(&row, blob.as_ref(), &AuditRow::from_event(&audit))
+                .await
         })
+    }
+}
+
+/// The writes of a create once its checks have passed, inside the caller's transaction and
+/// in this order: the row (whose foreign key refuses a missing team, `NotFound`), the
+/// credentials' blob when given (whose only foreign key is the master key it is sealed
+/// under) and the audit event.
+trait InsertCreated {
+    async fn insert_created(
+        &mut self,
+        row: &SecretRow,
+        blob: Option<&BlobRow>,
+        audit: &AuditRow,
+    ) -> Result<(), DbError>;
+}
+
+impl InsertCreated for AsyncPgConnection {
+    /// Sent together (pipelined) and answered in one round trip. PostgreSQL runs them in
+    /// turn; after a failure the rest fail too (the transaction is aborted), and the first
+    /// failure is the one answered.
+    async fn insert_created(
+        &mut self,
+        row: &SecretRow,
+        blob: Option<&BlobRow>,
+        audit: &AuditRow,
+    ) -> Result<(), DbError> {
+        let conn: &AsyncPgConnection = self;
+        let (mut for_row, mut for_blob, mut for_audit) = (conn, conn, conn);
+        let row = diesel::insert_into(storage_secrets::table)
+            .values(row)
+            .execute(&mut for_row);
+        let blob = async move {
+            match blob {
+                None => Ok(0),
+                Some(blob) => diesel::insert_into(credential_blobs::table)
+                    .values(blob)
+                    .execute(&mut for_blob)
+                    .await
+                    .map_err(master_key_removed),
+            }
+        };
+        let audit = diesel::insert_into(audit_events::table)
+            .values(audit)
+            .execute(&mut for_audit);
+        futures::try_join!(async { row.await.map_err(DbError::from) }, blob, async {
+            audit.await.map_err(DbError::from)
+        })?;
+        Ok(())
+    }
+}
+
+impl InsertCreated for SqliteConn {
+    /// In turn, on the writer connection.
+    async fn insert_created(
+        &mut self,
+        row: &SecretRow,
+        blob: Option<&BlobRow>,
+        audit: &AuditRow,
+    ) -> Result<(), DbError> {
+        diesel::insert_into(storage_secrets::table)
+            .values(row)
+            .execute(self)
+            .await?;
+        if let Some(blob) = blob {
+            diesel::insert_into(credential_blobs::table)
+                .values(blob)
+                .execute(self)
+                .await
+                .map_err(master_key_removed)?;
+        }
+        diesel::insert_into(audit_events::table)
+            .values(audit)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The master key a staged blob is sealed under was removed after it was chosen (its
+/// foreign key refused the row): nothing is written, and the client may retry.
+fn master_key_removed(error: diesel::result::Error) -> DbError {
+    match error {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
+            DbError::Repo(RepoError::Unavailable(
+                "the master key the credentials were sealed under was removed meanwhile; retry".into(),
+            ))
+        }
+        other => other.into(),
+    }
+}
+
+#[async_trait]
+impl SecretRepository for SqlSecretRepository {
+    async fn create(&self, secret: &StorageSecret, limit: Option<u32>, audit: &AuditEvent) -> Result<(), RepoError> {
+        self.insert(secret, limit, audit, None).await
+    }
+
+    async fn create_with_credentials(
+        &self,
+        secret: &StorageSecret,
+        limit: Option<u32>,
+        audit: &AuditEvent,
+        credentials: &SealedCredential,
+    ) -> Result<(), RepoError> {
+        let staged = credentials
+            .sealed::<StagedBlob>()
+            .filter(|staged| staged.db.is_same_database(&self.db))
+            .ok_or_else(|| {
+                RepoError::Internal("the credentials were not sealed by the local store of this database".into())
+            })?;
+        self.insert(secret, limit, audit, Some(staged.row.clone())).await
     }
 
     async fn get(&self, team: TeamId, id: SecretId) -> Result<StorageSecret, RepoError> {

@@ -73,12 +73,13 @@ async fn metrics_count_requests_by_route_pattern_and_show_no_token_value_or_id()
         (r#"custodian_subject_cache_total{outcome="hit"}"#, 1.0),
         (r#"custodian_subject_cache_total{outcome="miss"}"#, 1.0),
         (
-            r#"custodian_credential_store_calls_total{backend="local",operation="put",outcome="ok"}"#,
+            // The local store seals a new secret's credentials for the row's transaction.
+            r#"custodian_credential_store_calls_total{backend="local",operation="seal_for_commit",outcome="ok"}"#,
             1.0,
         ),
         (r#"custodian_db_pool_connections{state="open"}"#, 1.0),
         ("custodian_db_pool_wait_seconds_count", 1.0),
-        // The create's two write transactions (credentials, then the row) on SQLite.
+        // The team's and the secret's creates, one write transaction each on SQLite.
         ("custodian_db_writer_wait_seconds_count", 2.0),
     ] {
         let value = text

@@ -1,7 +1,7 @@
 //! Storage-secret use cases over mocked ports.
 
 use custodian_domain::{LimitKind, RawFieldMapping, Role, SecretType, Tier};
-use custodian_ports::{ConflictKind, CredentialKind, RepoError, StoreError};
+use custodian_ports::{ConflictKind, CredentialKind, RepoError, SealedCredential, StoreError};
 use mockall::Sequence;
 use secrecy::ExposeSecret;
 
@@ -92,6 +92,93 @@ async fn a_managed_secret_is_stored_as_version_1_then_committed_with_the_tier_li
     assert_eq!(secret.name.as_str(), "prod-s3");
     assert_eq!(secret.created_by, alice_id().into());
     assert!(!format!("{secret:?}").contains(SECRET));
+}
+
+#[tokio::test]
+async fn credentials_the_store_seals_for_the_row_are_written_in_its_transaction_without_a_put() {
+    let mut mocks = admin_mocks(Tier::Free);
+    let mut seq = Sequence::new();
+    mocks
+        .store
+        .expect_seal_for_commit()
+        .withf(|key, version, value| {
+            key.kind == CredentialKind::StorageSecret
+                && key.team_id == team_id()
+                && *version == 1
+                && value.expose_secret().contains(SECRET)
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|key, version, _| Ok(Some(SealedCredential::new(*key, version, 7_u8))));
+    mocks
+        .secrets
+        .expect_create_with_credentials()
+        .withf(|secret, limit, audit, sealed| {
+            secret.storage == SecretStorage::Managed
+                && *limit == Some(5)
+                && audit.action == AuditAction::Create
+                && audit.resource_id == Some(secret.id.as_uuid())
+                && sealed.key().record_id == secret.id.as_uuid()
+                && sealed.version() == 1
+                && sealed.sealed::<u8>() == Some(&7)
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _, _| Ok(()));
+    // No put, no separate create, nothing to remove on failure.
+    mocks.store.expect_put().never();
+    mocks.secrets.expect_create().never();
+    let secret = mocks
+        .build()
+        .create_secret(&alice(), &ctx(), team_id(), managed_input())
+        .await
+        .unwrap();
+    assert_eq!(secret.credentials_version, 1);
+}
+
+#[tokio::test]
+async fn a_failed_transaction_with_sealed_credentials_leaves_nothing_to_remove() {
+    let mut mocks = admin_mocks(Tier::Free);
+    mocks
+        .store
+        .expect_seal_for_commit()
+        .times(1)
+        .returning(|key, version, _| Ok(Some(SealedCredential::new(*key, version, ()))));
+    mocks
+        .secrets
+        .expect_create_with_credentials()
+        .times(1)
+        .returning(|_, _, _, _| Err(RepoError::Conflict(ConflictKind::DuplicateName)));
+    // The transaction wrote nothing: no version to delete, nothing for gc.
+    mocks.store.expect_delete_version().never();
+    mocks.cleanup.expect_record().never();
+    let result = mocks
+        .build()
+        .create_secret(&alice(), &ctx(), team_id(), managed_input())
+        .await;
+    assert_eq!(
+        result,
+        Err(CoreError::from(RepoError::Conflict(ConflictKind::DuplicateName)))
+    );
+}
+
+#[tokio::test]
+async fn a_value_the_store_refuses_to_seal_is_a_validation_error_at_credentials() {
+    let mut mocks = admin_mocks(Tier::Free);
+    mocks
+        .store
+        .expect_seal_for_commit()
+        .times(1)
+        .returning(|_, _, _| Err(StoreError::Rejected("too large".into())));
+    mocks.secrets.expect_create_with_credentials().never();
+    let result = mocks
+        .build()
+        .create_secret(&alice(), &ctx(), team_id(), managed_input())
+        .await;
+    let Err(CoreError::Validation(errors)) = result else {
+        panic!("expected a validation error, got {result:?}");
+    };
+    assert!(format!("{errors:?}").contains("credentials"), "{errors:?}");
 }
 
 #[tokio::test]

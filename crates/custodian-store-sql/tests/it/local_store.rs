@@ -5,15 +5,19 @@
 use std::sync::Arc;
 
 use custodian_crypto::Keyring;
-use custodian_domain::TeamId;
-use custodian_ports::{CredentialKey, CredentialKind, CredentialStore, StoreError};
+use custodian_domain::{AuditAction, TeamId};
+use custodian_ports::{
+    AuditFilter, ConflictKind, CredentialKey, CredentialKind, CredentialStore, RepoError, StoreError,
+};
 use custodian_store_sql::{Database, KeyRemovalError, LocalCredentialStore, test_support};
 use custodian_test_db::TestPostgres;
+use custodian_testkit::contract::fixtures::ALL;
+use custodian_testkit::contract::secrets::{managed_secret, secret_audit, team};
 use custodian_testkit::{contract, run_cases};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use crate::support::postgres_skipped;
+use crate::support::{postgres_skipped, repo_set};
 
 const TENANT: &str = "default";
 
@@ -284,6 +288,150 @@ async fn postgres_rewrap_all_moves_every_value_to_the_active_key() {
         return;
     };
     rewrap_all_moves_every_value_to_the_active_key(db).await;
+}
+
+/// A new secret's credentials sealed by the local store are written in the transaction of
+/// its row: with the row and its audit event, or (the name taken) none of the three.
+/// Sealing alone writes nothing, and the repositories of another database refuse what was
+/// sealed for this one, writing nothing.
+async fn sealed_credentials_commit_with_their_row_or_not_at_all(db: Database, other: Database) {
+    let repos = repo_set(&db);
+    let local = store(db.clone(), &Keyring::generate());
+    let owned = team(&repos).await;
+    let record_of = |secret: &custodian_domain::StorageSecret| CredentialKey {
+        team_id: owned.team,
+        kind: CredentialKind::StorageSecret,
+        record_id: secret.id.as_uuid(),
+    };
+    let events = async || {
+        repos
+            .audit
+            .list(owned.team, &AuditFilter::default(), ALL)
+            .await
+            .expect("audit listed")
+            .items
+    };
+
+    let first = managed_secret(owned, "sealed-with-its-row");
+    let event = secret_audit(owned, &first, AuditAction::Create);
+    let sealed = local
+        .seal_for_commit(&record_of(&first), 1, &secret("first-credentials"))
+        .await
+        .expect("sealed")
+        .expect("the local store seals for the row's transaction");
+    assert_eq!(read(&local, &record_of(&first), 1).await, Err(StoreError::NotFound));
+    repos
+        .secrets
+        .create_with_credentials(&first, Some(5), &event, &sealed)
+        .await
+        .expect("created");
+    assert_eq!(repos.secrets.get(owned.team, first.id).await, Ok(first.clone()));
+    assert_eq!(
+        read(&local, &record_of(&first), 1).await.as_deref(),
+        Ok("first-credentials")
+    );
+    assert!(events().await.contains(&event));
+
+    let twin = managed_secret(owned, "sealed-with-its-row");
+    let refused = secret_audit(owned, &twin, AuditAction::Create);
+    let sealed = local
+        .seal_for_commit(&record_of(&twin), 1, &secret("twin-credentials"))
+        .await
+        .expect("sealed")
+        .expect("sealed for the row");
+    assert_eq!(
+        repos
+            .secrets
+            .create_with_credentials(&twin, None, &refused, &sealed)
+            .await,
+        Err(RepoError::Conflict(ConflictKind::DuplicateName))
+    );
+    assert_eq!(read(&local, &record_of(&twin), 1).await, Err(StoreError::NotFound));
+    assert!(!events().await.contains(&refused));
+
+    let elsewhere = repo_set(&other);
+    let other_team = team(&elsewhere).await;
+    let stray = managed_secret(other_team, "sealed-for-another-database");
+    let stray_event = secret_audit(other_team, &stray, AuditAction::Create);
+    let result = elsewhere
+        .secrets
+        .create_with_credentials(&stray, None, &stray_event, &sealed)
+        .await;
+    assert!(matches!(result, Err(RepoError::Internal(_))), "{result:?}");
+    assert_eq!(
+        elsewhere.secrets.get(other_team.team, stray.id).await,
+        Err(RepoError::NotFound)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_sealed_credentials_commit_with_their_row_or_not_at_all() {
+    sealed_credentials_commit_with_their_row_or_not_at_all(test_support::sqlite().await, test_support::sqlite().await)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_sealed_credentials_commit_with_their_row_or_not_at_all() {
+    let (Some(db), Some(other)) = (test_support::postgres().await, test_support::postgres().await) else {
+        return;
+    };
+    sealed_credentials_commit_with_their_row_or_not_at_all(db, other).await;
+}
+
+/// Credentials sealed under a key that `keys remove` took away before the row's transaction
+/// ran: the transaction is refused as unavailable (to retry), and writes none of it.
+async fn credentials_sealed_under_a_removed_key_are_refused_with_their_row(db: Database) {
+    let repos = repo_set(&db);
+    let mut keyring = Keyring::generate();
+    let old = store(db.clone(), &keyring);
+    old.register_keys().await.expect("register");
+    let old_key = keyring.active_key_id().to_owned();
+    let owned = team(&repos).await;
+    let secret_row = managed_secret(owned, "sealed-before-the-removal");
+    let event = secret_audit(owned, &secret_row, AuditAction::Create);
+    let record = CredentialKey {
+        team_id: owned.team,
+        kind: CredentialKind::StorageSecret,
+        record_id: secret_row.id.as_uuid(),
+    };
+    let sealed = old
+        .seal_for_commit(&record, 1, &secret("sealed-under-the-old-key"))
+        .await
+        .expect("sealed")
+        .expect("sealed for the row");
+
+    let new_key = keyring.rotate();
+    let rotated = store(db.clone(), &keyring);
+    rotated.activate(&new_key).await.expect("activate");
+    rotated.rewrap_all().await.expect("rewrap");
+    rotated
+        .remove_key(&old_key)
+        .await
+        .expect("nothing is sealed under the old key yet");
+
+    let result = repos
+        .secrets
+        .create_with_credentials(&secret_row, None, &event, &sealed)
+        .await;
+    assert!(matches!(result, Err(RepoError::Unavailable(_))), "{result:?}");
+    assert_eq!(
+        repos.secrets.get(owned.team, secret_row.id).await,
+        Err(RepoError::NotFound)
+    );
+    assert_eq!(read(&rotated, &record, 1).await, Err(StoreError::NotFound));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_credentials_sealed_under_a_removed_key_are_refused_with_their_row() {
+    credentials_sealed_under_a_removed_key_are_refused_with_their_row(test_support::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_credentials_sealed_under_a_removed_key_are_refused_with_their_row() {
+    let Some(db) = test_support::postgres().await else {
+        return;
+    };
+    credentials_sealed_under_a_removed_key_are_refused_with_their_row(db).await;
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
