@@ -251,9 +251,8 @@ trait InsertCreated {
 }
 
 impl InsertCreated for AsyncPgConnection {
-    /// Sent together (pipelined) and answered in one round trip. PostgreSQL runs them in
-    /// turn; after a failure the rest fail too (the transaction is aborted), and the first
-    /// failure is the one answered.
+    /// Sent together (pipelined) and answered in one round trip; see [`first_cause`] for
+    /// which failure is answered.
     async fn insert_created(
         &mut self,
         row: &SecretRow,
@@ -278,11 +277,34 @@ impl InsertCreated for AsyncPgConnection {
         let audit = diesel::insert_into(audit_events::table)
             .values(audit)
             .execute(&mut for_audit);
-        futures::try_join!(async { row.await.map_err(DbError::from) }, blob, async {
-            audit.await.map_err(DbError::from)
-        })?;
-        Ok(())
+        let (row, blob, audit) = futures::join!(row, blob, audit);
+        first_cause([row.map_err(DbError::from), blob, audit.map_err(DbError::from)])
     }
+}
+
+/// The failure of a pipelined batch of writes, given each statement's outcome in the order
+/// sent. Once one statement fails, PostgreSQL refuses the rest of the transaction (an error
+/// of no particular kind), and a statement the connection had to prepare first is run after
+/// the ones sent behind it: so the answer is the first failure of a particular kind (a taken
+/// name, a missing team or key), else the first failure.
+fn first_cause<const N: usize>(outcomes: [Result<usize, DbError>; N]) -> Result<(), DbError> {
+    let mut failures: Vec<DbError> = outcomes.into_iter().filter_map(Result::err).collect();
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let cause = failures
+        .iter()
+        .position(|failure| {
+            !matches!(
+                failure,
+                DbError::Query(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::Unknown,
+                    _
+                ))
+            )
+        })
+        .unwrap_or(0);
+    Err(failures.swap_remove(cause))
 }
 
 impl InsertCreated for SqliteConn {
@@ -534,5 +556,55 @@ impl SecretRepository for SqlSecretRepository {
     async fn count(&self, team: TeamId) -> Result<u64, RepoError> {
         let team = id_text(team.as_uuid());
         with_conn!(self.db, |conn| { Ok(count(held_secrets!(conn, &team)?)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+    use super::*;
+
+    fn refused(kind: DatabaseErrorKind, message: &str) -> Result<usize, DbError> {
+        Err(DbError::Query(DieselError::DatabaseError(
+            kind,
+            Box::new(message.to_owned()),
+        )))
+    }
+
+    fn message(outcome: Result<(), DbError>) -> String {
+        match outcome {
+            Err(DbError::Query(DieselError::DatabaseError(_, info))) => info.message().to_owned(),
+            Err(DbError::Repo(error)) => error.to_string(),
+            other => panic!("not a database failure: {other:?}"),
+        }
+    }
+
+    const ABORTED: &str = "current transaction is aborted";
+
+    #[test]
+    fn the_answer_of_a_pipelined_batch_is_its_first_failure_of_a_particular_kind() {
+        assert!(first_cause([Ok(1), Ok(1), Ok(1)]).is_ok());
+        // The row refused; the statements behind it refused as aborted.
+        let taken = first_cause([
+            refused(DatabaseErrorKind::UniqueViolation, "storage_secrets_team_name_key"),
+            refused(DatabaseErrorKind::Unknown, ABORTED),
+            refused(DatabaseErrorKind::Unknown, ABORTED),
+        ]);
+        assert_eq!(message(taken), "storage_secrets_team_name_key");
+        // The row, prepared first, ran after the blob that failed: its refusal is not the cause.
+        let removed = first_cause([
+            refused(DatabaseErrorKind::Unknown, ABORTED),
+            Err(DbError::Repo(RepoError::Unavailable("master key removed".into()))),
+            refused(DatabaseErrorKind::Unknown, ABORTED),
+        ]);
+        assert_eq!(message(removed), "database unavailable: master key removed");
+        // Nothing of a particular kind: the first failure.
+        let unknown = first_cause([
+            Ok(1),
+            refused(DatabaseErrorKind::Unknown, "first"),
+            refused(DatabaseErrorKind::Unknown, ABORTED),
+        ]);
+        assert_eq!(message(unknown), "first");
     }
 }
