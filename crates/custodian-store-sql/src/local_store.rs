@@ -121,8 +121,11 @@ impl LocalCredentialStore {
     }
 
     /// The row that stores `value` as `version` of `key`, sealed under the key new values
-    /// are sealed under now.
+    /// are sealed under now. `Rejected` for a version below 1.
     async fn sealed_row(&self, key: &CredentialKey, version: i64, value: &SecretString) -> Result<BlobRow, StoreError> {
+        if version < 1 {
+            return Err(StoreError::Rejected("versions start at 1".into()));
+        }
         let (keyring, key_id) = self.sealing_key().await?;
         let sealed = keyring
             .seal_under(&key_id, &self.aad(key, version), value)
@@ -249,9 +252,6 @@ impl CredentialStore for LocalCredentialStore {
     }
 
     async fn put(&self, key: &CredentialKey, version: i64, value: &SecretString) -> Result<(), StoreError> {
-        if version < 1 {
-            return Err(StoreError::Rejected("versions start at 1".into()));
-        }
         // A key removed between choosing it and the insert (its foreign key refuses the
         // row): choose again, once.
         let mut retried = false;
@@ -286,9 +286,6 @@ impl CredentialStore for LocalCredentialStore {
         version: i64,
         value: &SecretString,
     ) -> Result<Option<SealedCredential>, StoreError> {
-        if version < 1 {
-            return Err(StoreError::Rejected("versions start at 1".into()));
-        }
         let row = self.sealed_row(key, version, value).await?;
         Ok(Some(SealedCredential::new(
             *key,

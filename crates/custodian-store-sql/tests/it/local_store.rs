@@ -320,6 +320,13 @@ async fn sealed_credentials_commit_with_their_row_or_not_at_all(db: Database, ot
         .expect("sealed")
         .expect("the local store seals for the row's transaction");
     assert_eq!(read(&local, &record_of(&first), 1).await, Err(StoreError::NotFound));
+    assert_eq!(
+        local
+            .seal_for_commit(&record_of(&first), 0, &secret("x"))
+            .await
+            .map(|sealed| sealed.is_some()),
+        Err(StoreError::Rejected("versions start at 1".into()))
+    );
     repos
         .secrets
         .create_with_credentials(&first, Some(5), &event, &sealed)
