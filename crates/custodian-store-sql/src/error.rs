@@ -95,15 +95,38 @@ pub(crate) fn is_busy(info: &dyn DatabaseErrorInformation) -> bool {
     message.contains("database is locked") || message.contains("database is busy")
 }
 
-/// For a delete that a foreign key can refuse: the referencing rows appeared after the
-/// in-use check, so the refusal is the port's `Conflict(kind)`, not a `NotFound`.
-pub(crate) fn foreign_key_means(kind: ConflictKind) -> impl Fn(diesel::result::Error) -> DbError {
+/// For a write whose foreign-key refusal means something other than `NotFound`: a delete
+/// whose referencing rows appeared after the in-use check (`Conflict(kind)`), or a sealed
+/// credential whose master key was removed after it was chosen (`Unavailable`).
+pub(crate) fn foreign_key_means(meaning: RepoError) -> impl Fn(diesel::result::Error) -> DbError {
     move |error| match error {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
-            RepoError::Conflict(kind).into()
+            meaning.clone().into()
         }
         other => other.into(),
     }
+}
+
+/// The failure of a pipelined batch of writes, given each statement's outcome in the order
+/// sent. Once one statement fails, PostgreSQL refuses the rest of the transaction (an error
+/// of no particular kind), and a statement the connection had to prepare first is run after
+/// the ones sent behind it: so the answer is the first failure of a particular kind (a taken
+/// name, a missing team or key), else the first failure.
+pub(crate) fn first_cause<const N: usize>(outcomes: [Result<usize, DbError>; N]) -> Result<(), DbError> {
+    let mut failures: Vec<DbError> = outcomes.into_iter().filter_map(Result::err).collect();
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let cause = failures
+        .iter()
+        .position(|failure| {
+            !matches!(
+                failure,
+                DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::Unknown, _))
+            )
+        })
+        .unwrap_or(0);
+    Err(failures.swap_remove(cause))
 }
 
 #[cfg(test)]
@@ -171,5 +194,38 @@ mod tests {
             corrupt,
             RepoError::Internal("stored row of users has an invalid email".into())
         );
+    }
+
+    #[test]
+    fn the_answer_of_a_pipelined_batch_is_its_first_failure_of_a_particular_kind() {
+        const ABORTED: &str = "current transaction is aborted";
+        let refused = |kind, message| Err(database_error(kind, message));
+        let message = |outcome: Result<(), DbError>| match outcome {
+            Err(DbError::Query(DieselError::DatabaseError(_, info))) => info.message().to_owned(),
+            Err(DbError::Repo(error)) => error.to_string(),
+            other => panic!("not a database failure: {other:?}"),
+        };
+        assert!(first_cause([Ok(1), Ok(1), Ok(1)]).is_ok());
+        // The row refused; the statements behind it refused as aborted.
+        let taken = first_cause([
+            refused(DatabaseErrorKind::UniqueViolation, "storage_secrets_team_name_key"),
+            refused(DatabaseErrorKind::Unknown, ABORTED),
+            refused(DatabaseErrorKind::Unknown, ABORTED),
+        ]);
+        assert_eq!(message(taken), "storage_secrets_team_name_key");
+        // The row, prepared first, ran after the blob that failed: its refusal is not the cause.
+        let removed = first_cause([
+            refused(DatabaseErrorKind::Unknown, ABORTED),
+            Err(DbError::Repo(RepoError::Unavailable("master key removed".into()))),
+            refused(DatabaseErrorKind::Unknown, ABORTED),
+        ]);
+        assert_eq!(message(removed), "database unavailable: master key removed");
+        // Nothing of a particular kind: the first failure.
+        let unknown = first_cause([
+            Ok(1),
+            refused(DatabaseErrorKind::Unknown, "first"),
+            refused(DatabaseErrorKind::Unknown, ABORTED),
+        ]);
+        assert_eq!(message(unknown), "first");
     }
 }

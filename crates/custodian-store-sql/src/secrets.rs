@@ -18,7 +18,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::convert::{AuditRow, checked, count, db_time, id_text, page_bounds, parse_id, parse_text, utc};
 use crate::db::{Conn, Database, SqliteConn, check_limit, transaction, with_conn};
-use crate::error::{DbError, foreign_key_means};
+use crate::error::{DbError, first_cause, foreign_key_means};
 use crate::local_store::{BlobRow, StagedBlob};
 use crate::locations::{LinkedRow, linked_location};
 use crate::schema::{
@@ -231,8 +231,7 @@ impl SqlSecretRepository {
                 }
             };
             let row = SecretRow::new(&secret, vault_type);
-            conn.insert_created(&row, blob.as_ref(), &AuditRow::from_event(&audit))
-                .await
+            conn.insert_created(&row, blob.as_ref(), &audit).await
         })
     }
 }
@@ -246,7 +245,7 @@ trait InsertCreated {
         &mut self,
         row: &SecretRow,
         blob: Option<&BlobRow>,
-        audit: &AuditRow,
+        audit: &AuditEvent,
     ) -> Result<(), DbError>;
 }
 
@@ -257,7 +256,7 @@ impl InsertCreated for AsyncPgConnection {
         &mut self,
         row: &SecretRow,
         blob: Option<&BlobRow>,
-        audit: &AuditRow,
+        audit: &AuditEvent,
     ) -> Result<(), DbError> {
         let conn: &AsyncPgConnection = self;
         let (mut for_row, mut for_blob, mut for_audit) = (conn, conn, conn);
@@ -271,40 +270,15 @@ impl InsertCreated for AsyncPgConnection {
                     .values(blob)
                     .execute(&mut for_blob)
                     .await
-                    .map_err(master_key_removed),
+                    .map_err(foreign_key_means(master_key_removed())),
             }
         };
         let audit = diesel::insert_into(audit_events::table)
-            .values(audit)
+            .values(AuditRow::from_event(audit))
             .execute(&mut for_audit);
         let (row, blob, audit) = futures::join!(row, blob, audit);
         first_cause([row.map_err(DbError::from), blob, audit.map_err(DbError::from)])
     }
-}
-
-/// The failure of a pipelined batch of writes, given each statement's outcome in the order
-/// sent. Once one statement fails, PostgreSQL refuses the rest of the transaction (an error
-/// of no particular kind), and a statement the connection had to prepare first is run after
-/// the ones sent behind it: so the answer is the first failure of a particular kind (a taken
-/// name, a missing team or key), else the first failure.
-fn first_cause<const N: usize>(outcomes: [Result<usize, DbError>; N]) -> Result<(), DbError> {
-    let mut failures: Vec<DbError> = outcomes.into_iter().filter_map(Result::err).collect();
-    if failures.is_empty() {
-        return Ok(());
-    }
-    let cause = failures
-        .iter()
-        .position(|failure| {
-            !matches!(
-                failure,
-                DbError::Query(diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::Unknown,
-                    _
-                ))
-            )
-        })
-        .unwrap_or(0);
-    Err(failures.swap_remove(cause))
 }
 
 impl InsertCreated for SqliteConn {
@@ -313,7 +287,7 @@ impl InsertCreated for SqliteConn {
         &mut self,
         row: &SecretRow,
         blob: Option<&BlobRow>,
-        audit: &AuditRow,
+        audit: &AuditEvent,
     ) -> Result<(), DbError> {
         diesel::insert_into(storage_secrets::table)
             .values(row)
@@ -324,27 +298,16 @@ impl InsertCreated for SqliteConn {
                 .values(blob)
                 .execute(self)
                 .await
-                .map_err(master_key_removed)?;
+                .map_err(foreign_key_means(master_key_removed()))?;
         }
-        diesel::insert_into(audit_events::table)
-            .values(audit)
-            .execute(self)
-            .await?;
-        Ok(())
+        self.insert_audit(audit).await
     }
 }
 
 /// The master key a staged blob is sealed under was removed after it was chosen (its
 /// foreign key refused the row): nothing is written, and the client may retry.
-fn master_key_removed(error: diesel::result::Error) -> DbError {
-    match error {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
-            DbError::Repo(RepoError::Unavailable(
-                "the master key the credentials were sealed under was removed meanwhile; retry".into(),
-            ))
-        }
-        other => other.into(),
-    }
+fn master_key_removed() -> RepoError {
+    RepoError::Unavailable("the master key the credentials were sealed under was removed meanwhile; retry".into())
 }
 
 #[async_trait]
@@ -547,7 +510,7 @@ impl SecretRepository for SqlSecretRepository {
             diesel::delete(storage_secrets::table.filter(storage_secrets::id.eq(&id)))
                 .execute(conn)
                 .await
-                .map_err(foreign_key_means(ConflictKind::SecretInUse))?;
+                .map_err(foreign_key_means(RepoError::Conflict(ConflictKind::SecretInUse)))?;
             conn.insert_audit(&audit).await?;
             row.into_secret()
         })
@@ -556,55 +519,5 @@ impl SecretRepository for SqlSecretRepository {
     async fn count(&self, team: TeamId) -> Result<u64, RepoError> {
         let team = id_text(team.as_uuid());
         with_conn!(self.db, |conn| { Ok(count(held_secrets!(conn, &team)?)) })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use diesel::result::{DatabaseErrorKind, Error as DieselError};
-
-    use super::*;
-
-    fn refused(kind: DatabaseErrorKind, message: &str) -> Result<usize, DbError> {
-        Err(DbError::Query(DieselError::DatabaseError(
-            kind,
-            Box::new(message.to_owned()),
-        )))
-    }
-
-    fn message(outcome: Result<(), DbError>) -> String {
-        match outcome {
-            Err(DbError::Query(DieselError::DatabaseError(_, info))) => info.message().to_owned(),
-            Err(DbError::Repo(error)) => error.to_string(),
-            other => panic!("not a database failure: {other:?}"),
-        }
-    }
-
-    const ABORTED: &str = "current transaction is aborted";
-
-    #[test]
-    fn the_answer_of_a_pipelined_batch_is_its_first_failure_of_a_particular_kind() {
-        assert!(first_cause([Ok(1), Ok(1), Ok(1)]).is_ok());
-        // The row refused; the statements behind it refused as aborted.
-        let taken = first_cause([
-            refused(DatabaseErrorKind::UniqueViolation, "storage_secrets_team_name_key"),
-            refused(DatabaseErrorKind::Unknown, ABORTED),
-            refused(DatabaseErrorKind::Unknown, ABORTED),
-        ]);
-        assert_eq!(message(taken), "storage_secrets_team_name_key");
-        // The row, prepared first, ran after the blob that failed: its refusal is not the cause.
-        let removed = first_cause([
-            refused(DatabaseErrorKind::Unknown, ABORTED),
-            Err(DbError::Repo(RepoError::Unavailable("master key removed".into()))),
-            refused(DatabaseErrorKind::Unknown, ABORTED),
-        ]);
-        assert_eq!(message(removed), "database unavailable: master key removed");
-        // Nothing of a particular kind: the first failure.
-        let unknown = first_cause([
-            Ok(1),
-            refused(DatabaseErrorKind::Unknown, "first"),
-            refused(DatabaseErrorKind::Unknown, ABORTED),
-        ]);
-        assert_eq!(message(unknown), "first");
     }
 }

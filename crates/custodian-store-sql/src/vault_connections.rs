@@ -307,7 +307,9 @@ impl VaultConnectionRepository for SqlVaultConnectionRepository {
             diesel::delete(vault_connections::table.filter(vault_connections::id.eq(&id)))
                 .execute(conn)
                 .await
-                .map_err(foreign_key_means(ConflictKind::VaultConnectionInUse))?;
+                .map_err(foreign_key_means(RepoError::Conflict(
+                    ConflictKind::VaultConnectionInUse,
+                )))?;
             conn.insert_audit(&audit).await?;
             row.into_connection()
         })

@@ -1,9 +1,9 @@
 //! Storage-secret use cases over mocked ports.
 
 use custodian_domain::{LimitKind, RawFieldMapping, Role, SecretType, Tier};
-use custodian_ports::{ConflictKind, CredentialKind, RepoError, SealedCredential, StoreError};
+use custodian_ports::{ConflictKind, CredentialKey, CredentialKind, RepoError, SealedCredential, StoreError};
 use mockall::Sequence;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::*;
 use crate::Requirement;
@@ -53,6 +53,15 @@ fn admin_mocks(tier: Tier) -> Mocks {
     mocks
 }
 
+/// What the store is given for a create of [`managed_input`]: its credentials as version 1
+/// of a storage secret of the team.
+fn is_the_first_version_of_the_request(key: &CredentialKey, version: &i64, value: &SecretString) -> bool {
+    key.kind == CredentialKind::StorageSecret
+        && key.team_id == team_id()
+        && *version == 1
+        && value.expose_secret().contains(SECRET)
+}
+
 #[tokio::test]
 async fn a_managed_secret_is_stored_as_version_1_then_committed_with_the_tier_limit() {
     let mut mocks = admin_mocks(Tier::Free);
@@ -60,12 +69,7 @@ async fn a_managed_secret_is_stored_as_version_1_then_committed_with_the_tier_li
     mocks
         .store
         .expect_put()
-        .withf(|key, version, value| {
-            key.kind == CredentialKind::StorageSecret
-                && key.team_id == team_id()
-                && *version == 1
-                && value.expose_secret().contains(SECRET)
-        })
+        .withf(is_the_first_version_of_the_request)
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _, _| Ok(()));
@@ -101,12 +105,7 @@ async fn credentials_the_store_seals_for_the_row_are_written_in_its_transaction_
     mocks
         .store
         .expect_seal_for_commit()
-        .withf(|key, version, value| {
-            key.kind == CredentialKind::StorageSecret
-                && key.team_id == team_id()
-                && *version == 1
-                && value.expose_secret().contains(SECRET)
-        })
+        .withf(is_the_first_version_of_the_request)
         .times(1)
         .in_sequence(&mut seq)
         .returning(|key, version, _| Ok(Some(SealedCredential::new(*key, version, 7_u8))));
