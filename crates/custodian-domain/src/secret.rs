@@ -122,7 +122,7 @@ fn pair_error(loc: &str, secret_type: SecretType, method: AuthMethod) -> FieldEr
 }
 
 /// Empty collections count as absent: `"credentials": {}` next to a vault reference is
-/// what the seed's own example sends.
+/// what the published API reference's own example sends.
 fn given<T>(value: Option<Vec<T>>) -> Option<Vec<T>> {
     value.filter(|v| !v.is_empty())
 }

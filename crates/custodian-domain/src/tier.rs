@@ -38,7 +38,7 @@ impl TierLimits {
     }
 }
 
-/// Limits for every tier; the defaults follow the seeds and the vendor's published tiers.
+/// Limits for every tier; the defaults follow the published API reference and the vendor's tiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TierTable {
     pub free: TierLimits,

@@ -20,7 +20,7 @@ use crate::schema::credential_gc;
 
 /// A row of `credential_gc`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = credential_gc)]
+#[diesel(table_name = credential_gc, treat_none_as_default_value = false)]
 struct CleanupRow {
     team_id: String,
     kind: String,

@@ -74,7 +74,7 @@ pub(crate) fn count(value: i64) -> u64 {
 
 /// A row of `audit_events`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub(crate) struct AuditRow {
     pub(crate) id: String,
     pub(crate) occurred_at: NaiveDateTime,

@@ -787,6 +787,24 @@ macro_rules! single_statement {
 }
 pub(crate) use single_statement;
 
+/// Whether `statement` is prepared once per connection and run again from diesel's
+/// statement cache, on both backends, rather than parsed and planned at every run (and,
+/// on PostgreSQL, prepared in a round trip of its own). Diesel caches a statement only when
+/// its SQL cannot vary with the values bound; an `Insertable` row whose fields may each be
+/// `DEFAULT` can, which is why every row here binds `None` as `NULL`
+/// (`treat_none_as_default_value = false`).
+#[cfg(test)]
+pub(crate) fn prepared_once<Q>(statement: &Q) -> bool
+where
+    Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>
+        + diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>,
+{
+    use diesel::query_builder::QueryFragment;
+    QueryFragment::<diesel::pg::Pg>::is_safe_to_cache_prepared(statement, &diesel::pg::Pg).unwrap_or(false)
+        && QueryFragment::<diesel::sqlite::Sqlite>::is_safe_to_cache_prepared(statement, &diesel::sqlite::Sqlite)
+            .unwrap_or(false)
+}
+
 /// Operations every repository needs inside a query body, on either connection type.
 pub(crate) trait Conn: AsyncConnection + Send {
     /// Lock `team` (a team id) for the rest of the transaction before counting its records
@@ -843,5 +861,39 @@ pub(crate) fn check_limit(current: i64, limit: Option<u32>, kind: LimitKind) -> 
     match limit {
         Some(limit) if current >= i64::from(limit) => Err(DbError::Repo(RepoError::LimitExceeded { kind, limit })),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `Insertable` row of this crate binds `None` as `NULL`, so that its insert is
+    /// prepared once ([`super::prepared_once`]); none of their nullable columns has a
+    /// default other than `NULL`.
+    #[test]
+    fn every_insertable_row_binds_none_as_null() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let mut rows = 0;
+        for entry in std::fs::read_dir(dir).expect("the crate's sources") {
+            let path = entry.expect("a source file").path();
+            let source = std::fs::read_to_string(&path).expect("a source file");
+            let lines: Vec<&str> = source.lines().collect();
+            for (n, line) in lines.iter().enumerate() {
+                if line.starts_with("#[derive(") && line.contains("Insertable") {
+                    rows += 1;
+                    let attribute = lines.get(n + 1).copied().unwrap_or_default();
+                    assert!(
+                        attribute.starts_with("#[diesel(") && attribute.contains("treat_none_as_default_value = false"),
+                        "{}:{}: an Insertable row without `treat_none_as_default_value = false` is parsed and \
+                         planned at every insert",
+                        path.display(),
+                        n + 2
+                    );
+                }
+            }
+        }
+        assert!(
+            rows >= 17,
+            "found only {rows} Insertable rows: is the derive written differently?"
+        );
     }
 }

@@ -25,7 +25,7 @@ const T: &str = "credential_store_binding";
 
 /// The one row of `credential_store_binding`.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = credential_store_binding, treat_none_as_null = true)]
+#[diesel(table_name = credential_store_binding, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct BindingRow {
     id: i32,
     backend: String,

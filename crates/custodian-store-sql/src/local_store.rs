@@ -27,7 +27,7 @@ use crate::schema::credential_blobs;
 
 /// A row of `credential_blobs`.
 #[derive(Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = credential_blobs)]
+#[diesel(table_name = credential_blobs, treat_none_as_default_value = false)]
 pub(crate) struct BlobRow {
     tenant: String,
     team_id: String,
@@ -42,6 +42,23 @@ pub(crate) struct BlobRow {
 }
 
 impl BlobRow {
+    /// A row of made-up bytes, for tests of the statements that write it.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            tenant: "default".into(),
+            team_id: "team".into(),
+            kind: "storage-secret".into(),
+            record_id: "record".into(),
+            version: 1,
+            key_id: "key".into(),
+            wrapped_key: vec![1; 40],
+            nonce: vec![2; 12],
+            ciphertext: vec![3; 64],
+            created_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+        }
+    }
+
     fn sealed(&self) -> SealedValue {
         SealedValue {
             key_id: self.key_id.clone(),

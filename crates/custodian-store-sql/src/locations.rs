@@ -20,7 +20,7 @@ const T: &str = "locations";
 
 /// A row of `locations`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = locations)]
+#[diesel(table_name = locations, treat_none_as_default_value = false)]
 struct LocationRow {
     id: String,
     team_id: String,

@@ -69,7 +69,7 @@ fn pepper_aad() -> Aad<'static> {
 
 /// A row of `sealed_token_pepper`.
 #[derive(Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = sealed_token_pepper)]
+#[diesel(table_name = sealed_token_pepper, treat_none_as_default_value = false)]
 struct PepperRow {
     id: i32,
     key_id: String,

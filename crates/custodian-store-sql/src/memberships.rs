@@ -16,7 +16,7 @@ use crate::users::UserRow;
 
 /// A row of `memberships`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = memberships)]
+#[diesel(table_name = memberships, treat_none_as_default_value = false)]
 pub(crate) struct MembershipRow {
     team_id: String,
     user_id: String,

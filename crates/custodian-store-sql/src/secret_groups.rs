@@ -34,7 +34,7 @@ const IDS_PER_QUERY: usize = 1000;
 
 /// A row of `secret_groups`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = secret_groups)]
+#[diesel(table_name = secret_groups, treat_none_as_default_value = false)]
 struct GroupRow {
     id: String,
     team_id: String,
@@ -77,7 +77,7 @@ impl GroupRow {
 
 /// A row of `group_secrets`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = group_secrets)]
+#[diesel(table_name = group_secrets, treat_none_as_default_value = false)]
 struct KeyRow {
     id: String,
     group_id: String,
@@ -120,7 +120,7 @@ impl KeyRow {
 
 /// A row of `group_secret_versions`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = group_secret_versions)]
+#[diesel(table_name = group_secret_versions, treat_none_as_default_value = false)]
 struct VersionRow {
     id: String,
     secret_id: String,
@@ -151,7 +151,7 @@ impl VersionRow {
 
 /// A row of `group_secret_reads`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = group_secret_reads)]
+#[diesel(table_name = group_secret_reads, treat_none_as_default_value = false)]
 struct ReadRow {
     secret_id: String,
     virtual_account_id: String,

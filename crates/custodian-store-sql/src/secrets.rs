@@ -45,7 +45,7 @@ const T: &str = "storage_secrets";
 
 /// A row of `storage_secrets`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = storage_secrets)]
+#[diesel(table_name = storage_secrets, treat_none_as_default_value = false)]
 struct SecretRow {
     id: String,
     team_id: String,
@@ -519,5 +519,65 @@ impl SecretRepository for SqlSecretRepository {
     async fn count(&self, team: TeamId) -> Result<u64, RepoError> {
         let team = id_text(team.as_uuid());
         with_conn!(self.db, |conn| { Ok(count(held_secrets!(conn, &team)?)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+    use crate::db::prepared_once;
+
+    /// A create's three inserts (the row, its credentials, its event) are prepared once per
+    /// connection, not at every create.
+    #[test]
+    fn a_creates_inserts_are_prepared_once() {
+        let now = DateTime::UNIX_EPOCH.naive_utc();
+        let row = SecretRow {
+            id: "secret".into(),
+            team_id: "team".into(),
+            name: "name".into(),
+            description: None,
+            secret_type: "s3".into(),
+            auth_method: "s3_access_key".into(),
+            storage_mode: "managed".into(),
+            vault_connection_id: None,
+            field_mappings: None,
+            credentials_version: 1,
+            credentials_updated_at: now,
+            created_at: now,
+            created_by: "user".into(),
+            updated_at: now,
+            updated_by: "user".into(),
+        };
+        assert!(prepared_once(&diesel::insert_into(storage_secrets::table).values(&row)));
+        let described = SecretRow {
+            description: Some("described".into()),
+            ..row
+        };
+        assert!(prepared_once(
+            &diesel::insert_into(storage_secrets::table).values(&described)
+        ));
+        assert!(prepared_once(
+            &diesel::insert_into(credential_blobs::table).values(&BlobRow::for_tests())
+        ));
+        let event = AuditRow {
+            id: "event".into(),
+            occurred_at: now,
+            team_id: Some("team".into()),
+            actor_id: None,
+            actor_kind: None,
+            action: "create".into(),
+            resource_type: "storage_secret".into(),
+            resource_id: None,
+            resource_name: None,
+            outcome: "success".into(),
+            detail: None,
+            request_id: None,
+            client_ip: None,
+            user_agent: None,
+        };
+        assert!(prepared_once(&diesel::insert_into(audit_events::table).values(event)));
     }
 }

@@ -17,7 +17,7 @@ use crate::tokens::found;
 
 /// A row of `teams`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = teams)]
+#[diesel(table_name = teams, treat_none_as_default_value = false)]
 pub(crate) struct TeamRow {
     id: String,
     name: String,

@@ -17,7 +17,7 @@ use crate::schema::{identity_epoch, tokens};
 
 /// A row of `tokens`: exactly one of `user_id` and `virtual_account_id` is set.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = tokens)]
+#[diesel(table_name = tokens, treat_none_as_default_value = false)]
 pub(crate) struct TokenRow {
     id: String,
     user_id: Option<String>,

@@ -16,7 +16,7 @@ use crate::tokens::TokenRow;
 
 /// A row of `users`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 pub(crate) struct UserRow {
     id: String,
     email: String,

@@ -23,7 +23,7 @@ const T: &str = "vault_connections";
 
 /// A row of `vault_connections`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = vault_connections)]
+#[diesel(table_name = vault_connections, treat_none_as_default_value = false)]
 struct ConnectionRow {
     id: String,
     team_id: String,

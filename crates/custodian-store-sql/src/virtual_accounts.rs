@@ -16,7 +16,7 @@ use crate::tokens::{TokenRow, found};
 
 /// A row of `virtual_accounts`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = virtual_accounts)]
+#[diesel(table_name = virtual_accounts, treat_none_as_default_value = false)]
 struct VirtualAccountRow {
     id: String,
     team_id: String,

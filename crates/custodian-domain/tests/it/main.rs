@@ -1,5 +1,5 @@
 //! Integration tests of `custodian-domain`: every rule of the credential schemas and the storage-secret and vault-connection rules,
-//! checked against expectations written here from the seeds, not from the code.
+//! checked against expectations written here from the published API reference, not from the code.
 
 mod support;
 

@@ -8,7 +8,7 @@ use custodian_domain::{
 use crate::support::{assert_error, error_at, managed_input, now, stored_secret, valid_credentials};
 
 /// `secret_type` options of the create and update requests, in the reference's order.
-const SEED_SECRET_TYPES: [&str; 13] = [
+const REFERENCE_SECRET_TYPES: [&str; 13] = [
     "s3",
     "azure_blob",
     "gcs",
@@ -100,16 +100,16 @@ fn method(text: &str) -> AuthMethod {
 #[test]
 fn secret_type_list_is_exactly_seed_001s_13() {
     let listed: Vec<&str> = SecretType::ALL.iter().map(|t| t.as_str()).collect();
-    assert_eq!(listed, SEED_SECRET_TYPES);
+    assert_eq!(listed, REFERENCE_SECRET_TYPES);
     assert_eq!(SecretType::ALL.len(), 13);
-    for text in SEED_SECRET_TYPES {
+    for text in REFERENCE_SECRET_TYPES {
         let parsed: SecretType = text.parse().unwrap();
         assert_eq!(parsed.as_str(), text);
         assert_eq!(parsed.to_string(), text);
     }
-    // The refusal lists exactly the seed's spellings.
+    // The refusal lists exactly the API reference's spellings.
     let err = "S3".parse::<SecretType>().unwrap_err();
-    assert_eq!(err.expected, SEED_SECRET_TYPES);
+    assert_eq!(err.expected, REFERENCE_SECRET_TYPES);
 }
 
 #[test]
@@ -173,7 +173,7 @@ fn expectation_table_covers_every_type_and_every_method_once() {
     let types: Vec<&str> = EXPECTED.iter().map(|(t, _)| *t).collect();
     let mut sorted_types = types.clone();
     sorted_types.sort_unstable();
-    let mut seed_types = SEED_SECRET_TYPES.to_vec();
+    let mut seed_types = REFERENCE_SECRET_TYPES.to_vec();
     seed_types.sort_unstable();
     assert_eq!(sorted_types, seed_types);
 
@@ -189,7 +189,7 @@ fn expectation_table_covers_every_type_and_every_method_once() {
 
 #[test]
 fn accepts_and_auth_methods_agree_with_the_table() {
-    for t in SEED_SECRET_TYPES {
+    for t in REFERENCE_SECRET_TYPES {
         let secret_type: SecretType = t.parse().unwrap();
         let listed: Vec<&str> = secret_type.auth_methods().iter().map(|m| m.as_str()).collect();
         let expected = EXPECTED.iter().find(|(e, _)| *e == t).unwrap().1;
@@ -204,7 +204,7 @@ fn accepts_and_auth_methods_agree_with_the_table() {
 fn create_checks_all_182_secret_type_auth_method_pairs() {
     let mut checked = 0;
     let mut accepted = 0;
-    for t in SEED_SECRET_TYPES {
+    for t in REFERENCE_SECRET_TYPES {
         for m in SEED_AUTH_METHODS {
             checked += 1;
             let input = managed_input(t, m, valid_credentials(method(m)));
@@ -246,7 +246,7 @@ fn create_checks_all_182_secret_type_auth_method_pairs() {
 fn update_checks_all_182_secret_type_auth_method_pairs() {
     let mut checked = 0;
     let mut accepted = 0;
-    for t in SEED_SECRET_TYPES {
+    for t in REFERENCE_SECRET_TYPES {
         for m in SEED_AUTH_METHODS {
             checked += 1;
             // Start from a secret of another type, so the update really changes the pair.
