@@ -787,6 +787,40 @@ macro_rules! single_statement {
 }
 pub(crate) use single_statement;
 
+/// `statement`, prepared once per connection and run again from diesel's statement cache.
+///
+/// Diesel never caches an `UPDATE`: a changeset that skips `None` fields can take as many
+/// shapes as its columns have subsets. The cache is keyed by the SQL text and the types
+/// bound (this wrapper has no static query id), so caching one is always correct; wrap
+/// an update whose shape is fixed (its changeset binds `None` as `NULL`, or sets fixed
+/// columns), or takes only a few, so that the cache stays small.
+pub(crate) fn prepared_once<Q>(statement: Q) -> PreparedOnce<Q> {
+    PreparedOnce(statement)
+}
+
+/// See [`prepared_once`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PreparedOnce<Q>(Q);
+
+impl<Q> diesel::query_builder::QueryId for PreparedOnce<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for PreparedOnce<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, pass: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
 /// Whether `statement` is prepared once per connection and run again from diesel's
 /// statement cache, on both backends, rather than parsed and planned at every run (and,
 /// on PostgreSQL, prepared in a round trip of its own). Diesel caches a statement only when
@@ -794,7 +828,7 @@ pub(crate) use single_statement;
 /// `DEFAULT` can, which is why every row here binds `None` as `NULL`
 /// (`treat_none_as_default_value = false`).
 #[cfg(test)]
-pub(crate) fn prepared_once<Q>(statement: &Q) -> bool
+pub(crate) fn is_prepared_once<Q>(statement: &Q) -> bool
 where
     Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>
         + diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>,
@@ -867,7 +901,7 @@ pub(crate) fn check_limit(current: i64, limit: Option<u32>, kind: LimitKind) -> 
 #[cfg(test)]
 mod tests {
     /// Every `Insertable` row of this crate binds `None` as `NULL`, so that its insert is
-    /// prepared once ([`super::prepared_once`]); none of their nullable columns has a
+    /// prepared once ([`super::is_prepared_once`]); none of their nullable columns has a
     /// default other than `NULL`.
     #[test]
     fn every_insertable_row_binds_none_as_null() {

@@ -17,7 +17,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::convert::{AuditRow, checked, count, db_time, id_text, page_bounds, parse_id, parse_text, utc};
-use crate::db::{Conn, Database, SqliteConn, check_limit, transaction, with_conn};
+use crate::db::{Conn, Database, SqliteConn, check_limit, prepared_once, transaction, with_conn};
 use crate::error::{DbError, first_cause, foreign_key_means};
 use crate::local_store::{BlobRow, StagedBlob};
 use crate::locations::{LinkedRow, linked_location};
@@ -464,13 +464,15 @@ impl SecretRepository for SqlSecretRepository {
             if version != expected_version {
                 return Err(RepoError::Conflict(ConflictKind::Stale).into());
             }
-            let updated = diesel::update(storage_secrets::table)
-                .filter(storage_secrets::team_id.eq(&team))
-                .filter(storage_secrets::id.eq(&id))
-                .filter(storage_secrets::credentials_version.eq(expected_version))
-                .set(&changes)
-                .execute(conn)
-                .await?;
+            let updated = prepared_once(
+                diesel::update(storage_secrets::table)
+                    .filter(storage_secrets::team_id.eq(&team))
+                    .filter(storage_secrets::id.eq(&id))
+                    .filter(storage_secrets::credentials_version.eq(expected_version))
+                    .set(&changes),
+            )
+            .execute(conn)
+            .await?;
             // Another writer moved the version between the read and this update.
             if updated == 0 {
                 return Err(RepoError::Conflict(ConflictKind::Stale).into());
@@ -527,7 +529,7 @@ mod tests {
     use chrono::DateTime;
 
     use super::*;
-    use crate::db::prepared_once;
+    use crate::db::is_prepared_once;
 
     /// A create's three inserts (the row, its credentials, its event) are prepared once per
     /// connection, not at every create.
@@ -551,15 +553,17 @@ mod tests {
             updated_at: now,
             updated_by: "user".into(),
         };
-        assert!(prepared_once(&diesel::insert_into(storage_secrets::table).values(&row)));
+        assert!(is_prepared_once(
+            &diesel::insert_into(storage_secrets::table).values(&row)
+        ));
         let described = SecretRow {
             description: Some("described".into()),
             ..row
         };
-        assert!(prepared_once(
+        assert!(is_prepared_once(
             &diesel::insert_into(storage_secrets::table).values(&described)
         ));
-        assert!(prepared_once(
+        assert!(is_prepared_once(
             &diesel::insert_into(credential_blobs::table).values(&BlobRow::for_tests())
         ));
         let event = AuditRow {
@@ -578,6 +582,30 @@ mod tests {
             client_ip: None,
             user_agent: None,
         };
-        assert!(prepared_once(&diesel::insert_into(audit_events::table).values(event)));
+        assert!(is_prepared_once(
+            &diesel::insert_into(audit_events::table).values(event)
+        ));
+    }
+
+    /// A secret's update (a rotation, a rename) is prepared once too, though diesel caches
+    /// no `UPDATE` by itself: its changeset binds `None` as `NULL`, so its SQL is fixed.
+    #[test]
+    fn an_update_is_prepared_once() {
+        let now = DateTime::UNIX_EPOCH.naive_utc();
+        let changes = SecretChanges {
+            name: "name".into(),
+            description: None,
+            secret_type: "s3".into(),
+            auth_method: "s3_access_key".into(),
+            credentials_version: 2,
+            credentials_updated_at: now,
+            updated_at: now,
+            updated_by: "user".into(),
+        };
+        let update = diesel::update(storage_secrets::table)
+            .filter(storage_secrets::id.eq("secret"))
+            .set(&changes);
+        assert!(!is_prepared_once(&update), "diesel's own rule for updates");
+        assert!(is_prepared_once(&prepared_once(update)));
     }
 }
