@@ -270,11 +270,21 @@ mod tests {
         assert!(!is_http_status_line(b""));
     }
 
+    /// A port `free_port` answers can be bound again. Another process, or a test running
+    /// beside this one, may take one between the answer and the bind; three such races in
+    /// a row would mean the answers were not free.
     #[test]
     fn a_free_port_can_be_bound() {
-        let port = free_port().unwrap();
-        assert_ne!(port, 0);
-        TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+        let mut refused = Vec::new();
+        for _ in 0..3 {
+            let port = free_port().unwrap();
+            assert_ne!(port, 0);
+            match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+                Ok(_) => return,
+                Err(e) => refused.push(format!("{port}: {e}")),
+            }
+        }
+        panic!("no port free_port answered could be bound: {refused:?}");
     }
 
     #[test]
