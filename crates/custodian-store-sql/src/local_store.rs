@@ -7,6 +7,7 @@
 //! another key fails to open with `Integrity`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{NaiveDateTime, Utc};
@@ -23,6 +24,7 @@ use uuid::Uuid;
 use crate::Database;
 use crate::convert::{db_time, id_text};
 use crate::db::{single_statement, transaction, with_conn};
+use crate::master_keys::SealingKeyCache;
 use crate::schema::credential_blobs;
 
 /// A row of `credential_blobs`.
@@ -69,11 +71,13 @@ impl BlobRow {
     }
 }
 
-/// A version sealed by [`LocalCredentialStore::seal_for_commit`]: the row to insert, and
-/// the database it belongs in (the repositories of another database refuse it).
+/// A version sealed by [`LocalCredentialStore::seal_for_commit`]: the row to insert, the
+/// database it belongs in (the repositories of another database refuse it), and the
+/// sealing store's memory of its key, which a failed insert clears.
 pub(crate) struct StagedBlob {
     pub(crate) db: Database,
     pub(crate) row: BlobRow,
+    pub(crate) sealing: Arc<SealingKeyCache>,
 }
 
 /// The local, encrypted [`CredentialStore`] over a [`Database`].
@@ -82,6 +86,8 @@ pub struct LocalCredentialStore {
     pub(crate) db: Database,
     pub(crate) keyring: SharedKeyring,
     tenant: String,
+    /// The key new values were last sealed under (see `sealing_key`), shared by clones.
+    pub(crate) sealing: Arc<SealingKeyCache>,
 }
 
 impl fmt::Debug for LocalCredentialStore {
@@ -119,6 +125,7 @@ impl LocalCredentialStore {
             db,
             keyring: keyring.into(),
             tenant: tenant.into(),
+            sealing: Arc::default(),
         }
     }
 
@@ -285,6 +292,7 @@ impl CredentialStore for LocalCredentialStore {
                 Ok(()) => Ok(()),
                 Err(RepoError::NotFound) if !retried => {
                     retried = true;
+                    self.sealing.forget();
                     continue;
                 }
                 Err(RepoError::NotFound) => Err(StoreError::Unavailable {
@@ -310,6 +318,7 @@ impl CredentialStore for LocalCredentialStore {
             StagedBlob {
                 db: self.db.clone(),
                 row,
+                sealing: self.sealing.clone(),
             },
         )))
     }
@@ -519,6 +528,56 @@ mod tests {
             both,
             "whichever tenant's values"
         );
+    }
+
+    /// A store seals under the key it last read for a moment, then reads again: a key
+    /// another process makes active is used within `SEALING_KEY_REREAD`, and a key this
+    /// process makes active at once.
+    async fn the_sealing_key_is_read_again(db: Database) {
+        let mut keyring = Keyring::generate();
+        let old_key = keyring.active_key_id().to_owned();
+        let before = LocalCredentialStore::new(db.clone(), Arc::new(keyring.clone()), "default");
+        before.register_keys().await.unwrap();
+        let new_key = keyring.rotate();
+        let keyring = Arc::new(keyring);
+        let server = LocalCredentialStore::new(db.clone(), keyring.clone(), "default");
+        let operator = LocalCredentialStore::new(db.clone(), keyring, "default");
+        server.register_keys().await.unwrap();
+        assert_eq!(
+            server.sealing_key_id().await.unwrap(),
+            old_key,
+            "the database's active key"
+        );
+
+        operator.activate(&new_key).await.unwrap();
+        tokio::time::sleep(crate::master_keys::SEALING_KEY_REREAD + std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            server.sealing_key_id().await.unwrap(),
+            new_key,
+            "another process's rotation is seen once the key is read again"
+        );
+        server.put(&key(), 1, &SecretString::from("after")).await.unwrap();
+
+        server.activate(&old_key).await.unwrap();
+        assert_eq!(
+            server.sealing_key_id().await.unwrap(),
+            old_key,
+            "this process's own rotation is seen at once"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_sealing_key_is_read_again_on_sqlite() {
+        the_sealing_key_is_read_again(test_support::sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_sealing_key_is_read_again_on_postgres() {
+        let Some(db) = test_support::postgres().await else {
+            eprintln!("SKIPPED (postgres): the_sealing_key_is_read_again");
+            return;
+        };
+        the_sealing_key_is_read_again(db).await;
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -8,6 +8,9 @@
 //! rotation is refused and done again under a key the database accepts. Removed keys are
 //! recorded in `retired_master_keys` and never accepted again.
 
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use custodian_crypto::{Aad, Keyring, SealedValue};
 use custodian_ports::{RepoError, StoreError};
@@ -20,6 +23,40 @@ use crate::convert::db_time;
 use crate::db::{transaction, with_conn};
 use crate::local_store::{LocalCredentialStore, crypto_error, store_error};
 use crate::schema::{credential_blobs, master_keys, retired_master_keys, sealed_token_pepper};
+
+/// How long a process seals new values under the key it last read as the one to seal
+/// under before it reads again. A rotation by another process is seen within this long;
+/// until then values are sealed under the previous key, which the database still accepts
+/// (`keys remove` re-wraps them, and refuses a key anything is still sealed under).
+pub(crate) const SEALING_KEY_REREAD: Duration = Duration::from_millis(100);
+
+/// The key new values were last sealed under, with the keyring holding it and when it was
+/// read: a create reads the master keys at most every [`SEALING_KEY_REREAD`], not once per
+/// value.
+#[derive(Default)]
+pub(crate) struct SealingKeyCache(Mutex<Option<(Arc<Keyring>, String, Instant)>>);
+
+impl SealingKeyCache {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<(Arc<Keyring>, String, Instant)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fresh(&self) -> Option<(Arc<Keyring>, String)> {
+        self.slot()
+            .as_ref()
+            .filter(|(_, _, read)| read.elapsed() < SEALING_KEY_REREAD)
+            .map(|(keyring, id, _)| (keyring.clone(), id.clone()))
+    }
+
+    fn remember(&self, keyring: &Arc<Keyring>, id: &str) {
+        *self.slot() = Some((keyring.clone(), id.to_owned(), Instant::now()));
+    }
+
+    /// Read the key again before the next value is sealed.
+    pub(crate) fn forget(&self) {
+        *self.slot() = None;
+    }
+}
 
 /// A master key as the database knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,7 +170,9 @@ impl LocalCredentialStore {
             // Another process made its key active first: theirs stands.
             RepoError::Conflict(_) => Ok(()),
             other => Err(store_error(other)),
-        })
+        })?;
+        self.sealing.forget();
+        Ok(())
     }
 
     /// The database's active key, if it has one.
@@ -149,12 +188,24 @@ impl LocalCredentialStore {
         .map_err(store_error)
     }
 
+    /// The key a new value is sealed under: [`Self::read_sealing_key`]'s answer, read again
+    /// once it is [`SEALING_KEY_REREAD`] old, and at once after this process changed the
+    /// keys or an insert under it failed.
+    pub(crate) async fn sealing_key(&self) -> Result<(Arc<Keyring>, String), StoreError> {
+        if let Some(chosen) = self.sealing.fresh() {
+            return Ok(chosen);
+        }
+        let (keyring, id) = self.read_sealing_key().await?;
+        self.sealing.remember(&keyring, &id);
+        Ok((keyring, id))
+    }
+
     /// The key a new value is sealed under: the database's active key, read again from
     /// the keyring file when this process lacks it (a rotation by another process); else,
     /// while this process has not learnt of the rotation, the keyring's own active key if
     /// the database still accepts it. `Unavailable` when neither can be used, naming the
     /// key to give this server.
-    pub(crate) async fn sealing_key(&self) -> Result<(std::sync::Arc<Keyring>, String), StoreError> {
+    async fn read_sealing_key(&self) -> Result<(Arc<Keyring>, String), StoreError> {
         let accepted: Vec<(String, bool)> = with_conn!(self.db, |conn| {
             Ok(master_keys::table
                 .select((master_keys::id, master_keys::active))
@@ -228,7 +279,9 @@ impl LocalCredentialStore {
                 .await?;
             Ok(())
         })
-        .map_err(store_error)
+        .map_err(store_error)?;
+        self.sealing.forget();
+        Ok(())
     }
 
     /// Every key the database accepts, oldest first, with how many values are sealed under
@@ -291,6 +344,7 @@ impl LocalCredentialStore {
             }
             Ok(removed)
         });
+        self.sealing.forget();
         match removed {
             Ok(1) => Ok(()),
             Ok(_) => Err(KeyRemovalError::Unknown(key_id.to_owned())),

@@ -329,7 +329,12 @@ impl SecretRepository for SqlSecretRepository {
             .ok_or_else(|| {
                 RepoError::Internal("the credentials were not sealed by the local store of this database".into())
             })?;
-        self.insert(secret, limit, audit, Some(staged.row.clone())).await
+        let created = self.insert(secret, limit, audit, Some(staged.row.clone())).await;
+        if let Err(RepoError::Unavailable(_)) = &created {
+            // Perhaps the key it was sealed under was removed: the store reads it again.
+            staged.sealing.forget();
+        }
+        created
     }
 
     async fn get(&self, team: TeamId, id: SecretId) -> Result<StorageSecret, RepoError> {
