@@ -798,8 +798,8 @@ pub(crate) fn prepared_once<Q>(statement: Q) -> PreparedOnce<Q> {
     PreparedOnce(statement)
 }
 
-/// See [`prepared_once`].
-#[derive(Debug, Clone, Copy)]
+/// See [`prepared_once`]. It has no `Debug`: a statement's `Debug` shows the values it
+/// binds.
 pub(crate) struct PreparedOnce<Q>(Q);
 
 impl<Q> diesel::query_builder::QueryId for PreparedOnce<Q> {
