@@ -248,6 +248,20 @@ impl Custodian {
         })
     }
 
+    /// `team`'s tier, from memory while it is remembered (see `subject_cache.rs`), else
+    /// read. `NotFound` for a team that does not exist, unless it was removed meanwhile
+    /// through another server: a write into it is then refused by its foreign key.
+    pub(crate) async fn team_tier(&self, team: TeamId) -> Result<Tier, CoreError> {
+        match self.subjects.tier(team, &*self.ports.repos.tokens).await {
+            subject_cache::Lookup::Hit(tier) => Ok(tier),
+            subject_cache::Lookup::Miss { generation } => {
+                let tier = self.ports.repos.teams.get(team).await?.tier;
+                self.subjects.keep_tier(team, tier, generation);
+                Ok(tier)
+            }
+        }
+    }
+
     fn limit(&self, tier: Tier, kind: custodian_domain::LimitKind) -> Option<u32> {
         self.settings.tiers.limit(tier, kind)
     }

@@ -63,7 +63,7 @@ impl Custodian {
         self.authorize_without_team_read(subject, team, Action::WriteSecrets)
             .await?;
         // The team's tier; `NotFound` for a team that does not exist.
-        let tier = self.ports.repos.teams.get(team).await?.tier;
+        let tier = self.team_tier(team).await?;
         let vault = match input
             .vault_connection_id
             .as_deref()

@@ -14,27 +14,31 @@
 //! - an entry loaded while a change was being forgotten is not kept.
 //!
 //! Refusals are never remembered: each one is looked up and recorded.
+//!
+//! Each team's tier (which decides its limits) is remembered the same way, for the same
+//! time, and forgotten with the subjects: a change of tier or a removed team moves the
+//! identity epoch too, and this process forgets at once what it changed itself.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use custodian_domain::{Subject, TokenDigest};
+use custodian_domain::{Subject, TeamId, Tier, TokenDigest};
 use custodian_ports::TokenRepository;
 
-/// How authenticated subjects are remembered.
+/// How authenticated subjects (and teams' tiers) are remembered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubjectCacheSettings {
-    /// How long a subject is served without reading its token again (zero: never
-    /// remembered).
+    /// How long a subject is served without reading its token again, and a team's tier
+    /// without reading the team (zero: never remembered).
     pub ttl: Duration,
     /// How long a change made through another process may go unseen: the identity epoch is
     /// read again by the first authentication this long after the last read.
     pub epoch_check_interval: Duration,
     /// A token's use (`last_used_at`) is recorded at most once per this interval.
     pub touch_interval: Duration,
-    /// The most tokens remembered at once.
+    /// The most tokens remembered at once (and the most teams' tiers).
     pub capacity: u64,
 }
 
@@ -60,6 +64,8 @@ struct Entry {
 pub(crate) struct SubjectCache {
     settings: SubjectCacheSettings,
     entries: moka::sync::Cache<[u8; 32], Entry>,
+    /// Each team's tier, served at most `ttl`.
+    tiers: moka::sync::Cache<TeamId, Tier>,
     /// Moves forward on every [`forget_all`](Self::forget_all); an entry loaded across a
     /// move is not kept.
     generation: AtomicU64,
@@ -80,9 +86,10 @@ impl fmt::Debug for SubjectCache {
 }
 
 /// What a lookup found.
-pub(crate) enum Lookup {
-    Hit(Subject),
-    /// Not remembered: load it, then [`SubjectCache::keep`] it with this generation.
+pub(crate) enum Lookup<T = Subject> {
+    Hit(T),
+    /// Not remembered: load it, then [`SubjectCache::keep`] (or
+    /// [`keep_tier`](SubjectCache::keep_tier)) it with this generation.
     Miss {
         generation: u64,
     },
@@ -93,6 +100,10 @@ impl SubjectCache {
         Self {
             settings,
             entries: moka::sync::Cache::builder().max_capacity(settings.capacity).build(),
+            tiers: moka::sync::Cache::builder()
+                .max_capacity(settings.capacity)
+                .time_to_live(settings.ttl.max(Duration::from_nanos(1)))
+                .build(),
             generation: AtomicU64::new(0),
             epoch: AtomicU64::new(u64::MAX),
             next_check_ms: AtomicU64::new(0),
@@ -161,10 +172,37 @@ impl SubjectCache {
         }
     }
 
-    /// Forget every subject (a change to identities was made).
+    /// The tier remembered for `team`. Reads the identity epoch first when it is due.
+    pub(crate) async fn tier(&self, team: TeamId, tokens: &dyn TokenRepository) -> Lookup<Tier> {
+        if self.settings.ttl.is_zero() {
+            return Lookup::Miss { generation: 0 };
+        }
+        self.check_epoch(tokens).await;
+        let generation = self.generation.load(Ordering::Acquire);
+        match self.tiers.get(&team) {
+            Some(tier) => Lookup::Hit(tier),
+            None => Lookup::Miss { generation },
+        }
+    }
+
+    /// Remember `team`'s `tier` for `ttl`, unless everything was forgotten since the
+    /// lookup that returned `generation`.
+    pub(crate) fn keep_tier(&self, team: TeamId, tier: Tier, generation: u64) {
+        if self.settings.ttl.is_zero() || self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        self.tiers.insert(team, tier);
+        // A forget that ran between the check and the insert must win.
+        if self.generation.load(Ordering::Acquire) != generation {
+            self.tiers.invalidate(&team);
+        }
+    }
+
+    /// Forget every subject and tier (a change to identities or tiers was made).
     pub(crate) fn forget_all(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate_all();
+        self.tiers.invalidate_all();
     }
 
     /// Read the identity epoch when the interval since the last read has passed, and

@@ -109,12 +109,17 @@ impl Custodian {
         if let Some(description) = patch.description {
             current.description = description;
         }
+        let retiered = patch.tier.is_some_and(|tier| tier != current.tier);
         if let Some(tier) = patch.tier {
             current.tier = tier;
         }
         current.updated_at = self.now();
         let audit = self.team_event(subject, ctx, AuditAction::Update, &current);
         self.ports.repos.teams.update(&current, &audit).await?;
+        if retiered {
+            // Its limits are read from the remembered tier.
+            self.subjects.forget_all();
+        }
         Ok((current, role))
     }
 

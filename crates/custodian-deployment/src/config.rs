@@ -119,7 +119,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// The cache of values resolution reads from vaults (`[vault_cache]`).
     pub vault_cache: VaultCacheConfig,
-    /// How authenticated subjects are remembered between requests (`[subject_cache]`).
+    /// How authenticated subjects, and teams' tiers, are remembered between requests
+    /// (`[subject_cache]`).
     pub subject_cache: SubjectCacheConfig,
     /// Who may read `GET /metrics` (`[metrics]`).
     pub metrics: MetricsConfig,
@@ -418,15 +419,17 @@ impl VaultCacheConfig {
     }
 }
 
-/// How authenticated subjects are remembered between requests (`[subject_cache]`).
+/// How authenticated subjects, and teams' tiers, are remembered between requests
+/// (`[subject_cache]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SubjectCacheConfig {
-    /// Seconds a token's subject is served from memory before it is read again
-    /// (`subject_cache.ttl`, default 10; 0 reads it on every request).
+    /// Seconds a token's subject, or a team's tier, is served from memory before it is
+    /// read again (`subject_cache.ttl`, default 10; 0 reads them on every request).
     pub ttl: u64,
-    /// Milliseconds a change made through another server (a revocation, a disabled user)
-    /// may go unseen by this one (`subject_cache.epoch_check_ms`, default 250).
+    /// Milliseconds a change made through another server (a revocation, a disabled user,
+    /// a changed tier) may go unseen by this one (`subject_cache.epoch_check_ms`, default
+    /// 250).
     pub epoch_check_ms: u64,
     /// Seconds between two records of a token's use, `last_used_at`
     /// (`subject_cache.touch_interval`, default 60).

@@ -770,10 +770,11 @@ macro_rules! transaction {
 }
 pub(crate) use transaction;
 
-/// Runs `$body`, a write of exactly one statement, as [`transaction!`] would, but on
-/// PostgreSQL without `BEGIN` and `COMMIT`: one statement is a transaction of its own
-/// there, so the write costs one round trip instead of three. On SQLite it is
-/// [`transaction!`] (every write takes the writer's turn). Evaluates to
+/// Runs `$body`, a write of exactly one statement on PostgreSQL, as [`transaction!`] would,
+/// but there without `BEGIN` and `COMMIT`: one statement is a transaction of its own, so
+/// the write costs one round trip instead of three (several writes can be one statement:
+/// [`one_statement`]). On SQLite it is [`transaction!`] (every write takes the writer's
+/// turn), so there `$body` may make several. Evaluates to
 /// `Result<T, RepoError>`.
 macro_rules! single_statement {
     ($db:expr, |$conn:ident| $body:block) => {
@@ -818,6 +819,50 @@ where
 
     fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
         Ok(true)
+    }
+}
+
+/// `writes` as one PostgreSQL statement: `WITH w0 AS (first), w1 AS (second) last`.
+///
+/// One statement is a transaction of its own and one round trip: all of its writes are
+/// made or none is, without `BEGIN` and `COMMIT` (two round trips more and, for the
+/// database, two more wake-ups of its backend). The writes of one statement do not see each
+/// other's rows, so none may rely on another's (a foreign key or a uniqueness between
+/// them); each table's own constraints and triggers apply as they would one by one. A
+/// failure names its table (`table_name` of the error), which is how a caller tells which
+/// write it was.
+///
+/// Prepared once per connection when every write is (its query id is its SQL text).
+pub(crate) fn one_statement<'a>(
+    writes: Vec<Box<dyn diesel::query_builder::QueryFragment<diesel::pg::Pg> + Send + 'a>>,
+) -> OneStatement<'a> {
+    OneStatement(writes)
+}
+
+/// See [`one_statement`]. It has no `Debug`, as [`PreparedOnce`] has none.
+pub(crate) struct OneStatement<'a>(Vec<Box<dyn diesel::query_builder::QueryFragment<diesel::pg::Pg> + Send + 'a>>);
+
+impl diesel::query_builder::QueryId for OneStatement<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for OneStatement<'_> {
+    fn walk_ast<'b>(&'b self, mut pass: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        let Some((last, firsts)) = self.0.split_last() else {
+            return Err(diesel::result::Error::QueryBuilderError("no write to make".into()));
+        };
+        for (i, write) in firsts.iter().enumerate() {
+            pass.push_sql(if i == 0 { "WITH " } else { ", " });
+            pass.push_identifier(&format!("w{i}"))?;
+            pass.push_sql(" AS (");
+            write.walk_ast(pass.reborrow())?;
+            pass.push_sql(")");
+        }
+        if !firsts.is_empty() {
+            pass.push_sql(" ");
+        }
+        last.walk_ast(pass)
     }
 }
 

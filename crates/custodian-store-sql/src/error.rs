@@ -107,26 +107,18 @@ pub(crate) fn foreign_key_means(meaning: RepoError) -> impl Fn(diesel::result::E
     }
 }
 
-/// The failure of a pipelined batch of writes, given each statement's outcome in the order
-/// sent. Once one statement fails, PostgreSQL refuses the rest of the transaction (an error
-/// of no particular kind), and a statement the connection had to prepare first is run after
-/// the ones sent behind it: so the answer is the first failure of a particular kind (a taken
-/// name, a missing team or key), else the first failure.
-pub(crate) fn first_cause<const N: usize>(outcomes: [Result<usize, DbError>; N]) -> Result<(), DbError> {
-    let mut failures: Vec<DbError> = outcomes.into_iter().filter_map(Result::err).collect();
-    if failures.is_empty() {
-        return Ok(());
+/// As [`foreign_key_means`], for a refusal of `table`'s foreign keys only: in a statement
+/// that writes several tables ([`crate::db::one_statement`]), a refusal names the table
+/// whose row was refused. Refusals of other tables stay `NotFound`.
+pub(crate) fn foreign_key_of(table: &'static str, meaning: RepoError) -> impl Fn(DieselError) -> DbError {
+    move |error| match error {
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info)
+            if info.table_name() == Some(table) =>
+        {
+            meaning.clone().into()
+        }
+        other => other.into(),
     }
-    let cause = failures
-        .iter()
-        .position(|failure| {
-            !matches!(
-                failure,
-                DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::Unknown, _))
-            )
-        })
-        .unwrap_or(0);
-    Err(failures.swap_remove(cause))
 }
 
 #[cfg(test)]
@@ -196,36 +188,54 @@ mod tests {
         );
     }
 
+    /// A refusal as PostgreSQL reports it: with the table whose row was refused.
+    #[derive(Debug)]
+    struct Refused {
+        table: &'static str,
+    }
+
+    impl DatabaseErrorInformation for Refused {
+        fn message(&self) -> &str {
+            "insert or update violates foreign key constraint"
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            Some(self.table)
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
     #[test]
-    fn the_answer_of_a_pipelined_batch_is_its_first_failure_of_a_particular_kind() {
-        const ABORTED: &str = "current transaction is aborted";
-        let refused = |kind, message| Err(database_error(kind, message));
-        let message = |outcome: Result<(), DbError>| match outcome {
-            Err(DbError::Query(DieselError::DatabaseError(_, info))) => info.message().to_owned(),
-            Err(DbError::Repo(error)) => error.to_string(),
-            other => panic!("not a database failure: {other:?}"),
-        };
-        assert!(first_cause([Ok(1), Ok(1), Ok(1)]).is_ok());
-        // The row refused; the statements behind it refused as aborted.
-        let taken = first_cause([
-            refused(DatabaseErrorKind::UniqueViolation, "storage_secrets_team_name_key"),
-            refused(DatabaseErrorKind::Unknown, ABORTED),
-            refused(DatabaseErrorKind::Unknown, ABORTED),
-        ]);
-        assert_eq!(message(taken), "storage_secrets_team_name_key");
-        // The row, prepared first, ran after the blob that failed: its refusal is not the cause.
-        let removed = first_cause([
-            refused(DatabaseErrorKind::Unknown, ABORTED),
-            Err(DbError::Repo(RepoError::Unavailable("master key removed".into()))),
-            refused(DatabaseErrorKind::Unknown, ABORTED),
-        ]);
-        assert_eq!(message(removed), "database unavailable: master key removed");
-        // Nothing of a particular kind: the first failure.
-        let unknown = first_cause([
-            Ok(1),
-            refused(DatabaseErrorKind::Unknown, "first"),
-            refused(DatabaseErrorKind::Unknown, ABORTED),
-        ]);
-        assert_eq!(message(unknown), "first");
+    fn a_foreign_key_refusal_means_something_else_only_for_its_table() {
+        let unavailable = RepoError::Unavailable("the key was removed".into());
+        let refusal =
+            |table| DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, Box::new(Refused { table }));
+        let of_blobs = foreign_key_of("credential_blobs", unavailable.clone());
+        assert_eq!(RepoError::from(of_blobs(refusal("credential_blobs"))), unavailable);
+        assert_eq!(
+            RepoError::from(of_blobs(refusal("storage_secrets"))),
+            RepoError::NotFound
+        );
+        let taken = DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new("UNIQUE constraint failed: storage_secrets.team_id, storage_secrets.name".to_owned()),
+        );
+        assert_eq!(
+            RepoError::from(of_blobs(taken)),
+            RepoError::Conflict(ConflictKind::DuplicateName)
+        );
     }
 }

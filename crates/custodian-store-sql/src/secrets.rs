@@ -13,12 +13,16 @@ use custodian_domain::{
     VaultReference, VaultType,
 };
 use custodian_ports::{ConflictKind, Page, Paged, RepoError, SealedCredential, SecretFilter, SecretRepository};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::QueryFragment;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::convert::{AuditRow, checked, count, db_time, id_text, page_bounds, parse_id, parse_text, utc};
-use crate::db::{Conn, Database, SqliteConn, check_limit, prepared_once, transaction, with_conn};
-use crate::error::{DbError, first_cause, foreign_key_means};
+use crate::db::{
+    Conn, Database, SqliteConn, check_limit, one_statement, prepared_once, single_statement, transaction, with_conn,
+};
+use crate::error::{DbError, foreign_key_means, foreign_key_of};
 use crate::local_store::{BlobRow, StagedBlob};
 use crate::locations::{LinkedRow, linked_location};
 use crate::schema::{
@@ -206,6 +210,15 @@ impl SqlSecretRepository {
             } => Some(id_text(vault_connection_id.as_uuid())),
             SecretStorage::Managed => None,
         };
+        if limit.is_none() && connection.is_none() {
+            // Nothing to count or look up first: the writes alone, which on PostgreSQL are
+            // one statement and so need no `BEGIN` and `COMMIT`.
+            let row = SecretRow::new(secret, None);
+            let audit = audit.clone();
+            return single_statement!(self.db, |conn| {
+                conn.insert_created(&row, blob.as_ref(), &audit).await
+            });
+        }
         let secret = secret.clone();
         let audit = audit.clone();
         transaction!(self.db, |conn| {
@@ -236,8 +249,8 @@ impl SqlSecretRepository {
     }
 }
 
-/// The writes of a create once its checks have passed, inside the caller's transaction and
-/// in this order: the row (whose foreign key refuses a missing team, `NotFound`), the
+/// The writes of a create once its checks have passed, inside the caller's transaction (on
+/// SQLite; on PostgreSQL they are one statement, which needs none) and in this order: the row (whose foreign key refuses a missing team, `NotFound`), the
 /// credentials' blob when given (whose only foreign key is the master key it is sealed
 /// under) and the audit event.
 trait InsertCreated {
@@ -250,34 +263,28 @@ trait InsertCreated {
 }
 
 impl InsertCreated for AsyncPgConnection {
-    /// Sent together (pipelined) and answered in one round trip; see [`first_cause`] for
-    /// which failure is answered.
+    /// As one statement ([`one_statement`]): one round trip, and a transaction of its own
+    /// where the caller has none. A refusal of the blob's foreign key is told from the
+    /// row's by its table.
     async fn insert_created(
         &mut self,
         row: &SecretRow,
         blob: Option<&BlobRow>,
         audit: &AuditEvent,
     ) -> Result<(), DbError> {
-        let conn: &AsyncPgConnection = self;
-        let (mut for_row, mut for_blob, mut for_audit) = (conn, conn, conn);
-        let row = diesel::insert_into(storage_secrets::table)
-            .values(row)
-            .execute(&mut for_row);
-        let blob = async move {
-            match blob {
-                None => Ok(0),
-                Some(blob) => diesel::insert_into(credential_blobs::table)
-                    .values(blob)
-                    .execute(&mut for_blob)
-                    .await
-                    .map_err(foreign_key_means(master_key_removed())),
-            }
-        };
-        let audit = diesel::insert_into(audit_events::table)
-            .values(AuditRow::from_event(audit))
-            .execute(&mut for_audit);
-        let (row, blob, audit) = futures::join!(row, blob, audit);
-        first_cause([row.map_err(DbError::from), blob, audit.map_err(DbError::from)])
+        let mut writes: Vec<Box<dyn QueryFragment<Pg> + Send + '_>> =
+            vec![Box::new(diesel::insert_into(storage_secrets::table).values(row))];
+        if let Some(blob) = blob {
+            writes.push(Box::new(diesel::insert_into(credential_blobs::table).values(blob)));
+        }
+        writes.push(Box::new(
+            diesel::insert_into(audit_events::table).values(AuditRow::from_event(audit)),
+        ));
+        one_statement(writes)
+            .execute(self)
+            .await
+            .map_err(foreign_key_of("credential_blobs", master_key_removed()))?;
+        Ok(())
     }
 }
 
@@ -588,8 +595,27 @@ mod tests {
             user_agent: None,
         };
         assert!(is_prepared_once(
-            &diesel::insert_into(audit_events::table).values(event)
+            &diesel::insert_into(audit_events::table).values(&event)
         ));
+        // On PostgreSQL the three are one statement, prepared once as well.
+        let blob = BlobRow::for_tests();
+        let together = one_statement(vec![
+            Box::new(diesel::insert_into(storage_secrets::table).values(&described)),
+            Box::new(diesel::insert_into(credential_blobs::table).values(&blob)),
+            Box::new(diesel::insert_into(audit_events::table).values(&event)),
+        ]);
+        assert!(QueryFragment::<Pg>::is_safe_to_cache_prepared(&together, &Pg).expect("walked"));
+        let sql = diesel::debug_query::<Pg, _>(&together).to_string();
+        assert!(
+            sql.starts_with(r#"WITH "w0" AS (INSERT INTO "storage_secrets" ("#),
+            "{sql}"
+        );
+        assert!(sql.contains(r#"), "w1" AS (INSERT INTO "credential_blobs" ("#), "{sql}");
+        assert!(sql.contains(r#") INSERT INTO "audit_events" ("#), "{sql}");
+        assert!(
+            QueryFragment::<Pg>::is_safe_to_cache_prepared(&one_statement(Vec::new()), &Pg).is_err(),
+            "no statement without a write"
+        );
     }
 
     /// A secret's update (a rotation, a rename) is prepared once too, though diesel caches

@@ -276,6 +276,10 @@ impl TeamRepository for MemoryRepos {
         if s.teams.values().any(|t| t.id != team.id && t.name == team.name) {
             return Err(conflict(ConflictKind::DuplicateName));
         }
+        if s.teams.get(&team.id).is_some_and(|stored| stored.tier != team.tier) {
+            // Servers remember tiers as they remember subjects.
+            s.identity_epoch += 1;
+        }
         if let Some(stored) = s.teams.get_mut(&team.id) {
             stored.name = team.name.clone();
             stored.description = team.description.clone();

@@ -138,3 +138,57 @@ async fn a_revocation_through_one_server_reaches_another_within_a_second() {
         .await
         .expect_status(401, "the other server a second later");
 }
+
+/// Two servers on one PostgreSQL database: a team's tier the second one remembers (for the
+/// team's limits) is read again by it within a second of a change through the first.
+#[actix_web::test]
+async fn a_tier_changed_through_one_server_reaches_another_within_a_second() {
+    let Some(postgres) = TestPostgres::start("custodian_server_empty", |_| async { Ok(()) }).await else {
+        return;
+    };
+    let dir = TempDir::new().unwrap();
+    let data_dir = dir.path().join("data");
+    let (one, admin) = start(config(&data_dir, Some(postgres.url()))).await;
+    let admin = admin.expect("the first start creates the tenant admin");
+    let (other, _) = start(config(&data_dir, Some(postgres.url()))).await;
+
+    let team = create_team(&one, &admin, "retiered").await;
+    let secrets = format!("/v1/teams/{team}/secrets");
+    // Enterprise (no limit), remembered by the other server as it creates five.
+    for n in 0..5 {
+        other
+            .post(
+                &secrets,
+                &admin,
+                &s3_secret_body(
+                    &format!("s3-{n}"),
+                    "AKIATIER00000001",
+                    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYTIER000001",
+                ),
+            )
+            .await
+            .expect_status(201, "a create under the enterprise tier");
+    }
+    one.patch(&format!("/v1/teams/{team}"), &admin, &json!({ "tier": "free" }))
+        .await
+        .expect_status(200, "the team moves to the free tier (5 storage secrets)");
+    let refused = one
+        .post(
+            &secrets,
+            &admin,
+            &s3_secret_body("s3-5", "AKIATIER00000001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYTIER000001"),
+        )
+        .await;
+    refused.expect_status(403, "the server that changed the tier applies it at once");
+    assert_eq!(refused.json["code"], "tier_limit_exceeded");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let refused = other
+        .post(
+            &secrets,
+            &admin,
+            &s3_secret_body("s3-6", "AKIATIER00000001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYTIER000001"),
+        )
+        .await;
+    refused.expect_status(403, "the other server a second later");
+    assert_eq!(refused.json["code"], "tier_limit_exceeded");
+}

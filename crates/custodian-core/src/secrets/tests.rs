@@ -1,5 +1,7 @@
 //! Storage-secret use cases over mocked ports.
 
+use std::sync::Arc;
+
 use custodian_domain::{LimitKind, RawFieldMapping, Role, SecretType, Tier};
 use custodian_ports::{ConflictKind, CredentialKey, CredentialKind, RepoError, SealedCredential, StoreError};
 use mockall::Sequence;
@@ -876,4 +878,144 @@ async fn details_show_the_locations_and_the_vault_connection() {
         .unwrap();
     assert_eq!(details.locations.len(), 1);
     assert_eq!(details.vault_connection.unwrap().id, vault_id());
+}
+
+/// A team whose tier is answered by a shared cell, read by the test: the reads of it and
+/// what it answers.
+fn tier_read_from(mocks: &mut Mocks, tier: Arc<std::sync::Mutex<Tier>>) -> Arc<std::sync::atomic::AtomicUsize> {
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = reads.clone();
+    mocks
+        .teams
+        .expect_get()
+        .withf(|id| *id == team_id())
+        .returning(move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(team(*tier.lock().unwrap()))
+        });
+    reads
+}
+
+/// The limits creates were given, in turn.
+fn limits_given(mocks: &mut Mocks) -> Arc<std::sync::Mutex<Vec<Option<u32>>>> {
+    let limits = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let given = limits.clone();
+    mocks.store.expect_put().returning(|_, _, _| Ok(()));
+    mocks.secrets.expect_create().returning(move |_, limit, _| {
+        given.lock().unwrap().push(limit);
+        Ok(())
+    });
+    limits
+}
+
+fn named(name: &str) -> CreateSecretInput {
+    CreateSecretInput {
+        name: Some(name.into()),
+        ..managed_input()
+    }
+}
+
+#[tokio::test]
+async fn a_teams_tier_is_read_once_while_remembered_and_again_after_it_changed_here() {
+    let mut mocks = Mocks::new();
+    let tier = Arc::new(std::sync::Mutex::new(Tier::Free));
+    let reads = tier_read_from(&mut mocks, tier.clone());
+    let limits = limits_given(&mut mocks);
+    mocks.teams.expect_update().returning(|_, _| Ok(()));
+    let custodian = mocks.build();
+    for name in ["first", "second"] {
+        custodian
+            .create_secret(&root(), &ctx(), team_id(), named(name))
+            .await
+            .expect("created");
+    }
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1, "remembered");
+
+    // The tenant admin moves the team to Pro through this process: forgotten at once.
+    let to_pro = custodian_domain::TeamPatchInput {
+        tier: Some("pro".into()),
+        ..Default::default()
+    };
+    custodian
+        .update_team(&root(), &ctx(), team_id(), to_pro)
+        .await
+        .expect("updated");
+    *tier.lock().unwrap() = Tier::Pro;
+    custodian
+        .create_secret(&root(), &ctx(), team_id(), named("third"))
+        .await
+        .expect("created");
+    assert_eq!(*limits.lock().unwrap(), [Some(5), Some(5), Some(100)]);
+
+    // A rename keeps what is remembered.
+    let before = reads.load(std::sync::atomic::Ordering::SeqCst);
+    let rename = custodian_domain::TeamPatchInput {
+        name: Some("renamed".into()),
+        ..Default::default()
+    };
+    custodian
+        .update_team(&root(), &ctx(), team_id(), rename)
+        .await
+        .expect("renamed");
+    custodian
+        .create_secret(&root(), &ctx(), team_id(), named("fourth"))
+        .await
+        .expect("created");
+    assert_eq!(
+        reads.load(std::sync::atomic::Ordering::SeqCst),
+        before + 2,
+        "only the rename's own reads of the team (its authorization and its update)"
+    );
+}
+
+#[tokio::test]
+async fn a_tier_changed_through_another_server_is_read_again_once_the_epoch_moved() {
+    let mut mocks = Mocks::new();
+    mocks.settings.subject_cache.epoch_check_interval = std::time::Duration::ZERO;
+    let epoch = Arc::new(std::sync::atomic::AtomicU64::new(1));
+    let seen = epoch.clone();
+    mocks
+        .tokens
+        .expect_identity_epoch()
+        .returning(move || Ok(seen.load(std::sync::atomic::Ordering::SeqCst)));
+    let tier = Arc::new(std::sync::Mutex::new(Tier::Free));
+    let reads = tier_read_from(&mut mocks, tier.clone());
+    let limits = limits_given(&mut mocks);
+    let custodian = mocks.build();
+    custodian
+        .create_secret(&root(), &ctx(), team_id(), named("first"))
+        .await
+        .expect("created");
+    *tier.lock().unwrap() = Tier::Enterprise;
+    custodian
+        .create_secret(&root(), &ctx(), team_id(), named("second"))
+        .await
+        .expect("created");
+    epoch.store(2, std::sync::atomic::Ordering::SeqCst);
+    custodian
+        .create_secret(&root(), &ctx(), team_id(), named("third"))
+        .await
+        .expect("created");
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        *limits.lock().unwrap(),
+        [Some(5), Some(5), None],
+        "the remembered tier until the epoch moved"
+    );
+}
+
+#[tokio::test]
+async fn a_tier_is_read_at_every_create_when_nothing_is_remembered() {
+    let mut mocks = Mocks::new();
+    mocks.settings.subject_cache.ttl = std::time::Duration::ZERO;
+    let reads = tier_read_from(&mut mocks, Arc::new(std::sync::Mutex::new(Tier::Pro)));
+    let _limits = limits_given(&mut mocks);
+    let custodian = mocks.build();
+    for name in ["first", "second"] {
+        custodian
+            .create_secret(&root(), &ctx(), team_id(), named(name))
+            .await
+            .expect("created");
+    }
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

@@ -1,6 +1,6 @@
 //! Contract of [`TokenRepository`](custodian_ports::TokenRepository).
 
-use custodian_domain::{AuditAction, AuditEvent, ResourceType, TokenId, TokenOwner, UserId};
+use custodian_domain::{AuditAction, AuditEvent, ResourceType, Team, Tier, TokenId, TokenOwner, UserId};
 use custodian_ports::RepoError;
 
 use super::fixtures::{at, audit, cases, fresh, new_token, user, user_and_team, virtual_account};
@@ -222,5 +222,48 @@ async fn the_identity_epoch_moves_with_identity_changes_and_not_with_a_use(repos
         .delete(owned.team_id(), account.id, &event)
         .await
         .expect("delete");
-    assert!(epoch().await > updated, "a removed virtual account moves the epoch");
+    let removed = epoch().await;
+    assert!(removed > updated, "a removed virtual account moves the epoch");
+
+    // A team's tier is remembered too (it decides the team's limits).
+    let touched = Team {
+        updated_at: at(2_000),
+        ..owned.team.clone()
+    };
+    let team_event = || {
+        audit(
+            Some(owned.team_id()),
+            AuditAction::Update,
+            ResourceType::Team,
+            owned.team_id().as_uuid(),
+            owned.actor(),
+        )
+    };
+    repos.teams.update(&touched, &team_event()).await.expect("update");
+    assert_eq!(
+        epoch().await,
+        removed,
+        "a team changed but for its tier is not an identity change"
+    );
+    let promoted = Team {
+        tier: Tier::Enterprise,
+        ..touched
+    };
+    repos.teams.update(&promoted, &team_event()).await.expect("update");
+    let retiered = epoch().await;
+    assert!(retiered > removed, "a changed tier moves the epoch");
+    let bystander = user_and_team(&repos).await;
+    let event = audit(
+        Some(bystander.team_id()),
+        AuditAction::Delete,
+        ResourceType::Team,
+        bystander.team_id().as_uuid(),
+        bystander.actor(),
+    );
+    repos
+        .teams
+        .delete(bystander.team_id(), &event)
+        .await
+        .expect("an empty team is deleted");
+    assert!(epoch().await > retiered, "a removed team moves the epoch");
 }

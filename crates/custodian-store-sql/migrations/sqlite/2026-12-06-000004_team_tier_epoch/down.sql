@@ -1,0 +1,2 @@
+DROP TRIGGER teams_delete;
+DROP TRIGGER teams_tier_update;
