@@ -249,10 +249,11 @@ impl SqlSecretRepository {
     }
 }
 
-/// The writes of a create once its checks have passed, inside the caller's transaction (on
-/// SQLite; on PostgreSQL they are one statement, which needs none) and in this order: the row (whose foreign key refuses a missing team, `NotFound`), the
-/// credentials' blob when given (whose only foreign key is the master key it is sealed
-/// under) and the audit event.
+/// The writes of a create once its checks have passed, in this order: the row (whose
+/// foreign key refuses a missing team, `NotFound`), the credentials' blob when given (whose
+/// only foreign key is the master key it is sealed under) and the audit event. On SQLite
+/// they run inside the caller's transaction; on PostgreSQL they are one statement, which
+/// needs none.
 trait InsertCreated {
     async fn insert_created(
         &mut self,
