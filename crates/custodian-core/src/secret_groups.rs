@@ -302,16 +302,34 @@ impl Custodian {
         keys: Vec<GroupKeyDetails>,
         cache: &mut HashMap<SubjectId, SubjectSummary>,
     ) -> Result<Vec<KeyView>, CoreError> {
-        let ids: Vec<GroupSecretId> = keys.iter().map(|k| k.secret.id).collect();
-        let readers = if ids.is_empty() {
-            HashMap::new()
-        } else {
-            self.ports
-                .repos
-                .secret_groups
-                .active_readers(&ids, active_reads_since(self.now()))
-                .await?
-        };
+        let readers = self.active_readers_of(keys.iter()).await?;
+        self.key_views_with(keys, &readers, cache).await
+    }
+
+    /// How many deployments read each of `keys` lately, in one query.
+    async fn active_readers_of(
+        &self,
+        keys: impl Iterator<Item = &GroupKeyDetails>,
+    ) -> Result<HashMap<GroupSecretId, u64>, CoreError> {
+        let ids: Vec<GroupSecretId> = keys.map(|k| k.secret.id).collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self
+            .ports
+            .repos
+            .secret_groups
+            .active_readers(&ids, active_reads_since(self.now()))
+            .await?)
+    }
+
+    /// [`key_views`](Self::key_views), with the active readers already counted.
+    async fn key_views_with(
+        &self,
+        keys: Vec<GroupKeyDetails>,
+        readers: &HashMap<GroupSecretId, u64>,
+        cache: &mut HashMap<SubjectId, SubjectSummary>,
+    ) -> Result<Vec<KeyView>, CoreError> {
         let mut views = Vec::with_capacity(keys.len());
         for details in keys {
             let created_by = self.subject_summary(details.secret.created_by, cache).await?;
@@ -341,6 +359,15 @@ impl Custodian {
     ) -> Result<GroupView, CoreError> {
         let keys = self.ports.repos.secret_groups.keys(group.team_id, group.id).await?;
         let keys = self.key_views(keys, cache).await?;
+        self.group_view_with(group, keys, cache).await
+    }
+
+    async fn group_view_with(
+        &self,
+        group: SecretGroup,
+        keys: Vec<KeyView>,
+        cache: &mut HashMap<SubjectId, SubjectSummary>,
+    ) -> Result<GroupView, CoreError> {
         let created_by = self.subject_summary(group.created_by, cache).await?;
         Ok(GroupView {
             group,
@@ -570,10 +597,18 @@ impl Custodian {
                 page,
             )
             .await?;
+        // The page's keys and their readers in a few queries, not a few per group.
+        let mut keys = self.ports.repos.secret_groups.keys_of_groups(&groups.items).await?;
+        let readers = self.active_readers_of(keys.values().flatten()).await?;
         let mut cache = HashMap::new();
         let mut items = Vec::with_capacity(groups.items.len());
         for group in groups.items {
-            items.push(self.group_view(group, &mut cache).await?);
+            // A group deleted since the page was read is left out.
+            let Some(group_keys) = keys.remove(&group.id) else {
+                continue;
+            };
+            let group_keys = self.key_views_with(group_keys, &readers, &mut cache).await?;
+            items.push(self.group_view_with(group, group_keys, &mut cache).await?);
         }
         Ok(Paged {
             items,

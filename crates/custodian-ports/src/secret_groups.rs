@@ -106,6 +106,27 @@ pub trait SecretGroupRepository: Send + Sync {
     /// `NotFound` when the group is absent or in another team.
     async fn keys(&self, team: TeamId, id: SecretGroupId) -> Result<Vec<GroupKeyDetails>, RepoError>;
 
+    /// The keys of each of `groups` (a page of a list), as [`keys`](Self::keys) gives one
+    /// group's, by group id. A group without keys has an empty list; a group that is no
+    /// longer in its team has no entry. By default one [`keys`](Self::keys) per group; the
+    /// SQL repositories read them all at once.
+    async fn keys_of_groups(
+        &self,
+        groups: &[SecretGroup],
+    ) -> Result<HashMap<SecretGroupId, Vec<GroupKeyDetails>>, RepoError> {
+        let mut keys = HashMap::with_capacity(groups.len());
+        for group in groups {
+            match self.keys(group.team_id, group.id).await {
+                Ok(found) => {
+                    keys.insert(group.id, found);
+                }
+                Err(RepoError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(keys)
+    }
+
     /// Apply an update in one transaction, only while the group's keys are exactly
     /// `changes.expected` (the same ids at the same versions, and no other key): insert
     /// `added` at version 1, insert each of `new_versions` and make it its key's current

@@ -461,6 +461,52 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
         })
     }
 
+    /// Three queries for the whole page: the groups, their keys, the keys' versions.
+    async fn keys_of_groups(
+        &self,
+        groups: &[SecretGroup],
+    ) -> Result<HashMap<SecretGroupId, Vec<GroupKeyDetails>>, RepoError> {
+        if groups.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<String> = groups.iter().map(|g| id_text(g.id.as_uuid())).collect();
+        let (stored, keys) = with_conn!(self.db, |conn| {
+            let stored: Vec<GroupRow> = secret_groups::table
+                .filter(secret_groups::id.eq_any(&ids))
+                .select(GroupRow::as_select())
+                .load(conn)
+                .await?;
+            let keys: Vec<(KeyRow, GroupRow)> = group_secrets::table
+                .inner_join(secret_groups::table)
+                .filter(group_secrets::group_id.eq_any(&ids))
+                .select((KeyRow::as_select(), GroupRow::as_select()))
+                .order((group_secrets::key_name.asc(), group_secrets::id.asc()))
+                .load(conn)
+                .await?;
+            let versions: Vec<VersionRow> = group_secret_versions::table
+                .inner_join(group_secrets::table)
+                .filter(group_secrets::group_id.eq_any(&ids))
+                .select(VersionRow::as_select())
+                .load(conn)
+                .await?;
+            Ok((stored, assemble(keys, versions)?))
+        })?;
+        // Only the groups still in the team they were listed in.
+        let mut by_group: HashMap<SecretGroupId, Vec<GroupKeyDetails>> = HashMap::with_capacity(groups.len());
+        for row in stored {
+            let group = row.into_group()?;
+            if groups.iter().any(|g| g.id == group.id && g.team_id == group.team_id) {
+                by_group.insert(group.id, Vec::new());
+            }
+        }
+        for key in keys {
+            if let Some(list) = by_group.get_mut(&key.secret.group_id) {
+                list.push(key);
+            }
+        }
+        Ok(by_group)
+    }
+
     async fn apply(&self, changes: &GroupChanges, audit: &AuditEvent) -> Result<(), RepoError> {
         let team = id_text(changes.team_id.as_uuid());
         let group = id_text(changes.group_id.as_uuid());

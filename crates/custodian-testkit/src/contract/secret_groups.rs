@@ -61,6 +61,7 @@ pub fn cases() -> Vec<Case<GroupStores>> {
         case!(list_filters_by_exact_name),
         case!(list_pages_with_the_total_of_matches),
         case!(keys_of_an_absent_group_or_in_another_team_is_not_found),
+        case!(keys_of_groups_gives_each_groups_keys_as_keys_does),
         case!(apply_adds_keys_at_version_1),
         case!(apply_adds_a_version_and_keeps_the_history),
         case!(apply_deletes_keys_with_their_versions_and_reads),
@@ -593,6 +594,51 @@ async fn keys_of_an_absent_group_or_in_another_team_is_not_found(stores: GroupSt
         &NOT_FOUND,
         "absent",
     );
+}
+
+/// `keys_of_groups` gives each group's keys as `keys` does, an empty list for a group
+/// without keys, and no entry for a group that is not in the team it is given with.
+async fn keys_of_groups_gives_each_groups_keys_as_keys_does(stores: GroupStores) {
+    let owned = team(&stores.repos).await;
+    let other = team(&stores.repos).await;
+    let (payments, _) = stored(&stores, owned, "payments", &["B_KEY", "A_KEY"]).await;
+    let (ledger, _) = stored(&stores, other, "ledger", &["ONLY"]).await;
+    let (empty, _) = stored(&stores, owned, "empty", &[]).await;
+    let change = changes(
+        &payments,
+        &keys_of(&stores, &payments).await,
+        &[],
+        &["A_KEY"],
+        &[],
+        at(50),
+    );
+    apply_ok(&stores, &change).await;
+    let elsewhere = SecretGroup {
+        team_id: owned.team,
+        ..ledger.clone()
+    };
+    let absent = SecretGroup {
+        id: SecretGroupId::from_uuid(fresh()),
+        ..payments.clone()
+    };
+    let found = stores
+        .groups
+        .keys_of_groups(&[payments.clone(), ledger.clone(), empty.clone(), absent])
+        .await
+        .expect("keys of the groups");
+    assert_eq!(found.len(), 3, "payments, ledger and empty; not the absent group");
+    assert_eq!(found[&payments.id], keys_of(&stores, &payments).await);
+    assert_eq!(keys_named(&found[&payments.id]), ["A_KEY", "B_KEY"]);
+    assert_eq!(by_key(&found[&payments.id], "A_KEY").versions.len(), 2);
+    assert_eq!(found[&ledger.id], keys_of(&stores, &ledger).await);
+    assert!(found[&empty.id].is_empty());
+    assert!(stores.groups.keys_of_groups(&[]).await.expect("none").is_empty());
+    let strays = stores
+        .groups
+        .keys_of_groups(&[elsewhere])
+        .await
+        .expect("keys of a group given with another team");
+    assert!(strays.is_empty(), "a group is read only in its own team");
 }
 
 // ---------------------------------------------------------------------------------------
