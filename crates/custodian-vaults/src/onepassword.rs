@@ -219,8 +219,8 @@ impl OnePasswordProvider {
         let mut stderr = Vec::new();
         let finished = tokio::time::timeout(self.config.timeout, async {
             let (out, err, status) = tokio::join!(
-                read_all(stdout_pipe, &mut stdout),
-                read_all(stderr_pipe, &mut stderr),
+                read_capped(stdout_pipe, &mut stdout, MAX_STDOUT),
+                read_capped(stderr_pipe, &mut stderr, MAX_STDERR),
                 child.wait(),
             );
             out.and(err).and(status)
@@ -247,11 +247,23 @@ impl OnePasswordProvider {
     }
 }
 
-async fn read_all(pipe: Option<impl AsyncRead + Unpin>, into: &mut Vec<u8>) -> io::Result<()> {
-    match pipe {
-        Some(mut pipe) => pipe.read_to_end(into).await.map(drop),
-        None => Ok(()),
+/// The most `op` may print on stdout (the values of one call) and on stderr (a message)
+/// before the call fails, so that a misbehaving `op` cannot fill the server's memory.
+/// 1Password items hold fields of kilobytes; a megabyte is far above any call's answer.
+const MAX_STDOUT: u64 = 1 << 20;
+const MAX_STDERR: u64 = 64 << 10;
+
+/// Read `pipe` to its end into `into`, or fail once it gave more than `cap` bytes. The
+/// pipe is closed when this returns, so an `op` still writing ends on a broken pipe.
+async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, into: &mut Vec<u8>, cap: u64) -> io::Result<()> {
+    let Some(pipe) = pipe else {
+        return Ok(());
+    };
+    pipe.take(cap.saturating_add(1)).read_to_end(into).await?;
+    if u64::try_from(into.len()).unwrap_or(u64::MAX) > cap {
+        return Err(io::Error::other(format!("op printed more than {cap} bytes")));
     }
+    Ok(())
 }
 
 fn utf8(stdout: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>, VaultError> {

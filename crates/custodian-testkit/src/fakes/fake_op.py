@@ -12,7 +12,8 @@
 # Subcommands: `read [-n|--no-newline] REF`, `inject (-i|--in-file) PATH`,
 # `vault list --format json`.
 # Modes: "ok", "rate_limit" (429), "hang" (sleeps past any timeout), "broken" (prints a
-# value to stdout and the token to stderr, then fails with an unknown error).
+# value to stdout and the token to stderr, then fails with an unknown error), "flood"
+# (prints to stdout without end, until its reader closes the pipe).
 import json
 import os
 import re
@@ -68,6 +69,10 @@ def main():
         fail("(429) Too Many Requests: You've reached the maximum number of this type of requests "
              "this service account is allowed to make. Please retry in 58 minutes or try other requests.")
     secrets = {k.lower(): v for k, v in state["secrets"].items()}
+    if mode == "flood":
+        chunk = "x" * 65536
+        while True:
+            sys.stdout.write(chunk)
     if mode == "broken":
         sys.stdout.write(next(iter(secrets.values()), ""))
         sys.stdout.flush()

@@ -333,6 +333,28 @@ async fn hang_past_timeout_is_unavailable_and_killed() {
     assert!(!alive(runs[0].pid), "op (pid {}) is still running", runs[0].pid);
 }
 
+/// An `op` that prints without end is cut off after a megabyte: the call is `Unavailable`
+/// at once (not at the timeout), and the process is gone when it returns.
+#[tokio::test]
+async fn an_op_that_prints_too_much_is_cut_off() {
+    let fake = fake_op("flood", &[("op://prod/s3/a", CANARY_VALUE)]);
+    let error = tokio::time::timeout(
+        Duration::from_secs(60),
+        provider(&fake).fetch(&access(TOKEN), &refs(&["op://prod/s3/a"]), Freshness::Fresh),
+    )
+    .await
+    .expect("the call ends")
+    .unwrap_err();
+    assert!(
+        matches!(&error, VaultError::Unavailable { message, .. } if message.contains("more than 1048576 bytes")),
+        "{error:?}"
+    );
+    assert_no_canary(&error);
+    let runs = fake.invocations();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(!alive(runs[0].pid), "op (pid {}) is still running", runs[0].pid);
+}
+
 /// A missing `op` executable is `Unavailable` naming the path, from `fetch` and `verify`.
 #[tokio::test]
 async fn missing_op_is_unavailable() {
