@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{NaiveDateTime, Utc};
-use custodian_crypto::{Aad, CryptoError, SealedValue, SharedKeyring};
+use custodian_crypto::{Aad, CryptoError, Keyring, SealedValue, SharedKeyring};
 use custodian_domain::TeamId;
 use custodian_ports::{
     CredentialKey, CredentialKind, CredentialStore, RepoError, SealedCredential, StoreError, StoredPage, StoredVersion,
@@ -208,8 +208,13 @@ impl LocalCredentialStore {
     /// not under the database's active key (after `keys rotate`), leaving the data
     /// ciphertext as it is. Returns how many were re-wrapped. `Integrity` when a stored
     /// value does not open with this keyring (its key is missing, or the row was tampered
-    /// with or moved); nothing after it is re-wrapped.
+    /// with or moved); nothing after it is re-wrapped. Values are read
+    /// [`REWRAP_BATCH`] at a time, so memory does not grow with the store.
     pub async fn rewrap_all(&self) -> Result<u64, StoreError> {
+        self.rewrap_in_batches(REWRAP_BATCH).await
+    }
+
+    async fn rewrap_in_batches(&self, batch: i64) -> Result<u64, StoreError> {
         let active = self
             .active_key_id()
             .await?
@@ -223,15 +228,39 @@ impl LocalCredentialStore {
                 "the database's active master key {active} is not in this keyring"
             )));
         }
-        let not_active = active.clone();
-        let stale: Vec<BlobRow> = with_conn!(self.db, |conn| {
-            Ok(credential_blobs::table
-                .filter(credential_blobs::key_id.ne(&not_active))
-                .select(BlobRow::as_select())
-                .load(conn)
-                .await?)
-        })
-        .map_err(store_error)?;
+        let mut rewrapped = 0;
+        loop {
+            let not_active = active.clone();
+            let stale: Vec<BlobRow> = with_conn!(self.db, |conn| {
+                Ok(credential_blobs::table
+                    .filter(credential_blobs::key_id.ne(&not_active))
+                    .order((
+                        credential_blobs::team_id,
+                        credential_blobs::kind,
+                        credential_blobs::record_id,
+                        credential_blobs::version,
+                    ))
+                    .limit(batch)
+                    .select(BlobRow::as_select())
+                    .load(conn)
+                    .await?)
+            })
+            .map_err(store_error)?;
+            let read = stale.len();
+            let done = self.rewrap_rows(&keyring, &active, stale).await?;
+            rewrapped += done;
+            // The last batch; or none of this one was still stale when it was written (each
+            // was replaced or removed meanwhile): the next run finds what is left.
+            if i64::try_from(read).unwrap_or(i64::MAX) < batch || done == 0 {
+                break;
+            }
+        }
+        Ok(rewrapped + self.rewrap_pepper(&keyring, &active).await?)
+    }
+
+    /// Re-wrap `stale` under `active`, each only if nobody re-wrapped or replaced it
+    /// meanwhile; how many were.
+    async fn rewrap_rows(&self, keyring: &Keyring, active: &str, stale: Vec<BlobRow>) -> Result<u64, StoreError> {
         let mut rewrapped = 0;
         for row in stale {
             let kind = CredentialKind::parse(&row.kind).ok_or(StoreError::Integrity)?;
@@ -245,7 +274,7 @@ impl LocalCredentialStore {
                 version: row.version,
             };
             let sealed = keyring
-                .rewrap_under(&active, &aad, &row.sealed())
+                .rewrap_under(active, &aad, &row.sealed())
                 .map_err(crypto_error)?;
             let previous_key = row.key_id.clone();
             let updated = transaction!(self.db, |conn| {
@@ -265,9 +294,12 @@ impl LocalCredentialStore {
             .map_err(store_error)?;
             rewrapped += u64::try_from(updated).unwrap_or(0);
         }
-        Ok(rewrapped + self.rewrap_pepper(&keyring, &active).await?)
+        Ok(rewrapped)
     }
 }
+
+/// How many stored values `rewrap_all` reads at a time.
+const REWRAP_BATCH: i64 = 500;
 
 #[async_trait]
 impl CredentialStore for LocalCredentialStore {
@@ -528,6 +560,50 @@ mod tests {
             both,
             "whichever tenant's values"
         );
+    }
+
+    /// `rewrap_all` reads the stale values a batch at a time and re-wraps every one of
+    /// them, across batch boundaries, with their values intact.
+    async fn rewrap_goes_through_every_batch(db: Database) {
+        use secrecy::ExposeSecret;
+        let mut keyring = Keyring::generate();
+        let store = LocalCredentialStore::new(db.clone(), Arc::new(keyring.clone()), "default");
+        let keys: Vec<CredentialKey> = (0..5).map(|_| key()).collect();
+        for (i, k) in keys.iter().enumerate() {
+            store
+                .put(k, 1, &SecretString::from(format!("value-{i}")))
+                .await
+                .unwrap();
+        }
+        let new_key = keyring.rotate();
+        let rotated = LocalCredentialStore::new(db.clone(), Arc::new(keyring.clone()), "default");
+        rotated.activate(&new_key).await.unwrap();
+        assert_eq!(rotated.rewrap_in_batches(2).await.unwrap(), 5, "three batches: 2, 2, 1");
+        assert!(
+            rotated
+                .unknown_key_ids(std::slice::from_ref(&new_key))
+                .await
+                .unwrap()
+                .is_empty(),
+            "every value is under the new key"
+        );
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(rotated.get(k, 1).await.unwrap().expose_secret(), format!("value-{i}"));
+        }
+        assert_eq!(rotated.rewrap_in_batches(2).await.unwrap(), 0, "nothing left");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rewrap_goes_through_every_batch_on_sqlite() {
+        rewrap_goes_through_every_batch(test_support::sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rewrap_goes_through_every_batch_on_postgres() {
+        let Some(db) = test_support::postgres().await else {
+            return;
+        };
+        rewrap_goes_through_every_batch(db).await;
     }
 
     /// A store seals under the key it last read for a moment, then reads again: a key
