@@ -601,6 +601,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn rewrap_goes_through_every_batch_on_postgres() {
         let Some(db) = test_support::postgres().await else {
+            eprintln!("SKIPPED (postgres): rewrap_goes_through_every_batch");
             return;
         };
         rewrap_goes_through_every_batch(db).await;

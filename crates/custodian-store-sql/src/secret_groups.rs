@@ -492,10 +492,11 @@ impl SecretGroupRepository for SqlSecretGroupRepository {
             Ok((stored, assemble(keys, versions)?))
         })?;
         // Only the groups still in the team they were listed in.
+        let listed: HashMap<SecretGroupId, TeamId> = groups.iter().map(|g| (g.id, g.team_id)).collect();
         let mut by_group: HashMap<SecretGroupId, Vec<GroupKeyDetails>> = HashMap::with_capacity(groups.len());
         for row in stored {
             let group = row.into_group()?;
-            if groups.iter().any(|g| g.id == group.id && g.team_id == group.team_id) {
+            if listed.get(&group.id) == Some(&group.team_id) {
                 by_group.insert(group.id, Vec::new());
             }
         }

@@ -105,19 +105,48 @@ async fn metrics_are_refused_to_a_connection_outside_the_scraper_networks() {
     assert!(refused.str("detail").contains("metrics.scrapers"), "{}", refused.text);
 }
 
-/// Two servers on one PostgreSQL database: a token the second one remembers is refused by
-/// it within a second of its revocation through the first.
-#[actix_web::test]
-async fn a_revocation_through_one_server_reaches_another_within_a_second() {
-    let Some(postgres) = TestPostgres::start("custodian_server_empty", |_| async { Ok(()) }).await else {
-        return;
-    };
-    let dir = TempDir::new().unwrap();
+/// Two servers of one deployment on one PostgreSQL database, the tenant admin's token, and
+/// what must live as long as they do.
+struct TwoServers {
+    one: Api,
+    other: Api,
+    admin: String,
+    _database: TestPostgres,
+    _dir: TempDir,
+}
+
+/// [`TwoServers`] on a fresh database; `None` where PostgreSQL is not available.
+async fn two_servers_on_postgres() -> Option<TwoServers> {
+    let postgres = TestPostgres::start("custodian_server_empty", |_| async { Ok(()) }).await?;
+    let dir = TempDir::new().expect("a temporary directory");
     let data_dir = dir.path().join("data");
     let (one, admin) = start(config(&data_dir, Some(postgres.url()))).await;
     let admin = admin.expect("the first start creates the tenant admin");
     let (other, none) = start(config(&data_dir, Some(postgres.url()))).await;
     assert!(none.is_none(), "the second server finds the tenant admin");
+    Some(TwoServers {
+        one,
+        other,
+        admin,
+        _database: postgres,
+        _dir: dir,
+    })
+}
+
+/// Two servers on one PostgreSQL database: a token the second one remembers is refused by
+/// it within a second of its revocation through the first.
+#[actix_web::test]
+async fn a_revocation_through_one_server_reaches_another_within_a_second() {
+    let Some(TwoServers {
+        one,
+        other,
+        admin,
+        _database,
+        _dir,
+    }) = two_servers_on_postgres().await
+    else {
+        return;
+    };
 
     let ada = create_user(&one, &admin, "ada").await;
     for _ in 0..3 {
@@ -143,14 +172,16 @@ async fn a_revocation_through_one_server_reaches_another_within_a_second() {
 /// team's limits) is read again by it within a second of a change through the first.
 #[actix_web::test]
 async fn a_tier_changed_through_one_server_reaches_another_within_a_second() {
-    let Some(postgres) = TestPostgres::start("custodian_server_empty", |_| async { Ok(()) }).await else {
+    let Some(TwoServers {
+        one,
+        other,
+        admin,
+        _database,
+        _dir,
+    }) = two_servers_on_postgres().await
+    else {
         return;
     };
-    let dir = TempDir::new().unwrap();
-    let data_dir = dir.path().join("data");
-    let (one, admin) = start(config(&data_dir, Some(postgres.url()))).await;
-    let admin = admin.expect("the first start creates the tenant admin");
-    let (other, _) = start(config(&data_dir, Some(postgres.url()))).await;
 
     let team = create_team(&one, &admin, "retiered").await;
     let secrets = format!("/v1/teams/{team}/secrets");

@@ -1,6 +1,7 @@
 //! Storage-secret use cases over mocked ports.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use custodian_domain::{LimitKind, RawFieldMapping, Role, SecretType, Tier};
 use custodian_ports::{ConflictKind, CredentialKey, CredentialKind, RepoError, SealedCredential, StoreError};
@@ -882,23 +883,23 @@ async fn details_show_the_locations_and_the_vault_connection() {
 
 /// A team whose tier is answered by a shared cell, read by the test: the reads of it and
 /// what it answers.
-fn tier_read_from(mocks: &mut Mocks, tier: Arc<std::sync::Mutex<Tier>>) -> Arc<std::sync::atomic::AtomicUsize> {
-    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+fn tier_read_from(mocks: &mut Mocks, tier: Arc<Mutex<Tier>>) -> Arc<AtomicUsize> {
+    let reads = Arc::new(AtomicUsize::new(0));
     let counted = reads.clone();
     mocks
         .teams
         .expect_get()
         .withf(|id| *id == team_id())
         .returning(move |_| {
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            counted.fetch_add(1, Ordering::SeqCst);
             Ok(team(*tier.lock().unwrap()))
         });
     reads
 }
 
 /// The limits creates were given, in turn.
-fn limits_given(mocks: &mut Mocks) -> Arc<std::sync::Mutex<Vec<Option<u32>>>> {
-    let limits = Arc::new(std::sync::Mutex::new(Vec::new()));
+fn limits_given(mocks: &mut Mocks) -> Arc<Mutex<Vec<Option<u32>>>> {
+    let limits = Arc::new(Mutex::new(Vec::new()));
     let given = limits.clone();
     mocks.store.expect_put().returning(|_, _, _| Ok(()));
     mocks.secrets.expect_create().returning(move |_, limit, _| {
@@ -918,7 +919,7 @@ fn named(name: &str) -> CreateSecretInput {
 #[tokio::test]
 async fn a_teams_tier_is_read_once_while_remembered_and_again_after_it_changed_here() {
     let mut mocks = Mocks::new();
-    let tier = Arc::new(std::sync::Mutex::new(Tier::Free));
+    let tier = Arc::new(Mutex::new(Tier::Free));
     let reads = tier_read_from(&mut mocks, tier.clone());
     let limits = limits_given(&mut mocks);
     mocks.teams.expect_update().returning(|_, _| Ok(()));
@@ -929,7 +930,7 @@ async fn a_teams_tier_is_read_once_while_remembered_and_again_after_it_changed_h
             .await
             .expect("created");
     }
-    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1, "remembered");
+    assert_eq!(reads.load(Ordering::SeqCst), 1, "remembered");
 
     // The tenant admin moves the team to Pro through this process: forgotten at once.
     let to_pro = custodian_domain::TeamPatchInput {
@@ -948,7 +949,7 @@ async fn a_teams_tier_is_read_once_while_remembered_and_again_after_it_changed_h
     assert_eq!(*limits.lock().unwrap(), [Some(5), Some(5), Some(100)]);
 
     // A rename keeps what is remembered.
-    let before = reads.load(std::sync::atomic::Ordering::SeqCst);
+    let before = reads.load(Ordering::SeqCst);
     let rename = custodian_domain::TeamPatchInput {
         name: Some("renamed".into()),
         ..Default::default()
@@ -962,7 +963,7 @@ async fn a_teams_tier_is_read_once_while_remembered_and_again_after_it_changed_h
         .await
         .expect("created");
     assert_eq!(
-        reads.load(std::sync::atomic::Ordering::SeqCst),
+        reads.load(Ordering::SeqCst),
         before + 2,
         "only the rename's own reads of the team (its authorization and its update)"
     );
@@ -972,13 +973,13 @@ async fn a_teams_tier_is_read_once_while_remembered_and_again_after_it_changed_h
 async fn a_tier_changed_through_another_server_is_read_again_once_the_epoch_moved() {
     let mut mocks = Mocks::new();
     mocks.settings.subject_cache.epoch_check_interval = std::time::Duration::ZERO;
-    let epoch = Arc::new(std::sync::atomic::AtomicU64::new(1));
+    let epoch = Arc::new(AtomicU64::new(1));
     let seen = epoch.clone();
     mocks
         .tokens
         .expect_identity_epoch()
-        .returning(move || Ok(seen.load(std::sync::atomic::Ordering::SeqCst)));
-    let tier = Arc::new(std::sync::Mutex::new(Tier::Free));
+        .returning(move || Ok(seen.load(Ordering::SeqCst)));
+    let tier = Arc::new(Mutex::new(Tier::Free));
     let reads = tier_read_from(&mut mocks, tier.clone());
     let limits = limits_given(&mut mocks);
     let custodian = mocks.build();
@@ -991,12 +992,12 @@ async fn a_tier_changed_through_another_server_is_read_again_once_the_epoch_move
         .create_secret(&root(), &ctx(), team_id(), named("second"))
         .await
         .expect("created");
-    epoch.store(2, std::sync::atomic::Ordering::SeqCst);
+    epoch.store(2, Ordering::SeqCst);
     custodian
         .create_secret(&root(), &ctx(), team_id(), named("third"))
         .await
         .expect("created");
-    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(reads.load(Ordering::SeqCst), 2);
     assert_eq!(
         *limits.lock().unwrap(),
         [Some(5), Some(5), None],
@@ -1008,7 +1009,7 @@ async fn a_tier_changed_through_another_server_is_read_again_once_the_epoch_move
 async fn a_tier_is_read_at_every_create_when_nothing_is_remembered() {
     let mut mocks = Mocks::new();
     mocks.settings.subject_cache.ttl = std::time::Duration::ZERO;
-    let reads = tier_read_from(&mut mocks, Arc::new(std::sync::Mutex::new(Tier::Pro)));
+    let reads = tier_read_from(&mut mocks, Arc::new(Mutex::new(Tier::Pro)));
     let _limits = limits_given(&mut mocks);
     let custodian = mocks.build();
     for name in ["first", "second"] {
@@ -1017,5 +1018,5 @@ async fn a_tier_is_read_at_every_create_when_nothing_is_remembered() {
             .await
             .expect("created");
     }
-    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(reads.load(Ordering::SeqCst), 2);
 }
