@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 use custodian_core::MigrationReport;
 use custodian_server::{Application, Config, CredentialStoreKind, DEFAULT_TEAM, LogFormat, commands, process_env};
 use secrecy::ExposeSecret;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// A self-hosted secrets service for storage credentials.
 ///
@@ -166,15 +168,46 @@ fn main() -> ExitCode {
 /// Logs go to stderr; stdout is for the commands' results. A span's close is a line too:
 /// each request's span closes with its method, route, status and request id (the access
 /// log).
+///
+/// `RUST_LOG` is a default level and `target=level` pairs (`warn,custodian_core=debug`);
+/// unset or empty means `info`. A value that does not parse is reported and `info` used.
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, refused) = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_span_events(FmtSpan::CLOSE)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .finish()
+            .with(filter)
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .finish()
+            .with(filter)
+            .init(),
+    }
+    if let Some(refused) = refused {
+        tracing::warn!("RUST_LOG is not understood ({refused}); logging at info");
+    }
+}
+
+/// The log filter `RUST_LOG` asks for, and why it was refused when it was.
+///
+/// A filter by target and level: the span and field directives of `tracing-subscriber`'s
+/// `EnvFilter` would link a second regular-expression engine into the binary for a
+/// feature the service does not need (see docs/DECISIONS.md).
+fn log_filter(value: Option<&str>) -> (Targets, Option<String>) {
+    let info = || Targets::new().with_default(tracing::Level::INFO);
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => (info(), None),
+        Some(value) => match value.parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(error) => (info(), Some(error.to_string())),
+        },
     }
 }
 
@@ -382,4 +415,41 @@ fn store_migration_summary(report: &MigrationReport, to: CredentialStoreKind) ->
         store = to.as_str()
     ));
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::log_filter;
+
+    #[test]
+    fn an_unset_or_empty_rust_log_logs_at_info() {
+        for value in [None, Some(""), Some("  ")] {
+            let (filter, refused) = log_filter(value);
+            assert!(refused.is_none(), "{value:?}");
+            assert!(filter.would_enable("custodian_http", &Level::INFO), "{value:?}");
+            assert!(!filter.would_enable("custodian_http", &Level::DEBUG), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_default_level_and_targets_are_each_applied() {
+        let (filter, refused) = log_filter(Some("warn,custodian_core=debug"));
+        assert!(refused.is_none());
+        assert!(filter.would_enable("custodian_core::secrets", &Level::DEBUG));
+        assert!(!filter.would_enable("custodian_core::secrets", &Level::TRACE));
+        assert!(filter.would_enable("actix_server", &Level::WARN));
+        assert!(!filter.would_enable("actix_server", &Level::INFO));
+        let (filter, _) = log_filter(Some("trace"));
+        assert!(filter.would_enable("anything", &Level::TRACE));
+    }
+
+    #[test]
+    fn a_filter_that_does_not_parse_is_refused_and_info_used() {
+        let (filter, refused) = log_filter(Some("custodian_core=loud"));
+        assert!(refused.is_some());
+        assert!(filter.would_enable("custodian_core", &Level::INFO));
+        assert!(!filter.would_enable("custodian_core", &Level::DEBUG));
+    }
 }

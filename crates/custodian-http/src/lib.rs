@@ -131,6 +131,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// read's time). In the scope it takes two: the team's segment, then the route within.
 pub(crate) const TEAM_SCOPE: &str = "/v1/teams/{team_id}";
 
+/// [`openapi`]'s document as JSON (pretty-printed, with a final newline): what
+/// `GET /openapi.json` answers and what the JSON 404s and 405s read the routes from.
+///
+/// It is written into the crate rather than built at run time because the code that builds
+/// it is about a tenth of the server's machine code, resident in every server's memory
+/// for one rarely read page. After a change to a route or its annotations, the test
+/// `openapi::the_served_document_is_the_generated_one` fails until the file is written
+/// again: `CUSTODIAN_WRITE_OPENAPI=1 cargo test -p custodian-http --test it openapi`.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
 /// The document's frame: title, version and the bearer scheme every `/v1` route uses.
 #[derive(OpenApi)]
 #[openapi(
@@ -153,6 +163,9 @@ impl Modify for BearerScheme {
 }
 
 /// The OpenAPI 3.1 document of every route, generated from the handlers.
+///
+/// The server does not call it: it serves [`OPENAPI_JSON`], this document written out. A
+/// test keeps the two equal.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();

@@ -1,5 +1,6 @@
 //! Routes without authentication: `GET /healthz`, `GET /readyz`, `GET /openapi.json`.
 
+use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
@@ -51,5 +52,7 @@ async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
 )]
 async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(crate::openapi())
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(crate::OPENAPI_JSON)
 }

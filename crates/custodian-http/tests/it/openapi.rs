@@ -17,6 +17,44 @@ async fn the_document_is_openapi_3_1_with_the_bearer_scheme() {
     assert!(doc["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
 }
 
+/// The server answers `GET /openapi.json` with the document written into the crate; it must
+/// be the one the handlers describe now. After a change to a route, write it again with
+/// `CUSTODIAN_WRITE_OPENAPI=1 cargo test -p custodian-http --test it openapi`.
+#[test]
+fn the_served_document_is_the_generated_one() {
+    let generated = serde_json::to_string_pretty(&custodian_http::openapi()).expect("the document serializes") + "\n";
+    if generated == custodian_http::OPENAPI_JSON {
+        return;
+    }
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    if std::env::var_os("CUSTODIAN_WRITE_OPENAPI").is_some() {
+        std::fs::write(&file, &generated).expect("openapi.json is written");
+        panic!(
+            "{} was out of date and has been written again: build again",
+            file.display()
+        );
+    }
+    panic!(
+        "{} is not the document the handlers describe: write it again with \
+         `CUSTODIAN_WRITE_OPENAPI=1 cargo test -p custodian-http --test it openapi`",
+        file.display()
+    );
+}
+
+/// What the server answers is that file, byte for byte, as JSON.
+#[actix_web::test]
+async fn the_document_is_served_as_written() {
+    let w = world().await;
+    let app = service!(w.state);
+    let request = actix_web::test::TestRequest::get().uri("/openapi.json").to_request();
+    let response = actix_web::test::call_service(&app, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok());
+    assert_eq!(content_type, Some("application/json"));
+    let body = actix_web::test::read_body(response).await;
+    assert_eq!(body, custodian_http::OPENAPI_JSON.as_bytes());
+}
+
 /// What a strict validator and a reader need: every response of every operation says what
 /// it means, and every `limit` parameter carries the bounds the server enforces (1–200).
 #[test]
