@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use custodian_core::MigrationReport;
 use custodian_server::{Application, Config, CredentialStoreKind, DEFAULT_TEAM, LogFormat, commands, process_env};
 use secrecy::ExposeSecret;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt;
@@ -173,21 +174,21 @@ fn main() -> ExitCode {
 /// unset or empty means `info`. A value that does not parse is reported and `info` used.
 fn init_logging(format: LogFormat) {
     let (filter, refused) = log_filter(std::env::var("RUST_LOG").ok().as_deref());
-    let builder = tracing_subscriber::fmt()
+    let lines = tracing_subscriber::fmt::layer()
         .with_span_events(FmtSpan::CLOSE)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .finish()
-            .with(filter)
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(lines.with_ansi(std::io::stderr().is_terminal()).with_filter(filter))
             .init(),
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .finish()
-            .with(filter)
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(
+                lines
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_filter(filter),
+            )
             .init(),
     }
     if let Some(refused) = refused {

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -64,8 +64,9 @@ impl Default for DopplerConfig {
 /// The Doppler adapter.
 pub struct DopplerProvider {
     config: DopplerConfig,
-    /// An error when the client could not be built (reported by every call).
-    client: Result<reqwest::Client, String>,
+    /// Built at the first call: a server whose teams use no Doppler connection never
+    /// builds it. An error when it could not be built (reported by every call).
+    client: OnceLock<Result<reqwest::Client, String>>,
     kept: Mutex<Kept>,
 }
 
@@ -80,12 +81,20 @@ impl fmt::Debug for DopplerProvider {
 
 impl DopplerProvider {
     pub fn new(config: DopplerConfig) -> Self {
-        let client = build_client(&config).map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()));
         Self {
             config,
-            client,
+            client: OnceLock::new(),
             kept: Mutex::new(Kept::default()),
         }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, VaultError> {
+        self.client
+            .get_or_init(|| {
+                build_client(&self.config).map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))
+            })
+            .as_ref()
+            .map_err(|message| unavailable(message.clone()))
     }
 
     fn kept(&self) -> MutexGuard<'_, Kept> {
@@ -100,7 +109,7 @@ impl DopplerProvider {
         request: &Request,
         revalidate: Option<&str>,
     ) -> Result<Downloaded, VaultError> {
-        let client = self.client.as_ref().map_err(|message| unavailable(message.clone()))?;
+        let client = self.client()?;
         let url = request.url(&self.config.api_url);
         let token = access.secret.expose();
         let mut headers = HeaderMap::new();

@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -166,7 +166,9 @@ type TokenSlot = Arc<tokio::sync::Mutex<Option<KeptToken>>>;
 /// The Infisical adapter.
 pub struct InfisicalProvider {
     config: InfisicalConfig,
-    client: Result<reqwest::Client, String>,
+    /// Built at the first call: a server whose teams use no Infisical connection never
+    /// builds it. An error when it could not be built (reported by every call).
+    client: OnceLock<Result<reqwest::Client, String>>,
     tokens: Mutex<HashMap<TokenKey, TokenSlot>>,
 }
 
@@ -180,24 +182,9 @@ impl std::fmt::Debug for InfisicalProvider {
 
 impl InfisicalProvider {
     pub fn new(config: InfisicalConfig) -> Self {
-        let resolver = GuardedResolver {
-            trusted_host: config.api_url.host_str().map(str::to_ascii_lowercase),
-            allow_private: config.allow_private_urls,
-        };
-        let client = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            // A redirect answer is an error: following it could lead anywhere.
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would resolve the host itself, past the guard.
-            .no_proxy()
-            .dns_resolver(Arc::new(resolver))
-            .user_agent(concat!("custodian/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"));
         Self {
             config,
-            client,
+            client: OnceLock::new(),
             tokens: Mutex::new(HashMap::new()),
         }
     }
@@ -259,7 +246,10 @@ impl InfisicalProvider {
     }
 
     fn client(&self) -> Result<&reqwest::Client, VaultError> {
-        self.client.as_ref().map_err(|e| unavailable(e.clone()))
+        self.client
+            .get_or_init(|| build_client(&self.config))
+            .as_ref()
+            .map_err(|e| unavailable(e.clone()))
     }
 
     fn slot(&self, site: &Site, access: &VaultAccess) -> TokenSlot {
@@ -557,6 +547,26 @@ fn own_instance(access: &VaultAccess) -> Result<Option<Url>, VaultError> {
             .map_err(|_| unavailable("the connection's Infisical URL is not a URL".into())),
         _ => Ok(None),
     }
+}
+
+/// The HTTP client of every Infisical call: no redirects, no proxy, and names resolved
+/// through the guard.
+fn build_client(config: &InfisicalConfig) -> Result<reqwest::Client, String> {
+    let resolver = GuardedResolver {
+        trusted_host: config.api_url.host_str().map(str::to_ascii_lowercase),
+        allow_private: config.allow_private_urls,
+    };
+    reqwest::Client::builder()
+        .timeout(config.request_timeout)
+        .connect_timeout(config.connect_timeout)
+        // A redirect answer is an error: following it could lead anywhere.
+        .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the host itself, past the guard.
+        .no_proxy()
+        .dns_resolver(Arc::new(resolver))
+        .user_agent(concat!("custodian/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 fn unavailable(message: String) -> VaultError {
