@@ -1,5 +1,5 @@
 //! The Doppler adapter: a connection's service token reads its config through
-//! `GET /v3/configs/config/secrets/download?format=json` (`PROVIDERS.md` §1).
+//! `GET /v3/configs/config/secrets/download?format=json`.
 //!
 //! - One download per fetch, narrowed with `secrets=` to the names asked; values are
 //!   picked by name (`DOPPLER_*` meta names only when asked for).

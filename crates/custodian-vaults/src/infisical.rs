@@ -1,5 +1,4 @@
-//! The Infisical adapter: a machine identity's universal auth and the v4 secrets API
-//! (`PROVIDERS.md` §2).
+//! The Infisical adapter: a machine identity's universal auth and the v4 secrets API.
 //!
 //! - Login: `POST {api}/v1/auth/universal-auth/login` with the connection's `client_id` and
 //!   its secret (`client_secret`). The access token is kept in memory per

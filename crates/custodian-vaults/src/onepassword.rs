@@ -1,22 +1,22 @@
 //! The 1Password adapter: the `op` CLI run with the connection's service-account token.
 //!
-//! 1Password has no public REST API for service-account tokens (PROVIDERS.md §3.1), so the
-//! adapter runs `op` (≥ 2.18.0, §3.2) as a child process:
+//! 1Password offers no public REST API for service-account tokens, so the adapter runs
+//! `op` (2.18.0 or later) as a child process:
 //!
 //! - **Environment**: cleared, then only `OP_SERVICE_ACCOUNT_TOKEN` (the connection's
 //!   token), `HOME` and `OP_CONFIG_DIR` pointed at a private directory made for the call and
 //!   removed after it, `OP_CACHE=false` and `OP_BIOMETRIC_UNLOCK_ENABLED=false`. Nothing of
 //!   the service's own environment reaches `op`: in particular not `OP_CONNECT_HOST` /
-//!   `OP_CONNECT_TOKEN`, which would take precedence over the token (§3.2, §3.6). The token
-//!   is never in argv (§3.6). stdin is null, the child is killed on drop and when the
-//!   configured timeout passes.
+//!   `OP_CONNECT_TOKEN`, which would take precedence over the token. The token is never
+//!   in argv. stdin is null, the child is killed on drop and when the configured timeout
+//!   passes.
 //! - **fetch**: the references `op inject`'s template syntax can carry (segments of letters,
 //!   digits, `-`, `_`, `.`; no query) are read together in **one** `op inject --in-file`,
 //!   with a template that puts a random marker between the values, so values may hold any
-//!   text. A reference with a space or a `?query` (both valid per §3.3) is outside that
-//!   syntax and is read alone with `op read --no-newline` (§3.6). When `op inject` reports
-//!   a missing item, vault or field, each reference is read alone in order, so the error
-//!   names the first missing one.
+//!   text. A reference with a space or a `?query` (both valid in 1Password's references) is
+//!   outside that syntax and is read alone with `op read --no-newline`. When `op inject`
+//!   reports a missing item, vault or field, each reference is read alone in order, so the
+//!   error names the first missing one.
 //! - **verify**: `op vault list --format json`, an authenticated read that costs one request.
 //!
 //! `op` exits non-zero and writes `[ERROR] <date> <time> <message>` to stderr on failure;
@@ -216,7 +216,7 @@ impl OnePasswordProvider {
         let stdout_pipe = child.stdout.take();
         let stderr_pipe = child.stderr.take();
         let mut stdout = Zeroizing::new(Vec::new());
-        let mut stderr = Vec::new();
+        let mut stderr = Zeroizing::new(Vec::new());
         let finished = tokio::time::timeout(self.config.timeout, async {
             let (out, err, status) = tokio::join!(
                 read_capped(stdout_pipe, &mut stdout, MAX_STDOUT),
@@ -255,11 +255,30 @@ const MAX_STDERR: u64 = 64 << 10;
 
 /// Read `pipe` to its end into `into`, or fail once it gave more than `cap` bytes. The
 /// pipe is closed when this returns, so an `op` still writing ends on a broken pipe.
-async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, into: &mut Vec<u8>, cap: u64) -> io::Result<()> {
+///
+/// What `op` prints holds the values it read, so no copy of it is left behind unzeroed:
+/// when `into` is full, its bytes move to a buffer twice as large and the old buffer is
+/// dropped, which zeroes it (a `Vec` growing in place would free the old copy as it is).
+async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, into: &mut Zeroizing<Vec<u8>>, cap: u64) -> io::Result<()> {
     let Some(pipe) = pipe else {
         return Ok(());
     };
-    pipe.take(cap.saturating_add(1)).read_to_end(into).await?;
+    let mut pipe = pipe.take(cap.saturating_add(1));
+    let mut chunk = Zeroizing::new([0u8; 8 << 10]);
+    loop {
+        let read = pipe.read(&mut chunk[..]).await?;
+        if read == 0 {
+            break;
+        }
+        let needed = into.len() + read;
+        if needed > into.capacity() {
+            let mut larger = Zeroizing::new(Vec::with_capacity(needed.max(into.capacity() * 2)));
+            larger.extend_from_slice(into);
+            // The old buffer is zeroed as it is dropped.
+            *into = larger;
+        }
+        into.extend_from_slice(&chunk[..read]);
+    }
     if u64::try_from(into.len()).unwrap_or(u64::MAX) > cap {
         return Err(io::Error::other(format!("op printed more than {cap} bytes")));
     }
@@ -532,8 +551,8 @@ mod tests {
         ExitStatus::from_raw(1 << 8)
     }
 
-    /// The stderr texts `op` is known to print map to their errors (PROVIDERS.md §3.2, and
-    /// the messages quoted in 1Password/load-secrets-action#74 and pyonepassword#137).
+    /// The stderr texts `op` is known to print map to their errors (1Password's documentation,
+    /// and the messages quoted in 1Password/load-secrets-action#74 and pyonepassword#137).
     #[test]
     fn stderr_decides_the_error() {
         let rate = "[ERROR] 2023/06/26 11:55:32 (429) Too Many Requests: You've reached the maximum number of \
@@ -580,5 +599,27 @@ mod tests {
         assert!(!injectable("op://prod/my item/password"));
         assert!(!injectable("op://prod/item/one-time password?attribute=otp"));
         assert!(!injectable("op://prod/item/otp?attribute=otp"));
+    }
+
+    /// What `op` prints is read whole across the buffer's growth (from 8 KiB reads to many
+    /// times that), and refused past the cap.
+    #[tokio::test]
+    async fn stdout_is_read_whole_across_growth_and_refused_past_the_cap() {
+        let printed: Vec<u8> = (0..200_000u32).map(|n| (n % 251) as u8).collect();
+        let mut into = Zeroizing::new(Vec::new());
+        read_capped(Some(&printed[..]), &mut into, MAX_STDOUT)
+            .await
+            .expect("under the cap");
+        assert_eq!(into.as_slice(), printed.as_slice());
+
+        let mut into = Zeroizing::new(Vec::new());
+        let refused = read_capped(Some(&printed[..]), &mut into, 100_000).await.unwrap_err();
+        assert!(refused.to_string().contains("more than 100000 bytes"), "{refused}");
+
+        let mut into = Zeroizing::new(Vec::new());
+        read_capped(None::<&[u8]>, &mut into, MAX_STDOUT)
+            .await
+            .expect("no pipe");
+        assert!(into.is_empty());
     }
 }

@@ -59,7 +59,7 @@ fn expected_minimum(action: Action) -> Role {
 }
 
 #[test]
-fn the_table_matches_the_spec() {
+fn the_table_matches_the_documented_minimum_roles() {
     for action in Action::ALL {
         assert_eq!(action.minimum_role(), expected_minimum(*action), "{action:?}");
     }

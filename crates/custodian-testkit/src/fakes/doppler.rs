@@ -1,4 +1,4 @@
-//! A fake Doppler API on `127.0.0.1:0`, answering as `PROVIDERS.md` §1.5 documents.
+//! A fake Doppler API on `127.0.0.1:0`, answering as Doppler's API documents.
 //!
 //! - Auth: `Authorization: Bearer <token>` or `Basic base64("<token>:")`; anything else is
 //!   `401 {"messages":["Invalid Auth token"],"success":false}` (JSON).
@@ -6,7 +6,7 @@
 //!   (`format=json` only), narrowed by `secrets=A,B`; an `ETag` on every 200 and `304` when
 //!   `If-None-Match` matches it.
 //! - `GET /v3/configs/config/secrets` (what `doppler secrets get` reads) and
-//!   `GET /v3/configs/config/secret?name=` with the raw/computed shapes of §1.2.
+//!   `GET /v3/configs/config/secret?name=` with Doppler's raw/computed shapes.
 //! - `project`/`config`, when given and not empty, must be the token's: otherwise `404`
 //!   with a Doppler-style message (the status the real service answers for a service
 //!   token used on another config is unconfirmed; the fake picks 404).

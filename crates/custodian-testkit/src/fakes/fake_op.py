@@ -1,5 +1,5 @@
 #!@@PYTHON@@
-# A fake `op` (1Password CLI) for the adapter's tests, behaving as PROVIDERS.md §3 describes
+# A fake `op` (1Password CLI) for the adapter's tests, behaving as 1Password documents
 # the real one: values on stdout, a non-zero exit and `[ERROR] <date> <time> <message>` on
 # stderr on failure.
 #

@@ -1,4 +1,4 @@
-//! A fake Infisical, answering as `PROVIDERS.md` §2.7 documents: universal-auth login,
+//! A fake Infisical, answering as Infisical's API documents: universal-auth login,
 //! token renew, and the secrets endpoints of v3 (`/api/v3/secrets/raw[/{name}]`) and v4
 //! (`/api/v4/secrets[/{name}]`), with Infisical's error envelope
 //! `{"reqId","statusCode","message","error"}`.

