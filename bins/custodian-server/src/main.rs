@@ -177,20 +177,11 @@ fn init_logging(format: LogFormat) {
     let lines = tracing_subscriber::fmt::layer()
         .with_span_events(FmtSpan::CLOSE)
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => tracing_subscriber::registry()
-            .with(lines.with_ansi(std::io::stderr().is_terminal()).with_filter(filter))
-            .init(),
-        LogFormat::Json => tracing_subscriber::registry()
-            .with(
-                lines
-                    .json()
-                    .with_current_span(true)
-                    .with_span_list(false)
-                    .with_filter(filter),
-            )
-            .init(),
-    }
+    let lines = match format {
+        LogFormat::Text => lines.with_ansi(std::io::stderr().is_terminal()).boxed(),
+        LogFormat::Json => lines.json().with_current_span(true).with_span_list(false).boxed(),
+    };
+    tracing_subscriber::registry().with(lines.with_filter(filter)).init();
     if let Some(refused) = refused {
         tracing::warn!("RUST_LOG is not understood ({refused}); logging at info");
     }
